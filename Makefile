@@ -1,0 +1,41 @@
+# pg_flowview: PGXS build.
+#
+#   make && make install         build and install into the PostgreSQL 15 tree
+#   make demo / make demo-stop   the demo on a throwaway cluster (see README)
+#   make test                    every suite on a throwaway cluster (see README)
+#
+# The demo and test targets install what is missing (apt) before they build,
+# so they work even when PGXS itself is not installed yet.
+
+EXTENSION   = pg_flowview
+MODULE_big  = pg_flowview
+OBJS        = src/pg_flowview.o \
+              src/decoder/output_plugin.o \
+              src/decoder/json_value.o
+DATA        = $(wildcard sql/pg_flowview--*.sql)
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS   = -Wall -Wmissing-prototypes
+
+# pg_regress (sql/, expected/) and isolation specs run against the cluster
+# started by test/run-all.sh; see that script for the environment they expect.
+REGRESS      = $(basename $(notdir $(wildcard test/regress/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test/regress --outputdir=test/regress --dbname=fv_regress
+ISOLATION      = $(basename $(notdir $(wildcard test/isolation/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation --dbname=fv_isolation
+
+PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(wildcard $(PGXS)),)
+include $(PGXS)
+else
+all:
+	@echo "PGXS not found: install postgresql-server-dev-15 (or run 'make test' / 'make demo', which do)" >&2; exit 1
+endif
+
+.PHONY: test demo demo-stop
+test:
+	bash test/run-all.sh
+demo:
+	bash scripts/demo.sh
+demo-stop:
+	bash scripts/demo.sh stop

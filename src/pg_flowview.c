@@ -1,0 +1,126 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_flowview.c
+ *	  Library entry point: GUCs and the server-settings check run by
+ *	  CREATE EXTENSION.
+ *
+ * The library is loaded in three ways, and _PG_init must be correct in each:
+ *
+ *	- from shared_preload_libraries in the postmaster (the supported setup):
+ *	  here, and only here, shared memory and background workers can be
+ *	  registered;
+ *	- by a walsender or backend that decodes a slot using the pg_flowview
+ *	  output plugin (pg_recvlogical, pg_logical_slot_get_changes): only the
+ *	  GUCs and the output plugin are needed;
+ *	- by a backend calling one of the extension's SQL functions.
+ *
+ * The output plugin itself lives in decoder/output_plugin.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xlog.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/pg_list.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/varlena.h"
+
+#include "pg_flowview.h"
+
+PG_MODULE_MAGIC;
+
+bool		fv_loaded_at_startup = false;
+char	   *fv_mask_salt = NULL;
+
+void		_PG_init(void);
+
+PG_FUNCTION_INFO_V1(fv_check_server_settings);
+
+/*
+ * _PG_init
+ *		Define the GUCs; remember whether we were preloaded.
+ */
+void
+_PG_init(void)
+{
+	if (process_shared_preload_libraries_in_progress)
+		fv_loaded_at_startup = true;
+
+	DefineCustomStringVariable("pg_flowview.mask_salt",
+							   "Salt mixed into the SHA-256 digests of columns masked in the CDC stream.",
+							   "Used when a slot's \"mask-salt\" option is not given.",
+							   &fv_mask_salt,
+							   "",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+							   NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("pg_flowview");
+}
+
+/*
+ * Does the list GUC value "setting" name library "name"?  Entries may be
+ * written as bare names or as paths ($libdir/name); both count.
+ */
+static bool
+setting_lists_library(const char *setting, const char *name)
+{
+	char	   *copy = pstrdup(setting);
+	List	   *elems;
+	ListCell   *lc;
+
+	if (!SplitIdentifierString(copy, ',', &elems))
+		return false;
+	foreach(lc, elems)
+	{
+		const char *elem = lfirst(lc);
+		const char *base = strrchr(elem, '/');
+
+		base = base ? base + 1 : elem;
+		if (strcmp(base, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * flowview._check_server_settings()
+ *
+ * Run by the extension script, so that CREATE EXTENSION fails (and nothing is
+ * created) on a server that cannot run pg_flowview.  Each error names the
+ * setting to change and how.  output_plugin_libraries only exists in some
+ * PostgreSQL builds; where it does not exist there is nothing to check.
+ */
+Datum
+fv_check_server_settings(PG_FUNCTION_ARGS)
+{
+	const char *plugins;
+
+	if (wal_level < WAL_LEVEL_LOGICAL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_flowview requires wal_level = logical"),
+				 errdetail("The server runs with wal_level = %s.",
+						   GetConfigOption("wal_level", false, false)),
+				 errhint("Run ALTER SYSTEM SET wal_level = logical; and restart the server.")));
+
+	if (!fv_loaded_at_startup)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_flowview must be loaded via shared_preload_libraries"),
+				 errhint("Add pg_flowview to shared_preload_libraries in postgresql.conf, e.g. shared_preload_libraries = 'pg_flowview', and restart the server.")));
+
+	plugins = GetConfigOption("output_plugin_libraries", true, false);
+	if (plugins != NULL && !setting_lists_library(plugins, "pg_flowview"))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_flowview is not listed in output_plugin_libraries"),
+				 errdetail("output_plugin_libraries is \"%s\".", plugins),
+				 errhint("Run ALTER SYSTEM SET output_plugin_libraries = %s%spg_flowview; (an unquoted list) and SELECT pg_reload_conf();",
+						 plugins, plugins[0] ? ", " : "")));
+
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# test/run-all.sh: the project's test command (make test; .ci/run calls it).
+#
+# Installs what is missing, builds with warnings as errors, installs, starts a
+# throwaway cluster (tmp_check/test, port $FV_TEST_PORT), runs every suite:
+#   pg_regress   sql/*.sql against expected/*.out      (not the extension scripts)
+#   isolation    test/isolation/specs/*.spec
+#   pgTAP        test/pgtap/*.sql via pg_prove
+#   Perl TAP     test/tap/*.pl (PostgreSQL::Test::Cluster, own clusters)
+# then stops the cluster and prints "N passed, N failed" (one per test file).
+# Exits non-zero on any failure.  FV_SUITES="regress tap" runs a subset.
+set -uo pipefail
+FV_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$FV_ROOT/scripts/lib.sh"
+
+FV_TEST_PORT=${FV_TEST_PORT:-54329}
+SUITES=${FV_SUITES:-regress isolation pgtap tap}
+
+fv_ensure_packages postgresql-15-pgtap libipc-run-perl libtap-parser-sourcehandler-pgtap-perl
+PGXS_DIR=$(cd "$(dirname "$("$FV_PG_CONFIG" --pgxs)")/.." && pwd)
+fv_build_install
+
+passed=0
+failed=0
+failures=()
+
+# record SUITE PASSED FAILED
+record() {
+	passed=$((passed + $2))
+	failed=$((failed + $3))
+	[ "$3" -gt 0 ] && failures+=("$1")
+	fv_log "$1: $2 passed, $3 failed"
+}
+
+fv_log "start test cluster on port $FV_TEST_PORT"
+fv_cluster_start test "$FV_TEST_PORT"
+trap 'fv_cluster_stop test' EXIT
+OUT="$FV_CLUSTER_DIR/out"
+mkdir -p "$OUT"
+
+# pg_regress-style summary: "All N tests passed." / "M of N tests failed."
+count_regress() {
+	local log=$1 n m
+	if n=$(grep -oE 'All [0-9]+ tests passed' "$log" | grep -oE '[0-9]+'); then
+		echo "$n 0"
+	elif read -r m n < <(grep -oE '[0-9]+ of [0-9]+ tests failed' "$log" | grep -oE '[0-9]+' | tr '\n' ' '); then
+		echo "$((n - m)) $m"
+	else
+		echo "0 1"
+	fi
+}
+
+run_regress() {
+	local tests
+	tests=$(cd "$FV_ROOT/sql" && ls *.sql 2>/dev/null | grep -v '^pg_flowview--' | sed 's/\.sql$//' | sort)
+	[ -n "$tests" ] || return 0
+	fv_log "pg_regress"
+	"$PGXS_DIR/test/regress/pg_regress" --inputdir="$FV_ROOT" --outputdir="$OUT/regress" \
+		--bindir="$FV_PGBIN" --host="$FV_SOCK" --port="$FV_TEST_PORT" --user="$FV_PGUSER" \
+		--dbname=fv_regress $tests 2>&1 | tee "$OUT/regress.log"
+	[ -f "$OUT/regress/regression.diffs" ] && head -c 20000 "$OUT/regress/regression.diffs"
+	read -r p f < <(count_regress "$OUT/regress.log")
+	record pg_regress "$p" "$f"
+}
+
+run_isolation() {
+	local tests
+	tests=$(cd "$FV_ROOT/test/isolation/specs" 2>/dev/null && ls *.spec 2>/dev/null | sed 's/\.spec$//' | sort)
+	[ -n "$tests" ] || return 0
+	fv_log "isolation"
+	"$PGXS_DIR/test/isolation/pg_isolation_regress" --inputdir="$FV_ROOT/test/isolation" \
+		--outputdir="$OUT/isolation" --bindir="$FV_PGBIN" --host="$FV_SOCK" \
+		--port="$FV_TEST_PORT" --user="$FV_PGUSER" --dbname=fv_isolation $tests 2>&1 | tee "$OUT/isolation.log"
+	[ -f "$OUT/isolation/regression.diffs" ] && head -c 20000 "$OUT/isolation/regression.diffs"
+	read -r p f < <(count_regress "$OUT/isolation.log")
+	record isolation "$p" "$f"
+}
+
+# prove / pg_prove summary: "Files=N, Tests=M" and "Failed X/N test programs"
+count_prove() {
+	local log=$1 files bad
+	files=$(grep -oE '^Files=[0-9]+' "$log" | grep -oE '[0-9]+' || echo 0)
+	bad=$(grep -oE 'Failed [0-9]+/[0-9]+ test programs' "$log" | grep -oE '[0-9]+' | head -1 || true)
+	[ -n "$files" ] || files=0
+	[ -n "$bad" ] || bad=0
+	if [ "$files" = 0 ]; then echo "0 1"; else echo "$((files - bad)) $bad"; fi
+}
+
+run_pgtap() {
+	ls "$FV_ROOT"/test/pgtap/*.sql >/dev/null 2>&1 || return 0
+	fv_log "pgTAP"
+	fv_psql -d postgres -c "DROP DATABASE IF EXISTS fv_tap" -c "CREATE DATABASE fv_tap"
+	fv_psql -d fv_tap -c "CREATE EXTENSION pgtap"
+	pg_prove -h "$FV_SOCK" -p "$FV_TEST_PORT" -U "$FV_PGUSER" -d fv_tap \
+		"$FV_ROOT"/test/pgtap/*.sql 2>&1 | tee "$OUT/pgtap.log"
+	read -r p f < <(count_prove "$OUT/pgtap.log")
+	record pgTAP "$p" "$f"
+}
+
+# Perl TAP tests make their own clusters, so they run as postgres, from a
+# copy of test/tap that postgres can read whatever the checkout's permissions.
+run_tap() {
+	ls "$FV_ROOT"/test/tap/*.pl >/dev/null 2>&1 || return 0
+	fv_log "Perl TAP"
+	local dir="$FV_CLUSTER_DIR/tap"
+	rm -rf "$dir" && mkdir -p "$dir/t"
+	cp "$FV_ROOT"/test/tap/*.pl "$dir/t/"
+	cp "$FV_ROOT"/test/tap/*.pm "$dir/" 2>/dev/null || true
+	chown -R "$FV_PGUSER" "$dir"
+	(cd "$dir" && fv_as_pg env PATH="$FV_PGBIN:$PATH" TESTDIR="$dir" \
+		PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" PGPORT= PGHOST= PGUSER= \
+		PERL5LIB="$PGXS_DIR/test/perl:$dir" \
+		prove --timer ${PROVE_FLAGS:-} t/) 2>&1 | tee "$OUT/tap.log"
+	read -r p f < <(count_prove "$OUT/tap.log")
+	record "Perl TAP" "$p" "$f"
+	if [ "$f" -gt 0 ]; then
+		for l in "$dir"/tmp_check/log/regress_log_*; do
+			[ -f "$l" ] && { echo "---- $l (tail)"; tail -40 "$l"; }
+		done
+	fi
+}
+
+for s in $SUITES; do
+	"run_$s"
+done
+
+fv_cluster_stop test
+trap - EXIT
+[ ${#failures[@]} -gt 0 ] && fv_log "failed suites: ${failures[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
