@@ -16,10 +16,11 @@ DATA        = $(wildcard sql/pg_flowview--*.sql)
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS   = -Wall -Wmissing-prototypes
 
-# pg_regress (sql/, expected/) and isolation specs run against the cluster
+# pg_regress (sql/, expected/, order in test/regress_schedule) and isolation
+# specs run against the cluster
 # started by test/run-all.sh; see that script for the environment they expect.
-REGRESS      = $(basename $(notdir $(wildcard test/regress/sql/*.sql)))
-REGRESS_OPTS = --inputdir=test/regress --outputdir=test/regress --dbname=fv_regress
+REGRESS      = $(shell sed -n "s/^test: //p" test/regress_schedule)
+REGRESS_OPTS = --inputdir=.
 ISOLATION      = $(basename $(notdir $(wildcard test/isolation/specs/*.spec)))
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation --dbname=fv_isolation
 

@@ -33,8 +33,10 @@ _fv_apt_update() {
 # The PostgreSQL build must have output_plugin_libraries (Debian 15.20 here
 # does, 15.18 did not): when it is missing, upgrading postgresql-15 brings it.
 fv_server_has_plugin_list() {
-	[ -x "$FV_PGBIN/postgres" ] &&
-		"$FV_PGBIN/postgres" --describe-config 2>/dev/null | grep -q '^output_plugin_libraries'
+	local conf
+	[ -x "$FV_PGBIN/postgres" ] || return 1
+	conf=$("$FV_PGBIN/postgres" --describe-config 2>/dev/null) # (no pipe: pipefail + grep -q)
+	[[ "$conf" == *$'\n'output_plugin_libraries$'\t'* ]]
 }
 
 fv_ensure_packages() {

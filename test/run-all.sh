@@ -3,7 +3,7 @@
 #
 # Installs what is missing, builds with warnings as errors, installs, starts a
 # throwaway cluster (tmp_check/test, port $FV_TEST_PORT), runs every suite:
-#   pg_regress   sql/*.sql against expected/*.out      (not the extension scripts)
+#   pg_regress   sql/*.sql against expected/*.out, in test/regress_schedule order
 #   isolation    test/isolation/specs/*.spec
 #   pgTAP        test/pgtap/*.sql via pg_prove
 #   Perl TAP     test/tap/*.pl (PostgreSQL::Test::Cluster, own clusters)
@@ -51,13 +51,10 @@ count_regress() {
 }
 
 run_regress() {
-	local tests
-	tests=$(cd "$FV_ROOT/sql" && ls *.sql 2>/dev/null | grep -v '^pg_flowview--' | sed 's/\.sql$//' | sort)
-	[ -n "$tests" ] || return 0
 	fv_log "pg_regress"
 	"$PGXS_DIR/test/regress/pg_regress" --inputdir="$FV_ROOT" --outputdir="$OUT/regress" \
 		--bindir="$FV_PGBIN" --host="$FV_SOCK" --port="$FV_TEST_PORT" --user="$FV_PGUSER" \
-		--dbname=fv_regress $tests 2>&1 | tee "$OUT/regress.log"
+		--dbname=fv_regress --schedule="$FV_ROOT/test/regress_schedule" 2>&1 | tee "$OUT/regress.log"
 	[ -f "$OUT/regress/regression.diffs" ] && head -c 20000 "$OUT/regress/regression.diffs"
 	read -r p f < <(count_regress "$OUT/regress.log")
 	record pg_regress "$p" "$f"
