@@ -16,7 +16,9 @@ FV_PG_CONFIG=$FV_PGBIN/pg_config
 FV_PGUSER=postgres
 FV_BASE_PACKAGES="make gcc postgresql-15 postgresql-server-dev-15 postgresql-15-wal2json"
 
-fv_log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+fv_log() {
+	if [ -t 2 ]; then printf '\033[1m== %s\033[0m\n' "$*" >&2; else printf '== %s\n' "$*" >&2; fi
+}
 fv_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 fv_as_pg() { runuser -u "$FV_PGUSER" -- "$@"; }

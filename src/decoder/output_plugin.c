@@ -112,6 +112,7 @@ typedef struct FvData
 
 	MemoryContext change_ctx;	/* reset after every change */
 	MemoryContext cache_ctx;	/* relation cache */
+	MemoryContextCallback forget_cb;	/* clears fv_relinfo_hash */
 	char	   *dbname_json;	/* for Debezium's source.db; set lazily */
 
 	/* per transaction */
@@ -129,6 +130,7 @@ extern void _PG_output_plugin_init(OutputPluginCallbacks *cb);
 static void fv_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt,
 					   bool is_init);
 static void fv_shutdown(LogicalDecodingContext *ctx);
+static void fv_forget_relinfo_hash(void *arg);
 static void fv_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn);
 static void fv_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 					  XLogRecPtr commit_lsn);
@@ -361,6 +363,9 @@ fv_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 	hctl.hcxt = data->cache_ctx;
 	fv_relinfo_hash = hash_create("pg_flowview relation cache", 128, &hctl,
 								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	data->forget_cb.func = fv_forget_relinfo_hash;
+	data->forget_cb.arg = fv_relinfo_hash;
+	MemoryContextRegisterResetCallback(data->cache_ctx, &data->forget_cb);
 }
 
 static void
@@ -368,6 +373,18 @@ fv_shutdown(LogicalDecodingContext *ctx)
 {
 	/* the hash lives in ctx->context, which the caller frees */
 	fv_relinfo_hash = NULL;
+}
+
+/*
+ * The relcache callback outlives any one decoding context, and an error in
+ * the middle of decoding frees the context without calling fv_shutdown: so
+ * the context itself forgets the hash when it goes.
+ */
+static void
+fv_forget_relinfo_hash(void *arg)
+{
+	if (fv_relinfo_hash == arg)
+		fv_relinfo_hash = NULL;
 }
 
 /* ----------------------------------------------------------------
