@@ -11,7 +11,9 @@ EXTENSION   = pg_flowview
 MODULE_big  = pg_flowview
 OBJS        = src/pg_flowview.o \
               src/decoder/output_plugin.o \
-              src/decoder/json_value.o
+              src/decoder/json_value.o \
+              src/views/analyze.o \
+              src/views/create.o
 DATA        = $(wildcard sql/pg_flowview--*.sql)
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS   = -Wall -Wmissing-prototypes

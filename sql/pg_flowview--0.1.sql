@@ -10,3 +10,113 @@ CREATE FUNCTION flowview._check_server_settings() RETURNS void
     AS 'MODULE_PATHNAME', 'fv_check_server_settings'
     LANGUAGE C STRICT;
 SELECT flowview._check_server_settings();
+
+-- ---------------------------------------------------------------------------
+-- Live views: catalog
+-- ---------------------------------------------------------------------------
+
+CREATE SEQUENCE flowview.view_catalog_id_seq;
+
+-- One row per live view.  The SQL that maintains the view is generated once,
+-- by create_view, and kept here (see src/views/create.c).
+CREATE TABLE flowview.view_catalog (
+    id              int PRIMARY KEY,
+    view_oid        oid NOT NULL UNIQUE,       -- the user-facing view
+    source_oid      oid NOT NULL,              -- the source table
+    query           text NOT NULL,             -- as given to create_view
+    time_zone       text NOT NULL,             -- pinned at creation
+    state           text NOT NULL CHECK (state IN ('backfilling', 'live', 'error')),
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    applied_lsn     pg_lsn,
+    error           text,
+    freshness_sla   interval,
+    storage_tables  text[] NOT NULL,           -- emptied before a backfill
+    objects         text[] NOT NULL,           -- dropped with the view, in order
+    backfill_sql    text[] NOT NULL,           -- recompute the storage from the source
+    apply_sql       text[] NOT NULL,           -- apply pg_temp.fv_delta_<source_oid>
+    used_columns    text[] NOT NULL            -- source columns the query reads
+);
+
+-- ---------------------------------------------------------------------------
+-- Live views: functions
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION flowview.create_view(name text, query text, freshness_sla interval DEFAULT NULL)
+RETURNS regclass
+AS 'MODULE_PATHNAME', 'fv_create_view'
+LANGUAGE C;
+
+-- the catalog row of a live view, or an error saying it is not one
+CREATE FUNCTION flowview._view(v regclass) RETURNS flowview.view_catalog
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r flowview.view_catalog;
+BEGIN
+    SELECT * INTO r FROM flowview.view_catalog c WHERE c.view_oid = v;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '"%" is not a live view', v
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'SELECT view FROM flowview.views lists the live views.';
+    END IF;
+    RETURN r;
+END $$;
+
+-- run statements with the view's pinned time zone, restoring the caller's
+CREATE FUNCTION flowview._run(r flowview.view_catalog, statements text[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    old_tz text := current_setting('TimeZone');
+    s text;
+BEGIN
+    PERFORM set_config('TimeZone', r.time_zone, true);
+    FOREACH s IN ARRAY statements LOOP
+        EXECUTE s;
+    END LOOP;
+    PERFORM set_config('TimeZone', old_tz, true);
+END $$;
+
+CREATE FUNCTION flowview.drop_view(name regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r flowview.view_catalog := flowview._view(name);
+    o text;
+BEGIN
+    EXECUTE format('DROP VIEW %s', name);
+    FOREACH o IN ARRAY r.objects LOOP
+        EXECUTE 'DROP ' || o;
+    END LOOP;
+    DELETE FROM flowview.view_catalog WHERE id = r.id;
+END $$;
+
+CREATE FUNCTION flowview.refresh_view(name regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r flowview.view_catalog := flowview._view(name);
+BEGIN
+    EXECUTE 'TRUNCATE ' || array_to_string(r.storage_tables, ', ');
+    PERFORM flowview._run(r, r.backfill_sql);
+    UPDATE flowview.view_catalog SET state = 'live', error = NULL WHERE id = r.id;
+END $$;
+
+-- Apply the rows of pg_temp.fv_delta_<source oid> (the source's columns and
+-- __sign int: +1 new row version, -1 old) to the view.  The apply worker's
+-- step; callable directly for tests.
+CREATE FUNCTION flowview._apply_delta(name regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r flowview.view_catalog := flowview._view(name);
+BEGIN
+    PERFORM flowview._run(r, r.apply_sql);
+END $$;
+
+CREATE VIEW flowview.views AS
+SELECT c.view_oid::regclass AS view,
+       c.query,
+       ARRAY[c.source_oid::regclass] AS sources,
+       c.state,
+       c.created_at,
+       c.applied_lsn,
+       c.error,
+       c.freshness_sla,
+       c.time_zone
+  FROM flowview.view_catalog c;

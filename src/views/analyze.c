@@ -1,0 +1,442 @@
+/*-------------------------------------------------------------------------
+ *
+ * analyze.c
+ *	  Check a live view's defining query and take it apart.
+ *
+ * A live view is maintained by adding and subtracting the contributions of
+ * changed source rows, so only queries whose result is a function of such
+ * sums can be live: one source table (plain or partitioned), a WHERE over
+ * the row, GROUP BY expressions of the row, and the aggregates count, sum,
+ * avg, min and max (optionally with FILTER); HAVING filters the groups users
+ * see.  Everything else is rejected here, before anything is created, with
+ * SQLSTATE 0A000 and a message that names the construct.
+ *
+ * Expressions must give the same result whenever they are evaluated
+ * (backfill now, deltas later): volatile functions are refused, and stable
+ * ones only where their one varying input is the time zone, which the view
+ * pins at creation (date_trunc on timestamptz, casts to date/timestamp...).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "catalog/catalog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_aggregate.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/clauses.h"
+#include "optimizer/optimizer.h"
+#include "parser/analyze.h"
+#include "parser/parser.h"
+#include "parser/parsetree.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "views/analyze.h"
+
+static void
+reject(const char *construct, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("%s not supported in a live view", construct),
+			 hint ? errhint("%s", hint) : 0));
+}
+
+/* stable functions whose only varying input is the (pinned) time zone */
+static const char *const tz_stable_functions[] = {
+	"date_trunc", "date_part", "extract", "timezone", "date", "timestamp",
+	"timestamptz", "time", "timetz", "to_char", "date_bin", NULL
+};
+
+static bool
+check_function(Oid funcid, void *context)
+{
+	char		vol = func_volatile(funcid);
+	char	   *name;
+	int			i;
+
+	if (vol == PROVOLATILE_IMMUTABLE)
+		return false;
+	name = get_func_name(funcid);
+	if (vol == PROVOLATILE_STABLE)
+	{
+		for (i = 0; tz_stable_functions[i]; i++)
+			if (name && strcmp(name, tz_stable_functions[i]) == 0)
+				return false;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("%s function %s() is not supported in a live view",
+					vol == PROVOLATILE_VOLATILE ? "volatile" : "stable",
+					name ? name : "?"),
+			 errdetail("A live view's expressions must give the same result whenever they are evaluated."),
+			 errhint("Use immutable expressions; time zone dependent ones such as date_trunc() on timestamptz are fine, the view pins the time zone.")));
+	return true;
+}
+
+typedef struct ExprCheckContext
+{
+	Index		rtindex;
+	Bitmapset  *attnos;			/* columns read, offset by FirstLowInvalid... */
+} ExprCheckContext;
+
+static bool
+check_expr_walker(Node *node, ExprCheckContext *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *var = (Var *) node;
+
+		if (var->varlevelsup != 0 || var->varno != ctx->rtindex)
+			reject("outer references are", NULL);
+		if (var->varattno == 0)
+			reject("whole-row references are", "Name the columns you need.");
+		if (var->varattno < 0)
+			reject("system columns are", NULL);
+		ctx->attnos = bms_add_member(ctx->attnos,
+									 var->varattno - FirstLowInvalidHeapAttributeNumber);
+		return false;
+	}
+	if (IsA(node, Param))
+		reject("parameters are", NULL);
+	if (IsA(node, SubLink))
+		reject("subqueries are", NULL);
+	if (IsA(node, NextValueExpr))
+		reject("sequence functions are", NULL);
+	if (IsA(node, SQLValueFunction))
+		reject("CURRENT_DATE, CURRENT_USER and similar values are",
+			   "Their value changes while the view is live.");
+	if (IsA(node, Aggref))
+	{
+		/* an aggregate's arguments and filter; the aggregate itself is checked elsewhere */
+		Aggref	   *agg = (Aggref *) node;
+
+		check_expr_walker((Node *) agg->args, ctx);
+		check_expr_walker((Node *) agg->aggfilter, ctx);
+		return false;
+	}
+	check_functions_in_node(node, check_function, NULL);
+	return expression_tree_walker(node, check_expr_walker, (void *) ctx);
+}
+
+static bool
+collect_aggrefs_walker(Node *node, List **aggs)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Aggref))
+	{
+		*aggs = lappend(*aggs, node);
+		return false;
+	}
+	return expression_tree_walker(node, collect_aggrefs_walker, (void *) aggs);
+}
+
+/* Add aggref to def->aggs unless an equal one is there; return its index. */
+static int
+add_agg(FvViewDef *def, Aggref *aggref)
+{
+	ListCell   *lc;
+	FvAgg	   *agg;
+	char	   *name;
+	int			i = 0;
+
+	foreach(lc, def->aggs)
+	{
+		if (equal(((FvAgg *) lfirst(lc))->aggref, aggref))
+			return i;
+		i++;
+	}
+
+	if (aggref->aggdistinct)
+		reject("DISTINCT in aggregates is", NULL);
+	if (aggref->aggorder)
+		reject("ORDER BY in aggregates is", NULL);
+	if (aggref->aggkind != AGGKIND_NORMAL)
+		reject("ordered-set and hypothetical-set aggregates are", NULL);
+
+	agg = palloc0(sizeof(FvAgg));
+	agg->aggref = aggref;
+	agg->filter = (Node *) aggref->aggfilter;
+	agg->restype = aggref->aggtype;
+	agg->restypmod = -1;
+	name = get_func_name(aggref->aggfnoid);
+	if (get_func_namespace(aggref->aggfnoid) != PG_CATALOG_NAMESPACE)
+		name = NULL;
+	if (name == NULL || (strcmp(name, "count") != 0 && strcmp(name, "sum") != 0 &&
+						 strcmp(name, "avg") != 0 && strcmp(name, "min") != 0 &&
+						 strcmp(name, "max") != 0))
+		reject(psprintf("aggregate %s() is", get_func_name(aggref->aggfnoid)),
+			   "Live views support count, sum, avg, min and max.");
+	if (aggref->aggstar)
+	{
+		agg->kind = FV_AGG_COUNT_STAR;
+		agg->statetype = INT8OID;
+	}
+	else
+	{
+		if (list_length(aggref->args) != 1)
+			reject(psprintf("aggregate %s() with %d arguments is", name,
+							list_length(aggref->args)), NULL);
+		agg->arg = (Node *) ((TargetEntry *) linitial(aggref->args))->expr;
+		agg->argtype = exprType(agg->arg);
+	}
+
+
+	if (aggref->aggstar)
+		;						/* count(*): set above */
+	else if (strcmp(name, "count") == 0)
+	{
+		agg->kind = FV_AGG_COUNT;
+		agg->statetype = INT8OID;
+	}
+	else if (strcmp(name, "sum") == 0 || strcmp(name, "avg") == 0)
+	{
+		agg->kind = name[0] == 's' ? FV_AGG_SUM : FV_AGG_AVG;
+		switch (agg->argtype)
+		{
+			case INT2OID:
+			case INT4OID:
+				agg->statetype = agg->kind == FV_AGG_SUM ? INT8OID : NUMERICOID;
+				break;
+			case INT8OID:
+			case NUMERICOID:
+				agg->statetype = NUMERICOID;
+				break;
+			default:
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("%s() over type %s is not supported in a live view",
+								name, format_type_be(agg->argtype)),
+						 errdetail("Only integer and numeric values can be added and subtracted exactly."),
+						 errhint("Cast the argument to numeric, e.g. %s(x::numeric).", name)));
+		}
+	}
+	else
+	{
+		agg->kind = strcmp(name, "min") == 0 ? FV_AGG_MIN : FV_AGG_MAX;
+		agg->statetype = agg->argtype;
+		if (!OidIsValid(GetDefaultOpClass(agg->argtype, BTREE_AM_OID)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("%s() over type %s is not supported in a live view",
+							name, format_type_be(agg->argtype)),
+					 errdetail("The type has no default btree operator class.")));
+	}
+
+	def->aggs = lappend(def->aggs, agg);
+	return list_length(def->aggs) - 1;
+}
+
+static void
+check_source(FvViewDef *def, Query *q, RangeTblEntry *rte)
+{
+	char		relkind = get_rel_relkind(rte->relid);
+
+	if (IsCatalogRelationOid(rte->relid))
+		reject("system catalogs are", NULL);
+	switch (relkind)
+	{
+		case RELKIND_RELATION:
+		case RELKIND_PARTITIONED_TABLE:
+			break;
+		case RELKIND_VIEW:
+			reject("views as sources are", "Define the live view over the view's underlying table.");
+			break;
+		case RELKIND_MATVIEW:
+			reject("materialized views as sources are", NULL);
+			break;
+		case RELKIND_FOREIGN_TABLE:
+			reject("foreign tables are", NULL);
+			break;
+		default:
+			reject("this kind of relation is", NULL);
+	}
+	if (get_rel_persistence(rte->relid) == RELPERSISTENCE_TEMP)
+		reject("temporary tables are", "Their changes are not decoded.");
+	if (get_rel_persistence(rte->relid) == RELPERSISTENCE_UNLOGGED)
+		reject("unlogged tables are", "Their changes are not written to the WAL.");
+	if (relkind == RELKIND_RELATION && rte->inh && has_subclass(rte->relid))
+		reject("tables with inheritance children are",
+			   "Use a partitioned table, or FROM ONLY.");
+
+	def->source = rte->relid;
+	def->source_name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(rte->relid)),
+												  get_rel_name(rte->relid));
+}
+
+/*
+ * fv_analyze_query
+ *		Parse and analyse query_text; return its parts, or throw 0A000 naming
+ *		the first unsupported construct (other errors as the parser raises).
+ */
+FvViewDef *
+fv_analyze_query(const char *query_text)
+{
+	List	   *raw;
+	RawStmt    *rawstmt;
+	Query	   *q;
+	FvViewDef  *def = palloc0(sizeof(FvViewDef));
+	RangeTblRef *rtr;
+	ExprCheckContext ctx;
+	ListCell   *lc;
+	List	   *having_aggs = NIL;
+	int			x;
+
+	raw = raw_parser(query_text, RAW_PARSE_DEFAULT);
+	if (list_length(raw) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a live view is defined by exactly one SELECT statement"),
+				 errdetail("The query text contains %d statements.", list_length(raw))));
+	rawstmt = linitial_node(RawStmt, raw);
+	if (!IsA(rawstmt->stmt, SelectStmt))
+		reject("statements other than SELECT are", NULL);
+
+	q = parse_analyze_fixedparams(rawstmt, query_text, NULL, 0, NULL);
+	def->query = q;
+
+	if (q->cteList)
+		reject("WITH (common table expressions) is", NULL);
+	if (q->setOperations)
+		reject("UNION, INTERSECT and EXCEPT are", NULL);
+	if (q->hasWindowFuncs)
+		reject("window functions are", NULL);
+	if (q->hasSubLinks)
+		reject("subqueries are", NULL);
+	if (q->hasTargetSRFs)
+		reject("set-returning functions are", NULL);
+	if (q->distinctClause)
+		reject("DISTINCT is", "GROUP BY the columns instead.");
+	if (q->sortClause)
+		reject("ORDER BY is", "Order when you query the view.");
+	if (q->limitCount || q->limitOffset)
+		reject("LIMIT and OFFSET are", "Limit when you query the view.");
+	if (q->rowMarks)
+		reject("FOR UPDATE and FOR SHARE are", NULL);
+	if (q->groupingSets)
+		reject("GROUPING SETS, ROLLUP and CUBE are", NULL);
+
+	if (list_length(q->jointree->fromlist) == 0)
+		reject("a query without FROM is", NULL);
+	if (list_length(q->jointree->fromlist) > 1 ||
+		!IsA(linitial(q->jointree->fromlist), RangeTblRef))
+		reject("joins are", "A live view reads one source table.");
+	rtr = linitial_node(RangeTblRef, q->jointree->fromlist);
+	{
+		RangeTblEntry *rte = rt_fetch(rtr->rtindex, q->rtable);
+
+		if (rte->rtekind == RTE_SUBQUERY)
+			reject("subqueries in FROM are", NULL);
+		if (rte->rtekind == RTE_FUNCTION || rte->rtekind == RTE_TABLEFUNC)
+			reject("functions in FROM are", NULL);
+		if (rte->rtekind == RTE_VALUES)
+			reject("VALUES lists are", NULL);
+		if (rte->rtekind != RTE_RELATION)
+			reject("this kind of FROM item is", NULL);
+		if (rte->tablesample)
+			reject("TABLESAMPLE is", NULL);
+		check_source(def, q, rte);
+	}
+	if (!q->hasAggs && q->groupClause == NIL)
+		reject("a query without GROUP BY or aggregates is",
+			   "A live view aggregates: add GROUP BY and aggregates such as count(*).");
+
+	ctx.rtindex = rtr->rtindex;
+	ctx.attnos = NULL;
+
+	/* WHERE */
+	def->where = q->jointree->quals;
+	check_expr_walker(def->where, &ctx);
+
+	/* GROUP BY keys */
+	foreach(lc, q->groupClause)
+	{
+		SortGroupClause *sgc = lfirst_node(SortGroupClause, lc);
+		TargetEntry *tle = get_sortgroupclause_tle(sgc, q->targetList);
+		FvGroupKey *gk = palloc0(sizeof(FvGroupKey));
+
+		gk->expr = (Node *) tle->expr;
+		gk->type = exprType(gk->expr);
+		gk->typmod = exprTypmod(gk->expr);
+		gk->collation = exprCollation(gk->expr);
+		check_expr_walker(gk->expr, &ctx);
+		def->groupkeys = lappend(def->groupkeys, gk);
+	}
+	def->global = (q->groupClause == NIL);
+
+	/* output columns: group keys or aggregates */
+	foreach(lc, q->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+		FvOutput   *out;
+		ListCell   *lc2;
+
+		if (tle->resjunk)
+			continue;
+		out = palloc0(sizeof(FvOutput));
+		out->name = pstrdup(tle->resname ? tle->resname : "?column?");
+		out->type = exprType((Node *) tle->expr);
+		out->typmod = exprTypmod((Node *) tle->expr);
+		foreach(lc2, def->outputs)
+		{
+			if (strcmp(((FvOutput *) lfirst(lc2))->name, out->name) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("column name \"%s\" appears more than once in the live view", out->name),
+						 errhint("Give the output columns distinct names with AS.")));
+		}
+		if (tle->ressortgroupref != 0)
+		{
+			int			i = 0;
+
+			foreach(lc2, q->groupClause)
+			{
+				if (lfirst_node(SortGroupClause, lc2)->tleSortGroupRef == tle->ressortgroupref)
+					break;
+				i++;
+			}
+			out->index = i;
+		}
+		else if (IsA(tle->expr, Aggref))
+		{
+			out->is_agg = true;
+			check_expr_walker((Node *) tle->expr, &ctx);
+			out->index = add_agg(def, (Aggref *) tle->expr);
+		}
+		else if (contain_agg_clause((Node *) tle->expr))
+			reject("expressions over aggregates are",
+				   "Output the aggregates themselves and compute with them when you query the view.");
+		else
+			reject("output columns that are neither GROUP BY keys nor aggregates are", NULL);
+		def->outputs = lappend(def->outputs, out);
+	}
+
+	/* HAVING: its aggregates are maintained too, out of sight */
+	def->having = q->havingQual;
+	check_expr_walker(def->having, &ctx);
+	collect_aggrefs_walker(def->having, &having_aggs);
+	foreach(lc, having_aggs)
+		add_agg(def, lfirst_node(Aggref, lc));
+
+	/* the source columns read */
+	x = -1;
+	while ((x = bms_next_member(ctx.attnos, x)) >= 0)
+		def->used_columns = lappend(def->used_columns,
+									get_attname(def->source,
+												x + FirstLowInvalidHeapAttributeNumber,
+												false));
+	return def;
+}

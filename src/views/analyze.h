@@ -1,0 +1,75 @@
+/*-------------------------------------------------------------------------
+ *
+ * analyze.h
+ *	  A live view's defining query, checked and taken apart.
+ *
+ * fv_analyze_query() accepts exactly the queries a live view can maintain
+ * incrementally (one source table, WHERE, GROUP BY, count/sum/avg/min/max
+ * with FILTER, HAVING) and rejects everything else with SQLSTATE 0A000 and
+ * a message naming the construct.  The result says what create.c needs to
+ * build the storage, the user-facing view and the backfill/apply SQL.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef FV_ANALYZE_H
+#define FV_ANALYZE_H
+
+#include "nodes/parsenodes.h"
+
+typedef enum FvAggKind
+{
+	FV_AGG_COUNT_STAR,
+	FV_AGG_COUNT,
+	FV_AGG_SUM,
+	FV_AGG_AVG,
+	FV_AGG_MIN,
+	FV_AGG_MAX
+} FvAggKind;
+
+typedef struct FvGroupKey
+{
+	Node	   *expr;			/* over the source's columns */
+	Oid			type;
+	int32		typmod;
+	Oid			collation;
+} FvGroupKey;
+
+typedef struct FvAgg
+{
+	Aggref	   *aggref;			/* as written (for matching in HAVING) */
+	FvAggKind	kind;
+	Node	   *arg;			/* NULL for count(*) */
+	Node	   *filter;			/* NULL without FILTER */
+	Oid			argtype;
+	Oid			restype;		/* the aggregate's result type */
+	int32		restypmod;
+	Oid			statetype;		/* sum/avg running sum; min/max value */
+} FvAgg;
+
+/* One output column of the view, in the query's order. */
+typedef struct FvOutput
+{
+	char	   *name;
+	bool		is_agg;
+	int			index;			/* into groupkeys or aggs */
+	Oid			type;
+	int32		typmod;
+} FvOutput;
+
+typedef struct FvViewDef
+{
+	Query	   *query;
+	Oid			source;
+	char	   *source_name;	/* quoted schema.table */
+	bool		global;			/* aggregates without GROUP BY: one row */
+	Node	   *where;			/* NULL if none */
+	Node	   *having;			/* NULL if none */
+	List	   *groupkeys;		/* FvGroupKey * */
+	List	   *aggs;			/* FvAgg *, visible and HAVING-only */
+	List	   *outputs;		/* FvOutput * */
+	List	   *used_columns;	/* char * names of source columns read */
+} FvViewDef;
+
+extern FvViewDef *fv_analyze_query(const char *query_text);
+
+#endif							/* FV_ANALYZE_H */

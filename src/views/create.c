@@ -1,0 +1,652 @@
+/*-------------------------------------------------------------------------
+ *
+ * create.c
+ *	  flowview.create_view(): storage, user-facing view, catalog entry,
+ *	  initial population.
+ *
+ * A live view NAME over source S is made of
+ *
+ *	flowview.fv_store_ID      one row per group: the group keys g1..gk (or a
+ *	                          constant __all for a query without GROUP BY),
+ *	                          __rows (source rows in the group) and per
+ *	                          aggregate i its state: aI_n (rows counted),
+ *	                          aI_s (running sum, for sum/avg), aI_v (min/max);
+ *	flowview.fv_store_ID_mI   per min/max aggregate: each group's values with
+ *	                          their multiplicity, so a deleted minimum can be
+ *	                          replaced without reading the source;
+ *	flowview.fv_out_ID        the aggregates' values from their state, typed
+ *	                          as the query types them;
+ *	NAME                      security_invoker view: exactly the query's
+ *	                          columns, in order, HAVING applied.
+ *
+ * Everything that changes the storage is generated here, once, as SQL kept
+ * in the catalog (flowview.view_catalog):
+ *
+ *	backfill_sql  recomputes the storage from S (after TRUNCATE);
+ *	apply_sql     applies the delta table pg_temp.fv_delta_<S's oid>, which
+ *	              has S's columns plus __sign (+1 for a new row version, -1
+ *	              for an old one): upsert the groups' sums, update the
+ *	              min/max multisets and recompute min/max of touched groups,
+ *	              delete groups left without rows.
+ *
+ * The statements evaluate the query's own expressions (deparsed) with the
+ * time zone pinned to the one in force at creation.  Whoever fills the delta
+ * table (the apply worker; tests) only runs apply_sql.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+
+#include "views/analyze.h"
+
+PG_FUNCTION_INFO_V1(fv_create_view);
+
+typedef struct ViewSql
+{
+	FvViewDef  *def;
+	int			id;
+	char	   *store;			/* flowview.fv_store_ID */
+	char	   *out;			/* flowview.fv_out_ID */
+	char	   *delta;			/* pg_temp.fv_delta_<source oid> */
+	char	   *keys;			/* "g1, g2" or "__all" */
+	int			nkeys;
+	List	   *dpcontext;		/* deparse over the source */
+} ViewSql;
+
+static char *
+expr_sql(ViewSql *vs, Node *expr)
+{
+	return deparse_expression(expr, vs->dpcontext, false, false);
+}
+
+static char *
+type_sql(Oid type, int32 typmod, Oid collation)
+{
+	char	   *t = format_type_with_typemod(type, typmod);
+
+	if (OidIsValid(collation) && collation != get_typcollation(type))
+		t = psprintf("%s COLLATE %s", t, generate_collation_name(collation));
+	return t;
+}
+
+static char *
+aux_name(ViewSql *vs, int i)
+{
+	return psprintf("flowview.fv_store_%d_m%d", vs->id, i + 1);
+}
+
+static bool
+is_minmax(FvAgg *agg)
+{
+	return agg->kind == FV_AGG_MIN || agg->kind == FV_AGG_MAX;
+}
+
+/* "(filter) AND " or "" */
+static char *
+filter_and(ViewSql *vs, FvAgg *agg)
+{
+	return agg->filter ? psprintf("(%s) AND ", expr_sql(vs, agg->filter)) : "";
+}
+
+/* the group key expressions, comma-separated ("true" for a global view) */
+static void
+append_group_exprs(StringInfo buf, ViewSql *vs)
+{
+	ListCell   *lc;
+
+	if (vs->def->global)
+	{
+		appendStringInfoString(buf, "true");
+		return;
+	}
+	foreach(lc, vs->def->groupkeys)
+	{
+		if (foreach_current_index(lc) > 0)
+			appendStringInfoString(buf, ", ");
+		appendStringInfoString(buf, expr_sql(vs, ((FvGroupKey *) lfirst(lc))->expr));
+	}
+}
+
+static void
+append_group_by(StringInfo buf, int n)
+{
+	int			i;
+
+	for (i = 1; i <= n; i++)
+		appendStringInfo(buf, "%s%d", i == 1 ? " GROUP BY " : ", ", i);
+}
+
+/*
+ * The SELECT that aggregates rows of "from" into storage rows.  For the
+ * backfill each row counts once; for deltas each counts __sign times and
+ * min/max are left NULL (they come from the multisets).
+ */
+static char *
+storage_select(ViewSql *vs, const char *from, bool delta)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	const char *sign = delta ? "__sign" : "1";
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "SELECT ");
+	append_group_exprs(&buf, vs);
+	appendStringInfo(&buf, ", %s", delta ? "coalesce(sum(__sign), 0)" : "count(*)");
+	foreach(lc, vs->def->aggs)
+	{
+		FvAgg	   *agg = lfirst(lc);
+		char	   *f = filter_and(vs, agg);
+		char	   *state = format_type_be(agg->statetype);
+
+		if (agg->kind == FV_AGG_COUNT_STAR)
+		{
+			if (agg->filter)
+				appendStringInfo(&buf, ", coalesce(sum(%s) FILTER (WHERE %s), 0)",
+								 sign, expr_sql(vs, agg->filter));
+			else
+				appendStringInfo(&buf, ", coalesce(sum(%s), 0)", sign);
+			continue;
+		}
+		/* rows with a non-null argument */
+		appendStringInfo(&buf, ", coalesce(sum(%s) FILTER (WHERE %s(%s) IS NOT NULL), 0)",
+						 sign, f, expr_sql(vs, agg->arg));
+		if (agg->kind == FV_AGG_SUM || agg->kind == FV_AGG_AVG)
+			appendStringInfo(&buf, ", coalesce(sum(%s * (%s)::%s)%s%s%s, 0)::%s",
+							 sign, expr_sql(vs, agg->arg), state,
+							 agg->filter ? " FILTER (WHERE " : "",
+							 agg->filter ? expr_sql(vs, agg->filter) : "",
+							 agg->filter ? ")" : "", state);
+		else if (is_minmax(agg) && delta)
+			appendStringInfo(&buf, ", NULL::%s", state);
+		else if (is_minmax(agg))
+			appendStringInfo(&buf, ", %s(%s)%s%s%s",
+							 agg->kind == FV_AGG_MIN ? "min" : "max",
+							 expr_sql(vs, agg->arg),
+							 agg->filter ? " FILTER (WHERE " : "",
+							 agg->filter ? expr_sql(vs, agg->filter) : "",
+							 agg->filter ? ")" : "");
+	}
+	appendStringInfo(&buf, " FROM %s", from);
+	if (vs->def->where)
+		appendStringInfo(&buf, " WHERE %s", expr_sql(vs, vs->def->where));
+	if (!vs->def->global)
+		append_group_by(&buf, vs->nkeys);
+	return buf.data;
+}
+
+/* storage column list in storage_select's order */
+static char *
+storage_columns(ViewSql *vs)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%s, __rows", vs->keys);
+	foreach(lc, vs->def->aggs)
+	{
+		FvAgg	   *agg = lfirst(lc);
+		int			i = foreach_current_index(lc) + 1;
+
+		appendStringInfo(&buf, ", a%d_n", i);
+		if (agg->kind == FV_AGG_SUM || agg->kind == FV_AGG_AVG)
+			appendStringInfo(&buf, ", a%d_s", i);
+		else if (is_minmax(agg))
+			appendStringInfo(&buf, ", a%d_v", i);
+	}
+	return buf.data;
+}
+
+/* "s.g1 IS NOT DISTINCT FROM t.g1 AND ..." */
+static char *
+keys_match(ViewSql *vs, const char *a, const char *b)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 1; i <= vs->nkeys; i++)
+		appendStringInfo(&buf, "%s%s.g%d IS NOT DISTINCT FROM %s.g%d",
+						 i > 1 ? " AND " : "", a, i, b, i);
+	return buf.data;
+}
+
+static void
+run(const char *sql)
+{
+	int			rc = SPI_execute(sql, false, 0);
+
+	if (rc < 0)
+		elog(ERROR, "pg_flowview: SPI_execute failed (%d) for: %s", rc, sql);
+}
+
+/* CREATE TABLE/INDEX statements of the storage; returns the tables created */
+static List *
+create_storage(ViewSql *vs)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	List	   *tables = NIL;
+	char	   *keydefs;
+
+	initStringInfo(&buf);
+	if (vs->def->global)
+		appendStringInfoString(&buf, "__all boolean NOT NULL");
+	foreach(lc, vs->def->groupkeys)
+	{
+		FvGroupKey *gk = lfirst(lc);
+
+		appendStringInfo(&buf, "%sg%d %s", foreach_current_index(lc) > 0 ? ", " : "",
+						 foreach_current_index(lc) + 1,
+						 type_sql(gk->type, gk->typmod, gk->collation));
+	}
+	keydefs = pstrdup(buf.data);
+	appendStringInfoString(&buf, ", __rows bigint NOT NULL");
+	foreach(lc, vs->def->aggs)
+	{
+		FvAgg	   *agg = lfirst(lc);
+		int			i = foreach_current_index(lc) + 1;
+
+		appendStringInfo(&buf, ", a%d_n bigint NOT NULL", i);
+		if (agg->kind == FV_AGG_SUM || agg->kind == FV_AGG_AVG)
+			appendStringInfo(&buf, ", a%d_s %s NOT NULL", i, format_type_be(agg->statetype));
+		else if (is_minmax(agg))
+			appendStringInfo(&buf, ", a%d_v %s", i,
+							 type_sql(agg->argtype, exprTypmod(agg->arg), exprCollation(agg->arg)));
+	}
+	run(psprintf("CREATE TABLE %s (%s)", vs->store, buf.data));
+	run(psprintf("CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT", vs->store, vs->keys));
+	if (!vs->def->global)
+		run(psprintf("CREATE INDEX ON %s (__rows) WHERE __rows = 0", vs->store));
+	tables = lappend(tables, vs->store);
+
+	foreach(lc, vs->def->aggs)
+	{
+		FvAgg	   *agg = lfirst(lc);
+		int			i = foreach_current_index(lc);
+		char	   *aux;
+
+		if (!is_minmax(agg))
+			continue;
+		aux = aux_name(vs, i);
+		run(psprintf("CREATE TABLE %s (%s%sv %s NOT NULL, n bigint NOT NULL)", aux,
+					 vs->def->global ? "" : keydefs, vs->def->global ? "" : ", ",
+					 type_sql(agg->argtype, exprTypmod(agg->arg), exprCollation(agg->arg))));
+		run(psprintf("CREATE UNIQUE INDEX ON %s (%s%sv) NULLS NOT DISTINCT", aux,
+					 vs->def->global ? "" : vs->keys, vs->def->global ? "" : ", "));
+		run(psprintf("CREATE INDEX ON %s (n) WHERE n = 0", aux));
+		tables = lappend(tables, aux);
+	}
+	return tables;
+}
+
+static List *
+backfill_statements(ViewSql *vs)
+{
+	List	   *stmts = NIL;
+	ListCell   *lc;
+
+	stmts = lappend(stmts, psprintf("INSERT INTO %s (%s) %s", vs->store, storage_columns(vs),
+									storage_select(vs, vs->def->source_name, false)));
+	foreach(lc, vs->def->aggs)
+	{
+		FvAgg	   *agg = lfirst(lc);
+		StringInfoData buf;
+
+		if (!is_minmax(agg))
+			continue;
+		initStringInfo(&buf);
+		appendStringInfo(&buf, "INSERT INTO %s SELECT ", aux_name(vs, foreach_current_index(lc)));
+		if (!vs->def->global)
+		{
+			append_group_exprs(&buf, vs);
+			appendStringInfoString(&buf, ", ");
+		}
+		appendStringInfo(&buf, "%s, count(*) FROM %s WHERE %s%s(%s) IS NOT NULL",
+						 expr_sql(vs, agg->arg), vs->def->source_name,
+						 filter_and(vs, agg),
+						 vs->def->where ? psprintf("(%s) AND ", expr_sql(vs, vs->def->where)) : "",
+						 expr_sql(vs, agg->arg));
+		append_group_by(&buf, vs->def->global ? 1 : vs->nkeys + 1);
+		stmts = lappend(stmts, buf.data);
+	}
+	return stmts;
+}
+
+static List *
+apply_statements(ViewSql *vs)
+{
+	List	   *stmts = NIL;
+	ListCell   *lc;
+	StringInfoData buf;
+	StringInfoData minmax;
+	bool		any_minmax = false;
+
+	/* 1. add the deltas to the groups' sums and counts */
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "INSERT INTO %s AS s (%s) %s ON CONFLICT (%s) DO UPDATE SET __rows = s.__rows + excluded.__rows",
+					 vs->store, storage_columns(vs), storage_select(vs, vs->delta, true), vs->keys);
+	foreach(lc, vs->def->aggs)
+	{
+		FvAgg	   *agg = lfirst(lc);
+		int			i = foreach_current_index(lc) + 1;
+
+		appendStringInfo(&buf, ", a%d_n = s.a%d_n + excluded.a%d_n", i, i, i);
+		if (agg->kind == FV_AGG_SUM || agg->kind == FV_AGG_AVG)
+			appendStringInfo(&buf, ", a%d_s = s.a%d_s + excluded.a%d_s", i, i, i);
+	}
+	stmts = lappend(stmts, buf.data);
+
+	/* 2. min/max: update the multisets, then recompute the touched groups */
+	initStringInfo(&minmax);
+	foreach(lc, vs->def->aggs)
+	{
+		FvAgg	   *agg = lfirst(lc);
+		int			i = foreach_current_index(lc);
+		char	   *aux;
+
+		if (!is_minmax(agg))
+			continue;
+		aux = aux_name(vs, i);
+		initStringInfo(&buf);
+		appendStringInfo(&buf, "INSERT INTO %s AS m SELECT ", aux);
+		if (!vs->def->global)
+		{
+			append_group_exprs(&buf, vs);
+			appendStringInfoString(&buf, ", ");
+		}
+		appendStringInfo(&buf, "%s, sum(__sign) FROM %s WHERE %s%s(%s) IS NOT NULL",
+						 expr_sql(vs, agg->arg), vs->delta, filter_and(vs, agg),
+						 vs->def->where ? psprintf("(%s) AND ", expr_sql(vs, vs->def->where)) : "",
+						 expr_sql(vs, agg->arg));
+		append_group_by(&buf, vs->def->global ? 1 : vs->nkeys + 1);
+		appendStringInfo(&buf, " ON CONFLICT (%s%sv) DO UPDATE SET n = m.n + excluded.n",
+						 vs->def->global ? "" : vs->keys, vs->def->global ? "" : ", ");
+		stmts = lappend(stmts, buf.data);
+		stmts = lappend(stmts, psprintf("DELETE FROM %s WHERE n = 0", aux));
+
+		appendStringInfo(&minmax, "%sa%d_v = (SELECT %s(m.v) FROM %s m%s%s)",
+						 any_minmax ? ", " : "", i + 1,
+						 agg->kind == FV_AGG_MIN ? "min" : "max", aux,
+						 vs->def->global ? "" : " WHERE ",
+						 vs->def->global ? "" : keys_match(vs, "m", "s"));
+		any_minmax = true;
+	}
+	if (any_minmax)
+	{
+		initStringInfo(&buf);
+		appendStringInfo(&buf, "UPDATE %s s SET %s", vs->store, minmax.data);
+		if (!vs->def->global)
+		{
+			appendStringInfoString(&buf, " FROM (SELECT DISTINCT ");
+			append_group_exprs(&buf, vs);
+			appendStringInfo(&buf, " FROM %s", vs->delta);
+			if (vs->def->where)
+				appendStringInfo(&buf, " WHERE %s", expr_sql(vs, vs->def->where));
+			appendStringInfo(&buf, ") t(%s) WHERE %s", vs->keys, keys_match(vs, "s", "t"));
+		}
+		stmts = lappend(stmts, buf.data);
+	}
+
+	/* 3. groups without rows disappear (the global row always stays) */
+	if (!vs->def->global)
+		stmts = lappend(stmts, psprintf("DELETE FROM %s WHERE __rows = 0", vs->store));
+	return stmts;
+}
+
+/* HAVING over flowview.fv_out_ID's columns (see create_views) */
+static Node *
+having_mutator(Node *node, ViewSql *vs)
+{
+	ListCell   *lc;
+
+	if (node == NULL)
+		return NULL;
+	foreach(lc, vs->def->groupkeys)
+	{
+		FvGroupKey *gk = lfirst(lc);
+
+		if (equal(node, gk->expr))
+			return (Node *) makeVar(1, foreach_current_index(lc) + 1, gk->type,
+									gk->typmod, gk->collation, 0);
+	}
+	if (IsA(node, Aggref))
+	{
+		foreach(lc, vs->def->aggs)
+		{
+			FvAgg	   *agg = lfirst(lc);
+
+			if (equal(node, agg->aggref))
+				return (Node *) makeVar(1, vs->nkeys * !vs->def->global + foreach_current_index(lc) + 1,
+										agg->restype, -1, agg->aggref->aggcollid, 0);
+		}
+		elog(ERROR, "pg_flowview: HAVING aggregate not found");
+	}
+	return expression_tree_mutator(node, having_mutator, (void *) vs);
+}
+
+/* the aggregate's value from its state, as the query types it */
+static char *
+agg_value_sql(FvAgg *agg, int i)
+{
+	char	   *restype = format_type_be(agg->restype);
+
+	switch (agg->kind)
+	{
+		case FV_AGG_COUNT_STAR:
+		case FV_AGG_COUNT:
+			return psprintf("a%d_n", i);
+		case FV_AGG_SUM:
+			return psprintf("(CASE WHEN a%d_n > 0 THEN a%d_s END)::%s", i, i, restype);
+		case FV_AGG_AVG:
+			return psprintf("(CASE WHEN a%d_n > 0 THEN a%d_s::numeric / a%d_n END)::%s", i, i, i, restype);
+		case FV_AGG_MIN:
+		case FV_AGG_MAX:
+			return psprintf("a%d_v::%s", i, restype);
+	}
+	return NULL;
+}
+
+/* flowview.fv_out_ID and the user-facing view; returns the latter's oid */
+static Oid
+create_views(ViewSql *vs, RangeVar *rv)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	Oid			out_oid;
+	bool		first = true;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "CREATE VIEW %s WITH (security_invoker = true) AS SELECT ", vs->out);
+	if (!vs->def->global)
+	{
+		appendStringInfoString(&buf, vs->keys);
+		first = false;
+	}
+	foreach(lc, vs->def->aggs)
+	{
+		int			i = foreach_current_index(lc) + 1;
+
+		appendStringInfo(&buf, "%s%s AS a%d", first ? "" : ", ", agg_value_sql(lfirst(lc), i), i);
+		first = false;
+	}
+	appendStringInfo(&buf, " FROM %s", vs->store);
+	if (!vs->def->global)
+		appendStringInfoString(&buf, " WHERE __rows > 0");
+	run(buf.data);
+	out_oid = RangeVarGetRelid(makeRangeVar("flowview", psprintf("fv_out_%d", vs->id), -1),
+							   NoLock, false);
+
+	resetStringInfo(&buf);
+	appendStringInfo(&buf, "CREATE VIEW %s WITH (security_invoker = true) AS SELECT ",
+					 quote_qualified_identifier(rv->schemaname, rv->relname));
+	foreach(lc, vs->def->outputs)
+	{
+		FvOutput   *out = lfirst(lc);
+
+		appendStringInfo(&buf, "%so.%s%d AS %s", foreach_current_index(lc) > 0 ? ", " : "",
+						 out->is_agg ? "a" : "g", out->index + 1, quote_identifier(out->name));
+	}
+	appendStringInfo(&buf, " FROM %s o", vs->out);
+	if (vs->def->having)
+	{
+		Node	   *having = having_mutator(copyObject(vs->def->having), vs);
+
+		appendStringInfo(&buf, " WHERE %s",
+						 deparse_expression(having, deparse_context_for("o", out_oid), false, false));
+	}
+	run(buf.data);
+	return RangeVarGetRelid(rv, NoLock, false);
+}
+
+static Datum
+text_array(List *strings)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(list_length(strings), 1));
+	ListCell   *lc;
+
+	foreach(lc, strings)
+		elems[foreach_current_index(lc)] = CStringGetTextDatum(lfirst(lc));
+	return PointerGetDatum(construct_array(elems, list_length(strings), TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* REPLICA IDENTITY FULL on the source and, for a partitioned one, its partitions */
+static void
+ensure_replica_identity_full(Oid source)
+{
+	List	   *rels = find_all_inheritors(source, NoLock, NULL);
+	ListCell   *lc;
+
+	foreach(lc, rels)
+	{
+		Oid			relid = lfirst_oid(lc);
+		Relation	rel = RelationIdGetRelation(relid);
+		char		ident = rel->rd_rel->relreplident;
+		char		kind = rel->rd_rel->relkind;
+
+		RelationClose(rel);
+		if (ident == REPLICA_IDENTITY_FULL)
+			continue;
+		ereport(NOTICE,
+				(errmsg("setting REPLICA IDENTITY FULL on table %s",
+						quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												   get_rel_name(relid))),
+				 errdetail("A live view subtracts old row versions, so the WAL must carry them whole.")));
+		if (kind == RELKIND_RELATION || kind == RELKIND_PARTITIONED_TABLE)
+			run(psprintf("ALTER TABLE ONLY %s REPLICA IDENTITY FULL",
+						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+													get_rel_name(relid))));
+	}
+}
+
+/*
+ * flowview.create_view(name text, query text, freshness_sla interval)
+ *		RETURNS regclass
+ *
+ * Checks query (fv_analyze_query), creates the storage and views, records
+ * the view in flowview.view_catalog, and populates it.  Runs in the caller's
+ * transaction: on any error nothing is left behind.
+ */
+Datum
+fv_create_view(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	ViewSql		vs;
+	RangeVar   *rv;
+	Oid			nsp;
+	Oid			view_oid;
+	List	   *tables;
+	List	   *backfill;
+	List	   *apply;
+	List	   *objects = NIL;
+	ListCell   *lc;
+	bool		isnull;
+	const char *tz = GetConfigOption("TimeZone", false, false);
+	Datum		values[11];
+	char		nulls[11];
+	Oid			argtypes[11] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID, INTERVALOID,
+	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+
+	rv = makeRangeVarFromNameList(stringToQualifiedNameList(name));
+	nsp = RangeVarGetCreationNamespace(rv);
+	rv->schemaname = get_namespace_name(nsp);
+
+	memset(&vs, 0, sizeof(vs));
+	vs.def = fv_analyze_query(query);
+	vs.dpcontext = deparse_context_for(get_rel_name(vs.def->source), vs.def->source);
+	vs.nkeys = list_length(vs.def->groupkeys);
+
+	SPI_connect();
+	if (SPI_execute("SELECT nextval('flowview.view_catalog_id_seq')::int", false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "pg_flowview: could not allocate a view id");
+	vs.id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	vs.store = psprintf("flowview.fv_store_%d", vs.id);
+	vs.out = psprintf("flowview.fv_out_%d", vs.id);
+	vs.delta = psprintf("pg_temp.fv_delta_%u", vs.def->source);
+	if (vs.def->global)
+		vs.keys = "__all";
+	else
+	{
+		StringInfoData keys;
+		int			i;
+
+		initStringInfo(&keys);
+		for (i = 1; i <= vs.nkeys; i++)
+			appendStringInfo(&keys, "%sg%d", i > 1 ? ", " : "", i);
+		vs.keys = keys.data;
+	}
+
+	ensure_replica_identity_full(vs.def->source);
+	tables = create_storage(&vs);
+	view_oid = create_views(&vs, rv);
+	backfill = backfill_statements(&vs);
+	apply = apply_statements(&vs);
+
+	/* drop order: user view, out view, tables */
+	objects = lappend(objects, psprintf("VIEW %s", vs.out));
+	foreach(lc, tables)
+		objects = lappend(objects, psprintf("TABLE %s", (char *) lfirst(lc)));
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int32GetDatum(vs.id);
+	values[1] = ObjectIdGetDatum(view_oid);
+	values[2] = ObjectIdGetDatum(vs.def->source);
+	values[3] = CStringGetTextDatum(query);
+	values[4] = CStringGetTextDatum(tz);
+	values[5] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
+	nulls[5] = PG_ARGISNULL(2) ? 'n' : ' ';
+	values[6] = text_array(tables);
+	values[7] = text_array(objects);
+	values[8] = text_array(backfill);
+	values[9] = text_array(apply);
+	values[10] = text_array(vs.def->used_columns);
+	if (SPI_execute_with_args("INSERT INTO flowview.view_catalog (id, view_oid, source_oid, query, time_zone,"
+							  " freshness_sla, storage_tables, objects, backfill_sql, apply_sql, used_columns, state)"
+							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'backfilling')",
+							  11, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "pg_flowview: could not record the view in the catalog");
+
+	/* populate: the time zone is the one just recorded */
+	foreach(lc, backfill)
+		run(lfirst(lc));
+	run(psprintf("UPDATE flowview.view_catalog SET state = 'live' WHERE id = %d", vs.id));
+	SPI_finish();
+
+	PG_RETURN_OID(view_oid);
+}
