@@ -40,11 +40,16 @@ mkdir -p "$OUT"
 
 # pg_regress-style summary: "All N tests passed." / "M of N tests failed."
 count_regress() {
-	local log=$1 n m
-	if n=$(grep -oE 'All [0-9]+ tests passed' "$log" | grep -oE '[0-9]+'); then
-		echo "$n 0"
-	elif read -r m n < <(grep -oE '[0-9]+ of [0-9]+ tests failed' "$log" | grep -oE '[0-9]+' | tr '\n' ' '); then
-		echo "$((n - m)) $m"
+	local log=$1 nums
+	nums=$(grep -oE 'All [0-9]+ tests passed' "$log" | grep -oE '[0-9]+' | head -1)
+	if [ -n "$nums" ]; then
+		echo "$nums 0"
+		return
+	fi
+	nums=$(grep -oE '[0-9]+ of [0-9]+ tests failed' "$log" | head -1 | grep -oE '[0-9]+' | tr '\n' ' ')
+	if [ -n "$nums" ]; then
+		set -- $nums
+		echo "$(($2 - $1)) $1"
 	else
 		echo "0 1"
 	fi
