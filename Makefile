@@ -13,7 +13,9 @@ OBJS        = src/pg_flowview.o \
               src/decoder/output_plugin.o \
               src/decoder/json_value.o \
               src/views/analyze.o \
-              src/views/create.o
+              src/views/create.o \
+              src/worker/batch.o \
+              src/worker/apply_worker.o
 DATA        = $(wildcard sql/pg_flowview--*.sql)
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS   = -Wall -Wmissing-prototypes

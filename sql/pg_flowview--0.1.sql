@@ -34,7 +34,11 @@ CREATE TABLE flowview.view_catalog (
     objects         text[] NOT NULL,           -- dropped with the view, in order
     backfill_sql    text[] NOT NULL,           -- recompute the storage from the source
     apply_sql       text[] NOT NULL,           -- apply pg_temp.fv_delta_<source_oid>
-    used_columns    text[] NOT NULL            -- source columns the query reads
+    used_columns    text[] NOT NULL,           -- source columns the query reads
+    -- the apply worker's backfill snapshot: decoded transactions it saw are skipped
+    snapshot_xmin   bigint,
+    snapshot_xmax   bigint,
+    snapshot_xip    bigint[]
 );
 
 -- ---------------------------------------------------------------------------
@@ -95,7 +99,11 @@ DECLARE
 BEGIN
     EXECUTE 'TRUNCATE ' || array_to_string(r.storage_tables, ', ');
     PERFORM flowview._run(r, r.backfill_sql);
-    UPDATE flowview.view_catalog SET state = 'live', error = NULL WHERE id = r.id;
+    -- the apply worker re-populates it at a batch boundary, consistently
+    -- with the stream, and then keeps it live
+    UPDATE flowview.view_catalog SET state = 'backfilling', error = NULL,
+           snapshot_xmin = NULL, snapshot_xmax = NULL, snapshot_xip = NULL
+     WHERE id = r.id;
 END $$;
 
 -- Apply the rows of pg_temp.fv_delta_<source oid> (the source's columns and
@@ -108,6 +116,11 @@ DECLARE
 BEGIN
     PERFORM flowview._run(r, r.apply_sql);
 END $$;
+
+CREATE FUNCTION flowview.wait_for_freshness(name regclass DEFAULT NULL, timeout interval DEFAULT '30 s')
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'fv_wait_for_freshness'
+LANGUAGE C;
 
 CREATE VIEW flowview.views AS
 SELECT c.view_oid::regclass AS view,

@@ -20,15 +20,19 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "access/xlog.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
 #include "nodes/pg_list.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/varlena.h"
 
 #include "pg_flowview.h"
+#include "worker/worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -36,6 +40,25 @@ bool		fv_loaded_at_startup = false;
 char	   *fv_mask_salt = NULL;
 
 void		_PG_init(void);
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void
+fv_shmem_request_hook(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	fv_shmem_request();
+}
+
+static void
+fv_shmem_startup_hook(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	fv_shmem_startup();
+}
 
 PG_FUNCTION_INFO_V1(fv_check_server_settings);
 
@@ -58,7 +81,29 @@ _PG_init(void)
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
 							   NULL, NULL, NULL);
 
+	DefineCustomIntVariable("pg_flowview.batch_max_changes",
+							"Most row changes the apply worker decodes into one batch.",
+							"A batch always holds whole transactions, so one large transaction may exceed it.",
+							&fv_batch_max_changes,
+							100000, 1, INT_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_flowview.naptime",
+							"How long an idle apply worker sleeps before looking for new WAL.",
+							NULL,
+							&fv_naptime_ms,
+							20, 1, 10000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("pg_flowview");
+
+	if (process_shared_preload_libraries_in_progress)
+	{
+		prev_shmem_request_hook = shmem_request_hook;
+		shmem_request_hook = fv_shmem_request_hook;
+		prev_shmem_startup_hook = shmem_startup_hook;
+		shmem_startup_hook = fv_shmem_startup_hook;
+		fv_register_launcher();
+	}
 }
 
 /*

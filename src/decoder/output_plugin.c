@@ -39,6 +39,7 @@
 #include "miscadmin.h"
 #include "nodes/bitmapset.h"
 #include "replication/logical.h"
+#include "replication/origin.h"
 #include "replication/output_plugin.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -51,6 +52,7 @@
 
 #include "pg_flowview.h"
 #include "decoder/json_value.h"
+#include "worker/worker.h"
 
 /* what an UPDATE's new tuple says for an unchanged TOASTed column we cannot read */
 #define FV_UNCHANGED_TOAST_MARKER "__debezium_unavailable_value"
@@ -127,6 +129,20 @@ static bool fv_relcache_callback_registered = false;
 
 extern void _PG_output_plugin_init(OutputPluginCallbacks *cb);
 
+/*
+ * Collect mode: the apply worker decodes in-process and sets
+ * ctx->output_writer_private to its FvBatch; the callbacks then hand rows to
+ * worker/batch.c instead of writing JSON.
+ */
+#define FV_COLLECTING(ctx) ((ctx)->output_writer_private != NULL)
+
+static bool
+fv_filter_by_origin(LogicalDecodingContext *ctx, RepOriginId origin_id)
+{
+	/* the apply worker skips its own writes (they carry its origin) */
+	return FV_COLLECTING(ctx) && origin_id != InvalidRepOriginId;
+}
+
 static void fv_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt,
 					   bool is_init);
 static void fv_shutdown(LogicalDecodingContext *ctx);
@@ -153,6 +169,7 @@ _PG_output_plugin_init(OutputPluginCallbacks *cb)
 	cb->commit_cb = fv_commit;
 	cb->message_cb = fv_message;
 	cb->shutdown_cb = fv_shutdown;
+	cb->filter_by_origin_cb = fv_filter_by_origin;
 	/* no stream_* and no *_prepare callbacks: see the file header */
 }
 
@@ -328,6 +345,8 @@ fv_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 			data->include_transaction = parse_bool_option(name, value);
 		else if (strcmp(name, "include-messages") == 0)
 			data->include_messages = parse_bool_option(name, value);
+		else if (strcmp(name, "flowview-apply") == 0)
+			;					/* internal: the apply worker's slot (collect mode) */
 		else if (strcmp(name, "format") == 0)
 		{
 			if (value != NULL && strcmp(value, "json") == 0)
@@ -742,6 +761,8 @@ fv_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 {
 	FvData	   *data = ctx->output_plugin_private;
 
+	if (FV_COLLECTING(ctx))
+		return;
 	data->begin_written = false;
 	data->nwritten = 0;
 	prepare_xact_fields(data, txn);
@@ -754,6 +775,11 @@ fv_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	FvData	   *data = ctx->output_plugin_private;
 	StringInfo	out = ctx->out;
 
+	if (FV_COLLECTING(ctx))
+	{
+		fv_batch_commit(ctx->output_writer_private, txn);
+		return;
+	}
 	if (!data->begin_written)
 		return;
 	OutputPluginPrepareWrite(ctx, true);
@@ -821,6 +847,11 @@ fv_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	HeapTuple	oldtuple = NULL;
 	char		op;
 
+	if (FV_COLLECTING(ctx))
+	{
+		fv_batch_change(ctx->output_writer_private, txn, rel, change);
+		return;
+	}
 	ri = get_relinfo(data, rel);
 	if (!ri->selected)
 		return;
@@ -882,6 +913,11 @@ fv_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	MemoryContext old;
 	int			i;
 
+	if (FV_COLLECTING(ctx))
+	{
+		fv_batch_truncate(ctx->output_writer_private, txn, nrelations, relations);
+		return;
+	}
 	old = MemoryContextSwitchTo(data->change_ctx);
 	for (i = 0; i < nrelations; i++)
 	{
@@ -920,7 +956,7 @@ fv_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	MemoryContext old;
 	bool		is_text;
 
-	if (!data->include_messages)
+	if (FV_COLLECTING(ctx) || !data->include_messages)
 		return;
 
 	old = MemoryContextSwitchTo(data->change_ctx);

@@ -41,6 +41,7 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "fmgr.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -53,6 +54,7 @@
 #include "utils/ruleutils.h"
 
 #include "views/analyze.h"
+#include "worker/worker.h"
 
 PG_FUNCTION_INFO_V1(fv_create_view);
 
@@ -645,8 +647,10 @@ fv_create_view(PG_FUNCTION_ARGS)
 	/* populate: the time zone is the one just recorded */
 	foreach(lc, backfill)
 		run(lfirst(lc));
-	run(psprintf("UPDATE flowview.view_catalog SET state = 'live' WHERE id = %d", vs.id));
 	SPI_finish();
+
+	/* the apply worker re-populates it consistently with the stream, then keeps it live */
+	fv_ensure_worker(MyDatabaseId);
 
 	PG_RETURN_OID(view_oid);
 }

@@ -1,0 +1,1019 @@
+/*-------------------------------------------------------------------------
+ *
+ * apply_worker.c
+ *	  The launcher and the per-database apply worker.
+ *
+ * The launcher runs once at server start: it starts an apply worker for every
+ * database that accepts connections.  create_view also starts its database's
+ * worker.  A worker whose database has no live views (or no pg_flowview)
+ * drops its slot and origin, if any, and exits.
+ *
+ * The apply worker of database D owns the logical slot and the replication
+ * origin "pg_flowview_<D's oid>".  It loops:
+ *
+ *	1. read the live views from flowview.view_catalog;
+ *	2. backfill views in state 'backfilling' (see backfill_view: consistent
+ *	   with the stream, at this batch boundary);
+ *	3. decode a batch: whole transactions, up to the WAL flush position read
+ *	   at the start and at most pg_flowview.batch_max_changes changes
+ *	   (batch.c collects them);
+ *	4. apply the batch in ONE transaction whose commit record also carries
+ *	   the origin's progress (the batch's end LSN);
+ *	5. confirm that position to the slot and publish it in shared memory.
+ *
+ * Exactly once: a transaction's changes reach the views only in the apply
+ * transaction that also advances the origin past its commit record.  After
+ * a crash the worker decodes from the origin's position; transactions whose
+ * commit record lies before it are skipped by the decoder (start_lsn), later
+ * ones were not applied.  The slot is never confirmed beyond the origin.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/tableam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "access/xlogrecovery.h"
+#include "access/xlogutils.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_database.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "replication/decode.h"
+#include "replication/logical.h"
+#include "replication/origin.h"
+#include "replication/slot.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
+#include "storage/shmem.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/pg_lsn.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "worker/worker.h"
+
+int			fv_batch_max_changes = 100000;
+int			fv_naptime_ms = 20;
+
+typedef struct FvShared
+{
+	LWLock	   *lock;
+	FvWorkerState workers[FV_MAX_WORKERS];
+} FvShared;
+
+static FvShared *fv_shared = NULL;
+static FvWorkerState *my_state = NULL;
+
+/* ----------------------------------------------------------------
+ * Shared memory
+ * ----------------------------------------------------------------
+ */
+
+void
+fv_shmem_request(void)
+{
+	RequestAddinShmemSpace(MAXALIGN(sizeof(FvShared)));
+	RequestNamedLWLockTranche("pg_flowview", 1);
+}
+
+void
+fv_shmem_startup(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	fv_shared = ShmemInitStruct("pg_flowview", sizeof(FvShared), &found);
+	if (!found)
+	{
+		memset(fv_shared, 0, sizeof(FvShared));
+		fv_shared->lock = &(GetNamedLWLockTranche("pg_flowview"))->lock;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static FvWorkerState *
+find_worker(Oid dboid)
+{
+	int			i;
+
+	for (i = 0; i < FV_MAX_WORKERS; i++)
+		if (fv_shared->workers[i].dboid == dboid)
+			return &fv_shared->workers[i];
+	return NULL;
+}
+
+/* applied position of dboid's worker; *running says whether there is one */
+XLogRecPtr
+fv_worker_applied_lsn(Oid dboid, bool *running)
+{
+	FvWorkerState *w;
+	XLogRecPtr	lsn = InvalidXLogRecPtr;
+
+	if (fv_shared == NULL)
+	{
+		*running = false;
+		return lsn;
+	}
+	LWLockAcquire(fv_shared->lock, LW_SHARED);
+	w = find_worker(dboid);
+	*running = (w != NULL && w->pid != 0);
+	if (*running)
+		lsn = w->applied_lsn;
+	LWLockRelease(fv_shared->lock);
+	return lsn;
+}
+
+static void
+register_worker(const char *function, const char *name, Oid dboid, bool dynamic)
+{
+	BackgroundWorker bgw;
+	BackgroundWorkerHandle *handle;
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "pg_flowview");
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "%s", name);
+	snprintf(bgw.bgw_type, BGW_MAXLEN, "%s", dynamic && OidIsValid(dboid) ?
+			 "pg_flowview apply" : "pg_flowview launcher");
+	bgw.bgw_main_arg = ObjectIdGetDatum(dboid);
+	if (dynamic)
+	{
+		/* the launcher restarts a worker that died while wanted */
+		bgw.bgw_restart_time = BGW_NEVER_RESTART;
+		if (!RegisterDynamicBackgroundWorker(&bgw, &handle))
+			ereport(WARNING,
+					(errmsg("pg_flowview: could not start the apply worker for database %u", dboid),
+					 errhint("Raise max_worker_processes.")));
+	}
+	else
+	{
+		bgw.bgw_restart_time = 5;
+		RegisterBackgroundWorker(&bgw);
+	}
+}
+
+void
+fv_register_launcher(void)
+{
+	register_worker("fv_launcher_main", "pg_flowview launcher", InvalidOid, false);
+}
+
+/* Start dboid's apply worker unless it runs. */
+void
+fv_ensure_worker(Oid dboid)
+{
+	bool		running;
+
+	fv_worker_applied_lsn(dboid, &running);
+	if (!running)
+		register_worker("fv_apply_worker_main",
+						psprintf("pg_flowview apply worker for database %u", dboid),
+						dboid, true);
+}
+
+/* ----------------------------------------------------------------
+ * Launcher
+ * ----------------------------------------------------------------
+ */
+
+/* databases that accept connections */
+static List *
+database_list(void)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	List	   *dbs = NIL;
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (db->datallowconn && !db->datistemplate)
+			dbs = lappend_oid(dbs, db->oid);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return dbs;
+}
+
+/*
+ * fv_launcher_main
+ *		At start, start a worker for every database (those without live
+ *		views exit at once); then, every second, restart the workers of
+ *		databases with live views that are not running (crashed workers),
+ *		and forget databases that were dropped.
+ */
+void
+fv_launcher_main(Datum arg)
+{
+	List	   *dbs;
+	ListCell   *lc;
+	MemoryContext cxt;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	cxt = AllocSetContextCreate(TopMemoryContext, "pg_flowview launcher", ALLOCSET_DEFAULT_SIZES);
+
+	MemoryContextSwitchTo(cxt);
+	foreach(lc, database_list())
+		fv_ensure_worker(lfirst_oid(lc));
+
+	for (;;)
+	{
+		int			i;
+		List	   *restart = NIL;
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+
+		MemoryContextReset(cxt);
+		dbs = database_list();
+		LWLockAcquire(fv_shared->lock, LW_EXCLUSIVE);
+		for (i = 0; i < FV_MAX_WORKERS; i++)
+		{
+			FvWorkerState *w = &fv_shared->workers[i];
+
+			if (w->dboid == InvalidOid)
+				continue;
+			if (!list_member_oid(dbs, w->dboid))
+				w->dboid = InvalidOid;	/* database dropped */
+			else if (w->pid != 0 && BackendPidGetProc(w->pid) == NULL)
+				w->pid = 0;		/* died without cleaning up */
+			if (w->dboid != InvalidOid && w->wanted && w->pid == 0)
+				restart = lappend_oid(restart, w->dboid);
+		}
+		LWLockRelease(fv_shared->lock);
+		foreach(lc, restart)
+			fv_ensure_worker(lfirst_oid(lc));
+	}
+}
+
+/* ----------------------------------------------------------------
+ * Apply worker: catalog
+ * ----------------------------------------------------------------
+ */
+
+static MemoryContext views_cxt;
+
+static List *
+text_array_list(Datum d)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+	List	   *l = NIL;
+
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+		l = lappend(l, TextDatumGetCString(elems[i]));
+	return l;
+}
+
+/*
+ * Read the live views and their sources (in views_cxt).  Returns NIL when
+ * the extension is not installed.  Runs in a transaction with SPI.
+ */
+static List *
+load_sources(bool *extension)
+{
+	List	   *sources = NIL;
+	MemoryContext old;
+	uint64		i;
+
+	*extension = OidIsValid(get_extension_oid("pg_flowview", true));
+	if (!*extension)
+		return NIL;
+	MemoryContextReset(views_cxt);
+	if (SPI_execute("SELECT id, view_oid, source_oid, state, time_zone, apply_sql, storage_tables,"
+					" backfill_sql, used_columns, snapshot_xmin, snapshot_xmax, snapshot_xip"
+					" FROM flowview.view_catalog WHERE state <> 'error' ORDER BY id", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "pg_flowview: could not read flowview.view_catalog");
+
+	old = MemoryContextSwitchTo(views_cxt);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+		FvLiveView *v = palloc0(sizeof(FvLiveView));
+		Oid			srcoid = DatumGetObjectId(SPI_getbinval(t, d, 3, &isnull));
+		FvSource   *src = NULL;
+		ListCell   *lc;
+		Datum		xmin;
+
+		v->id = DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
+		v->view_oid = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
+		v->state = SPI_getvalue(t, d, 4);
+		v->time_zone = SPI_getvalue(t, d, 5);
+		v->apply_sql = text_array_list(SPI_getbinval(t, d, 6, &isnull));
+		v->storage_tables = text_array_list(SPI_getbinval(t, d, 7, &isnull));
+		v->backfill_sql = text_array_list(SPI_getbinval(t, d, 8, &isnull));
+		xmin = SPI_getbinval(t, d, 10, &isnull);
+		if (!isnull)
+		{
+			Datum	   *elems;
+			bool	   *nulls;
+			int			n,
+						k;
+
+			v->has_snapshot = true;
+			v->snap_xmin = (TransactionId) DatumGetInt64(xmin);
+			v->snap_xmax = (TransactionId) DatumGetInt64(SPI_getbinval(t, d, 11, &isnull));
+			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(t, d, 12, &isnull)), INT8OID, 8,
+							  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
+			v->snap_xcnt = n;
+			v->snap_xip = palloc(sizeof(TransactionId) * Max(n, 1));
+			for (k = 0; k < n; k++)
+				v->snap_xip[k] = (TransactionId) DatumGetInt64(elems[k]);
+		}
+
+		foreach(lc, sources)
+			if (((FvSource *) lfirst(lc))->relid == srcoid)
+				src = lfirst(lc);
+		if (src == NULL)
+		{
+			src = palloc0(sizeof(FvSource));
+			src->relid = srcoid;
+			sources = lappend(sources, src);
+		}
+		src->views = lappend(src->views, v);
+		/* used columns: the union over the source's views */
+		foreach(lc, text_array_list(SPI_getbinval(t, d, 9, &isnull)))
+		{
+			int			k;
+			bool		have = false;
+
+			for (k = 0; k < src->ncols; k++)
+				have |= strcmp(src->colnames[k], lfirst(lc)) == 0;
+			if (!have)
+			{
+				src->colnames = src->ncols == 0 ? palloc(sizeof(char *) * 64) :
+					repalloc(src->colnames, sizeof(char *) * (src->ncols + 64));
+				src->colnames[src->ncols++] = lfirst(lc);
+			}
+		}
+	}
+	MemoryContextSwitchTo(old);
+	return sources;
+}
+
+/* The source's delta row layout: used columns as now typed, __sign, __xid. */
+static void
+prepare_source(FvSource *src)
+{
+	int			i;
+	MemoryContext old = MemoryContextSwitchTo(views_cxt);
+
+	src->desc = CreateTemplateTupleDesc(src->ncols + 2);
+	for (i = 0; i < src->ncols; i++)
+	{
+		AttrNumber	attnum = get_attnum(src->relid, src->colnames[i]);
+		Oid			type;
+		int32		typmod;
+		Oid			coll;
+
+		if (attnum == InvalidAttrNumber)
+			elog(ERROR, "pg_flowview: column \"%s\" of a source table is gone", src->colnames[i]);
+		get_atttypetypmodcoll(src->relid, attnum, &type, &typmod, &coll);
+		TupleDescInitEntry(src->desc, i + 1, src->colnames[i], type, typmod, 0);
+	}
+	TupleDescInitEntry(src->desc, src->ncols + 1, "__sign", INT4OID, -1, 0);
+	TupleDescInitEntry(src->desc, src->ncols + 2, "__xid", INT8OID, -1, 0);
+	MemoryContextSwitchTo(old);
+}
+
+/* ----------------------------------------------------------------
+ * Apply worker: slot and origin
+ * ----------------------------------------------------------------
+ */
+
+static char slot_name[NAMEDATALEN];
+static LogicalDecodingContext *decoding = NULL;
+static FvBatch batch;
+
+static void
+create_slot_if_missing(void)
+{
+	LogicalDecodingContext *ctx;
+
+	if (SearchNamedReplicationSlot(slot_name, true) != NULL)
+		return;
+	StartTransactionCommand();
+	ReplicationSlotCreate(slot_name, true, RS_EPHEMERAL, false);
+	ctx = CreateInitDecodingContext("pg_flowview", NIL, false, InvalidXLogRecPtr,
+									XL_ROUTINE(.page_read = read_local_xlog_page,
+											   .segment_open = wal_segment_open,
+											   .segment_close = wal_segment_close),
+									NULL, NULL, NULL);
+	DecodingContextFindStartpoint(ctx);
+	FreeDecodingContext(ctx);
+	ReplicationSlotPersist();
+	ReplicationSlotRelease();
+	CommitTransactionCommand();
+	ereport(LOG, (errmsg("pg_flowview: created replication slot \"%s\"", slot_name)));
+}
+
+/* Acquire slot and origin, create the decoding context, position it. */
+static void
+start_decoding(void)
+{
+	RepOriginId origin;
+	XLogRecPtr	start;
+	MemoryContext old;
+
+	create_slot_if_missing();
+
+	StartTransactionCommand();
+	origin = replorigin_by_name(slot_name, true);
+	if (origin == InvalidRepOriginId)
+		origin = replorigin_create(slot_name);
+	CommitTransactionCommand();
+
+	StartTransactionCommand();
+	replorigin_session_setup(origin);
+	replorigin_session_origin = origin;
+	start = replorigin_session_get_progress(false);
+
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	ReplicationSlotAcquire(slot_name, true);
+	/* created inside a transaction: our apply transactions keep their xmin */
+	decoding = CreateDecodingContext(start, list_make1(makeDefElem("flowview-apply", NULL, -1)),
+									 false,
+									 XL_ROUTINE(.page_read = read_local_xlog_page,
+												.segment_open = wal_segment_open,
+												.segment_close = wal_segment_close),
+									 NULL, NULL, NULL);
+	decoding->output_writer_private = &batch;
+	XLogBeginRead(decoding->reader, MyReplicationSlot->data.restart_lsn);
+	MemoryContextSwitchTo(old);
+	CommitTransactionCommand();
+
+	LWLockAcquire(fv_shared->lock, LW_EXCLUSIVE);
+	my_state->applied_lsn = Max(start, MyReplicationSlot->data.confirmed_flush);
+	LWLockRelease(fv_shared->lock);
+	ereport(LOG, (errmsg("pg_flowview: applying from %X/%X", LSN_FORMAT_ARGS(my_state->applied_lsn))));
+}
+
+/* No live views left: drop slot and origin, so no WAL is retained. */
+static void
+stop_and_clean_up(void)
+{
+	RepOriginId origin;
+
+	if (decoding != NULL)
+	{
+		FreeDecodingContext(decoding);
+		decoding = NULL;
+	}
+	if (MyReplicationSlot != NULL)
+		ReplicationSlotRelease();
+	if (SearchNamedReplicationSlot(slot_name, true) != NULL)
+		ReplicationSlotDrop(slot_name, true);
+	if (replorigin_session_origin != InvalidRepOriginId)
+	{
+		replorigin_session_reset();
+		replorigin_session_origin = InvalidRepOriginId;
+	}
+	StartTransactionCommand();
+	origin = replorigin_by_name(slot_name, true);
+	if (origin != InvalidRepOriginId)
+		replorigin_drop_by_name(slot_name, true, false);
+	CommitTransactionCommand();
+	ereport(LOG, (errmsg("pg_flowview: no live views in this database; apply worker exits")));
+}
+
+/* ----------------------------------------------------------------
+ * Apply worker: backfill and apply
+ * ----------------------------------------------------------------
+ */
+
+static void
+run_sql(const char *sql)
+{
+	if (SPI_execute(sql, false, 0) < 0)
+		elog(ERROR, "pg_flowview: failed: %s", sql);
+}
+
+static void
+set_time_zone(const char *tz)
+{
+	(void) set_config_option("TimeZone", tz, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+}
+
+/*
+ * backfill_view
+ *		Populate a 'backfilling' view consistently with the stream.
+ *
+ * We are at a batch boundary P: every transaction whose commit record lies
+ * before P has been decoded.  A snapshot S taken now sees all of them, unless
+ * one has written its commit record but not yet left the proc array (it would
+ * then be in S's xip although already decoded: counted by neither).  So S is
+ * retaken until no xid in S.xip is known committed.  Decoded transactions
+ * after P are then applied to the view iff S did not see them; S is kept in
+ * the catalog for that (fv_view_saw_xid).
+ */
+static void
+backfill_view(FvLiveView *v)
+{
+	Snapshot	snap;
+	int			i;
+	ListCell   *lc;
+	StringInfoData xip;
+
+	StartTransactionCommand();
+	SPI_connect();
+	for (;;)
+	{
+		bool		retake = false;
+
+		snap = RegisterSnapshot(GetLatestSnapshot());
+		for (i = 0; i < snap->xcnt; i++)
+			if (TransactionIdDidCommit(snap->xip[i]))
+				retake = true;
+		if (!retake)
+			break;
+		UnregisterSnapshot(snap);
+		pg_usleep(1000);
+	}
+
+	PushActiveSnapshot(snap);
+	set_time_zone(v->time_zone);
+	foreach(lc, v->storage_tables)
+		run_sql(psprintf("TRUNCATE %s", (char *) lfirst(lc)));
+	foreach(lc, v->backfill_sql)
+	{
+		SPIPlanPtr	plan = SPI_prepare(lfirst(lc), 0, NULL);
+
+		if (plan == NULL || SPI_execute_snapshot(plan, NULL, NULL, snap, InvalidSnapshot,
+												 false, false, 0) < 0)
+			elog(ERROR, "pg_flowview: backfill failed: %s", (char *) lfirst(lc));
+	}
+	initStringInfo(&xip);
+	appendStringInfoString(&xip, "{");
+	for (i = 0; i < snap->xcnt; i++)
+		appendStringInfo(&xip, "%s%u", i > 0 ? "," : "", snap->xip[i]);
+	appendStringInfoString(&xip, "}");
+	run_sql(psprintf("UPDATE flowview.view_catalog SET state = 'live', error = NULL,"
+					 " snapshot_xmin = %u, snapshot_xmax = %u, snapshot_xip = '%s'"
+					 " WHERE id = %d", snap->xmin, snap->xmax, xip.data, v->id));
+	/* from now on this batch loop skips what S saw */
+	v->has_snapshot = true;
+	v->snap_xmin = snap->xmin;
+	v->snap_xmax = snap->xmax;
+	v->snap_xcnt = snap->xcnt;
+	v->snap_xip = MemoryContextAlloc(views_cxt, sizeof(TransactionId) * Max(snap->xcnt, 1));
+	memcpy(v->snap_xip, snap->xip, sizeof(TransactionId) * snap->xcnt);
+	PopActiveSnapshot();
+	UnregisterSnapshot(snap);
+	SPI_finish();
+	CommitTransactionCommand();
+	ereport(LOG, (errmsg("pg_flowview: live view %d populated", v->id)));
+}
+
+/* Fill pg_temp.fv_delta_<source> with the batch rows the view has not seen. */
+static void
+fill_delta(FvSource *src, FvLiveView *v, const char *delta)
+{
+	Relation	rel;
+	TupleTableSlot *slot;
+	Datum	   *values = palloc(sizeof(Datum) * (src->ncols + 1));
+	bool	   *nulls = palloc(sizeof(bool) * (src->ncols + 1));
+
+	run_sql(psprintf("TRUNCATE %s", delta));
+	rel = table_openrv(makeRangeVar("pg_temp", strrchr(delta, '.') + 1, -1), RowExclusiveLock);
+	slot = MakeSingleTupleTableSlot(src->desc, &TTSOpsMinimalTuple);
+	tuplestore_rescan(src->rows);
+	while (tuplestore_gettupleslot(src->rows, true, false, slot))
+	{
+		int			i;
+		bool		isnull;
+		TransactionId xid = (TransactionId) DatumGetInt64(slot_getattr(slot, src->ncols + 2, &isnull));
+
+		if (fv_view_saw_xid(v, xid))
+			continue;
+		slot_getallattrs(slot);
+		for (i = 0; i <= src->ncols; i++)
+		{
+			values[i] = slot->tts_values[i];
+			nulls[i] = slot->tts_isnull[i];
+		}
+		simple_heap_insert(rel, heap_form_tuple(RelationGetDescr(rel), values, nulls));
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, NoLock);
+	CommandCounterIncrement();
+}
+
+/*
+ * apply_batch
+ *		Apply the collected batch in one transaction that also records the
+ *		origin's progress (end).  Each view is applied in a subtransaction: a
+ *		view whose apply fails goes to state 'error' and the others go on.
+ */
+static void
+apply_batch(List *sources, XLogRecPtr end)
+{
+	ListCell   *lc;
+	List	   *applied = NIL;
+	MemoryContext batch_cxt = CurrentMemoryContext;
+	ResourceOwner owner;
+
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	replorigin_session_origin_lsn = end;
+	replorigin_session_origin_timestamp = batch.last_commit_time;
+
+	foreach(lc, sources)
+	{
+		FvSource   *src = lfirst(lc);
+		char	   *delta = psprintf("pg_temp.fv_delta_%u", src->relid);
+		ListCell   *vc;
+		StringInfoData create;
+		int			i;
+
+		if (!src->truncated && tuplestore_tuple_count(src->rows) == 0)
+			continue;
+		initStringInfo(&create);
+		appendStringInfo(&create, "CREATE TEMP TABLE IF NOT EXISTS fv_delta_%u (", src->relid);
+		for (i = 0; i < src->ncols; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(src->desc, i);
+
+			appendStringInfo(&create, "%s %s, ", quote_identifier(NameStr(att->attname)),
+							 format_type_with_typemod(att->atttypid, att->atttypmod));
+		}
+		appendStringInfoString(&create, "__sign int)");
+		run_sql(create.data);
+
+		foreach(vc, src->views)
+		{
+			FvLiveView *v = lfirst(vc);
+
+			if (strcmp(v->state, "live") != 0)
+				continue;
+			owner = CurrentResourceOwner;
+			BeginInternalSubTransaction(NULL);
+			PG_TRY();
+			{
+				ListCell   *sc;
+
+				set_time_zone(v->time_zone);
+				if (src->truncated)
+					foreach(sc, v->storage_tables)
+						run_sql(psprintf("TRUNCATE %s", (char *) lfirst(sc)));
+				fill_delta(src, v, delta);
+				foreach(sc, v->apply_sql)
+					run_sql(lfirst(sc));
+				ReleaseCurrentSubTransaction();
+				MemoryContextSwitchTo(batch_cxt);
+				CurrentResourceOwner = owner;
+				applied = lappend_int(applied, v->id);
+			}
+			PG_CATCH();
+			{
+				ErrorData  *edata;
+
+				MemoryContextSwitchTo(batch_cxt);
+				edata = CopyErrorData();
+				FlushErrorState();
+				RollbackAndReleaseCurrentSubTransaction();
+				MemoryContextSwitchTo(batch_cxt);
+				CurrentResourceOwner = owner;
+				v->error = edata->message;
+				ereport(WARNING,
+						(errmsg("pg_flowview: live view %s failed to apply a batch: %s",
+								get_rel_name(v->view_oid), edata->message),
+						 errhint("The view is now in state error; fix the cause, then SELECT flowview.refresh_view('%s').",
+								 get_rel_name(v->view_oid))));
+			}
+			PG_END_TRY();
+		}
+	}
+
+	foreach(lc, sources)
+	{
+		ListCell   *vc;
+
+		foreach(vc, ((FvSource *) lfirst(lc))->views)
+		{
+			FvLiveView *v = lfirst(vc);
+
+			if (v->error)
+			{
+				Oid			types[2] = {TEXTOID, INT4OID};
+				Datum		vals[2] = {CStringGetTextDatum(v->error), Int32GetDatum(v->id)};
+
+				SPI_execute_with_args("UPDATE flowview.view_catalog SET state = 'error', error = $1 WHERE id = $2",
+									  2, types, vals, NULL, false, 0);
+			}
+		}
+	}
+	if (applied != NIL)
+	{
+		StringInfoData ids;
+
+		initStringInfo(&ids);
+		foreach(lc, applied)
+			appendStringInfo(&ids, "%s%d", foreach_current_index(lc) ? "," : "", lfirst_int(lc));
+		run_sql(psprintf("UPDATE flowview.view_catalog SET applied_lsn = '%X/%X' WHERE id IN (%s)",
+						 LSN_FORMAT_ARGS(end), ids.data));
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+}
+
+/* ----------------------------------------------------------------
+ * Apply worker: main loop
+ * ----------------------------------------------------------------
+ */
+
+static void
+publish_progress(XLogRecPtr lsn)
+{
+	LWLockAcquire(fv_shared->lock, LW_EXCLUSIVE);
+	if (lsn > my_state->applied_lsn)
+		my_state->applied_lsn = lsn;
+	my_state->last_batch_at = GetCurrentTimestamp();
+	LWLockRelease(fv_shared->lock);
+}
+
+static void
+worker_shmem_exit(int code, Datum arg)
+{
+	LWLockAcquire(fv_shared->lock, LW_EXCLUSIVE);
+	if (my_state && my_state->pid == MyProcPid)
+		my_state->pid = 0;		/* still wanted unless we cleared that */
+	LWLockRelease(fv_shared->lock);
+}
+
+/* Claim the database's entry; false if another worker has it. */
+static bool
+claim_entry(Oid dboid)
+{
+	int			i;
+	bool		ok = false;
+
+	LWLockAcquire(fv_shared->lock, LW_EXCLUSIVE);
+	my_state = find_worker(dboid);
+	if (my_state != NULL && my_state->pid != 0 && my_state->pid != MyProcPid &&
+		BackendPidGetProc(my_state->pid) != NULL)
+		my_state = NULL;		/* another live worker */
+	else
+	{
+		if (my_state == NULL)
+			for (i = 0; i < FV_MAX_WORKERS; i++)
+				if (fv_shared->workers[i].dboid == InvalidOid)
+				{
+					my_state = &fv_shared->workers[i];
+					break;
+				}
+		if (my_state != NULL)
+		{
+			my_state->dboid = dboid;
+			my_state->pid = MyProcPid;
+			my_state->wanted = true;
+			my_state->latch = MyLatch;
+			my_state->applied_lsn = InvalidXLogRecPtr;
+			ok = true;
+		}
+	}
+	LWLockRelease(fv_shared->lock);
+	if (ok)
+		before_shmem_exit(worker_shmem_exit, (Datum) 0);
+	return ok;
+}
+
+void
+fv_apply_worker_main(Datum arg)
+{
+	Oid			dboid = DatumGetObjectId(arg);
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+
+	if (!claim_entry(dboid))
+		proc_exit(0);
+	snprintf(slot_name, sizeof(slot_name), "pg_flowview_%u", dboid);
+	views_cxt = AllocSetContextCreate(TopMemoryContext, "pg_flowview views", ALLOCSET_DEFAULT_SIZES);
+	batch.mcxt = AllocSetContextCreate(TopMemoryContext, "pg_flowview batch", ALLOCSET_DEFAULT_SIZES);
+	batch.owner = ResourceOwnerCreate(NULL, "pg_flowview batch");
+
+	for (;;)
+	{
+		List	   *sources;
+		bool		extension;
+		bool		any_views;
+		XLogRecPtr	end;
+		ListCell   *lc;
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+
+		/* 1. the live views */
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		sources = load_sources(&extension);
+		any_views = sources != NIL;
+		foreach(lc, sources)
+			prepare_source(lfirst(lc));
+		PopActiveSnapshot();
+		SPI_finish();
+		CommitTransactionCommand();
+		if (!any_views)
+		{
+			stop_and_clean_up();
+			LWLockAcquire(fv_shared->lock, LW_EXCLUSIVE);
+			my_state->wanted = false;
+			LWLockRelease(fv_shared->lock);
+			proc_exit(0);
+		}
+		if (decoding == NULL)
+			start_decoding();
+
+		/* 2. backfills, at this batch boundary */
+		foreach(lc, sources)
+		{
+			ListCell   *vc;
+
+			foreach(vc, ((FvSource *) lfirst(lc))->views)
+			{
+				FvLiveView *v = lfirst(vc);
+
+				if (strcmp(v->state, "backfilling") == 0)
+				{
+					backfill_view(v);
+					v->state = "live";
+				}
+			}
+		}
+
+		/* 3. decode a batch of whole transactions */
+		MemoryContextReset(batch.mcxt);
+		batch.relmap = NULL;
+		batch.sources = sources;
+		batch.nchanges = 0;
+		batch.nxacts = 0;
+		old = MemoryContextSwitchTo(batch.mcxt);
+		foreach(lc, sources)
+		{
+			FvSource   *src = lfirst(lc);
+			ResourceOwner save = CurrentResourceOwner;
+
+			CurrentResourceOwner = batch.owner;
+			src->rows = tuplestore_begin_heap(false, true, work_mem);
+			CurrentResourceOwner = save;
+			src->truncated = false;
+		}
+		MemoryContextSwitchTo(old);
+
+		end = GetFlushRecPtr(NULL);
+		if (decoding->reader->EndRecPtr < end)
+		{
+			InvalidateSystemCaches();
+			while (decoding->reader->EndRecPtr < end &&
+				   batch.nchanges < fv_batch_max_changes)
+			{
+				char	   *errm = NULL;
+				XLogRecord *record = XLogReadRecord(decoding->reader, &errm);
+
+				if (errm)
+					elog(ERROR, "pg_flowview: could not read WAL for decoding: %s", errm);
+				if (record != NULL)
+					LogicalDecodingProcessRecord(decoding, decoding->reader);
+				CHECK_FOR_INTERRUPTS();
+			}
+			InvalidateSystemCaches();
+			end = decoding->reader->EndRecPtr;
+
+			/* 4. apply, with the origin's progress in the same commit */
+			if (batch.nchanges > 0)
+			{
+				old = MemoryContextSwitchTo(batch.mcxt);
+				apply_batch(sources, end);
+				MemoryContextSwitchTo(old);
+			}
+			/* 5. only now may the slot let go of the WAL */
+			LogicalConfirmReceivedLocation(end);
+		}
+		foreach(lc, sources)
+		{
+			FvSource   *src = lfirst(lc);
+			ResourceOwner save = CurrentResourceOwner;
+
+			CurrentResourceOwner = batch.owner;
+			tuplestore_end(src->rows);
+			CurrentResourceOwner = save;
+		}
+		publish_progress(end);
+
+		if (batch.nchanges == 0)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 fv_naptime_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+	}
+}
+
+/* ----------------------------------------------------------------
+ * SQL: flowview.wait_for_freshness(view regclass, timeout interval)
+ * ----------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(fv_wait_for_freshness);
+
+/*
+ * True once the view (or, for NULL, every live view of the database)
+ * reflects every transaction committed before the call; false on timeout.
+ * A view in state error never becomes fresh.
+ */
+Datum
+fv_wait_for_freshness(PG_FUNCTION_ARGS)
+{
+	Oid			view = PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0);
+	Interval   *timeout = PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1);
+	XLogRecPtr	target = GetXLogInsertRecPtr();
+	TimestampTz deadline;
+	int64		usecs = 30 * USECS_PER_SEC;
+
+	if (timeout)
+		usecs = timeout->time + (int64) timeout->day * USECS_PER_DAY +
+			(int64) timeout->month * 30 * USECS_PER_DAY;
+	deadline = GetCurrentTimestamp() + usecs;
+	fv_ensure_worker(MyDatabaseId);
+
+	for (;;)
+	{
+		bool		running;
+		XLogRecPtr	applied = fv_worker_applied_lsn(MyDatabaseId, &running);
+		int64		pending;
+		int64		total;
+		bool		isnull;
+		Oid			argtypes[1] = {OIDOID};
+		Datum		args[1] = {ObjectIdGetDatum(view)};
+
+		SPI_connect();
+		SPI_execute_with_args("SELECT count(*) FILTER (WHERE state <> 'live'), count(*)"
+							  " FROM flowview.view_catalog WHERE $1 = 0 OR view_oid = $1",
+							  1, argtypes, args, NULL, true, 1);
+		pending = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		SPI_finish();
+
+		if (total == 0 && OidIsValid(view))
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("\"%s\" is not a live view", get_rel_name(view)),
+					 errhint("SELECT view FROM flowview.views lists the live views.")));
+		if (total == 0)
+			PG_RETURN_BOOL(true);
+		if (pending == 0 && running && applied >= target)
+			PG_RETURN_BOOL(true);
+		if (GetCurrentTimestamp() >= deadline)
+			PG_RETURN_BOOL(false);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 5,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}

@@ -1,0 +1,263 @@
+/*-------------------------------------------------------------------------
+ *
+ * batch.c
+ *	  Collecting a batch of decoded changes for the apply worker.
+ *
+ * The apply worker decodes its slot with the pg_flowview output plugin in
+ * collect mode (ctx->output_writer_private points at the worker's FvBatch):
+ * instead of writing JSON, the plugin's callbacks come here.  They run inside
+ * the reorder buffer's own (later aborted) transaction under a historic
+ * snapshot, so nothing is written to tables here: each changed row of a
+ * source table becomes, per row version, the values of the columns the
+ * source's views use, a sign (+1 new version, -1 old version) and the
+ * transaction id, appended to the source's tuplestore (which spills to a
+ * temporary file beyond work_mem, so a huge source transaction does not
+ * grow the worker's memory).  apply_worker.c applies the batch afterwards.
+ *
+ * Changes of partitions are attributed to the partitioned source table, by
+ * column name (a partition's column numbers may differ from its parent's).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "access/htup_details.h"
+#include "catalog/partition.h"
+#include "catalog/pg_inherits.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "worker/worker.h"
+
+typedef struct FvRelMap
+{
+	Oid			relid;			/* decoded relation (hash key) */
+	FvSource   *source;			/* NULL: not a source of any live view */
+	AttrNumber *attnums;		/* per used column; 0 if the column is gone */
+} FvRelMap;
+
+static FvRelMap *
+get_relmap(FvBatch *batch, Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	FvRelMap   *m;
+	bool		found;
+	ListCell   *lc;
+	List	   *ancestors = NIL;
+
+	if (batch->relmap == NULL)
+	{
+		HASHCTL		hctl;
+
+		memset(&hctl, 0, sizeof(hctl));
+		hctl.keysize = sizeof(Oid);
+		hctl.entrysize = sizeof(FvRelMap);
+		hctl.hcxt = batch->mcxt;
+		batch->relmap = hash_create("pg_flowview batch relations", 32, &hctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	m = hash_search(batch->relmap, &relid, HASH_ENTER, &found);
+	if (found)
+		return m;
+
+	m->source = NULL;
+	m->attnums = NULL;
+	if (rel->rd_rel->relispartition)
+		ancestors = get_partition_ancestors(relid);
+	foreach(lc, batch->sources)
+	{
+		FvSource   *src = lfirst(lc);
+
+		if (src->relid == relid || list_member_oid(ancestors, src->relid))
+		{
+			TupleDesc	desc = RelationGetDescr(rel);
+			int			i,
+						j;
+
+			m->source = src;
+			m->attnums = MemoryContextAllocZero(batch->mcxt, sizeof(AttrNumber) * Max(src->ncols, 1));
+			for (i = 0; i < src->ncols; i++)
+				for (j = 0; j < desc->natts; j++)
+				{
+					Form_pg_attribute att = TupleDescAttr(desc, j);
+
+					if (!att->attisdropped && strcmp(NameStr(att->attname), src->colnames[i]) == 0)
+						m->attnums[i] = att->attnum;
+				}
+			break;
+		}
+	}
+	return m;
+}
+
+/*
+ * Append one row version.  values/nulls are tuple's deformed columns; for an
+ * UPDATE's new version, oldvalues/oldnulls are the old version's (REPLICA
+ * IDENTITY FULL): unchanged TOASTed values come from there.
+ */
+static void
+add_row(FvBatch *batch, FvRelMap *m, TupleDesc reldesc, Datum *values, bool *nulls,
+		Datum *oldvalues, bool *oldnulls, int sign, TransactionId xid)
+{
+	FvSource   *src = m->source;
+	Datum	   *out = palloc(sizeof(Datum) * (src->ncols + 2));
+	bool	   *outnulls = palloc(sizeof(bool) * (src->ncols + 2));
+	ResourceOwner saveowner = CurrentResourceOwner;
+	MemoryContext old;
+	int			i;
+
+	for (i = 0; i < src->ncols; i++)
+	{
+		AttrNumber attnum = m->attnums[i];
+		Datum		v;
+
+		if (attnum == 0 || nulls[attnum - 1])
+		{
+			out[i] = (Datum) 0;
+			outnulls[i] = true;
+			continue;
+		}
+		v = values[attnum - 1];
+		if (TupleDescAttr(reldesc, attnum - 1)->attlen == -1)
+		{
+			struct varlena *p = (struct varlena *) DatumGetPointer(v);
+
+			if (VARATT_IS_EXTERNAL_ONDISK(p))
+			{
+				/* unchanged TOAST value of an UPDATE: the old version has it */
+				if (oldvalues == NULL || oldnulls[attnum - 1] ||
+					VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(oldvalues[attnum - 1])))
+					ereport(ERROR,
+							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+							 errmsg("pg_flowview: an UPDATE of a source table lacks the old row"),
+							 errdetail("Column \"%s\" was not changed and is not in the WAL.", src->colnames[i]),
+							 errhint("Set REPLICA IDENTITY FULL on every source table and partition, then run flowview.refresh_view().")));
+				p = (struct varlena *) DatumGetPointer(oldvalues[attnum - 1]);
+			}
+			if (VARATT_IS_EXTERNAL(p))
+				p = detoast_external_attr(p);
+			v = PointerGetDatum(p);
+		}
+		out[i] = v;
+		outnulls[i] = false;
+	}
+	out[src->ncols] = Int32GetDatum(sign);
+	outnulls[src->ncols] = false;
+	out[src->ncols + 1] = Int64GetDatum((int64) xid);
+	outnulls[src->ncols + 1] = false;
+
+	/* the tuplestore outlives the reorder buffer's transaction */
+	old = MemoryContextSwitchTo(batch->mcxt);
+	CurrentResourceOwner = batch->owner;
+	tuplestore_putvalues(src->rows, src->desc, out, outnulls);
+	CurrentResourceOwner = saveowner;
+	MemoryContextSwitchTo(old);
+	batch->nchanges++;
+}
+
+/*
+ * fv_batch_change
+ *		A decoded row change: if its table (or the partitioned table it
+ *		belongs to) is a source, append the old version with sign -1 and
+ *		the new one with +1.  Throws when the old version is missing (no
+ *		REPLICA IDENTITY FULL): subtracting it is impossible.
+ */
+void
+fv_batch_change(FvBatch *batch, ReorderBufferTXN *txn, Relation rel,
+				ReorderBufferChange *change)
+{
+	FvRelMap   *m = get_relmap(batch, rel);
+	TupleDesc	desc = RelationGetDescr(rel);
+	HeapTuple	newtup = NULL;
+	HeapTuple	oldtup = NULL;
+	Datum	   *values = NULL,
+			   *oldvalues = NULL;
+	bool	   *nulls = NULL,
+			   *oldnulls = NULL;
+
+	if (m->source == NULL)
+		return;
+	if (change->data.tp.newtuple)
+		newtup = &change->data.tp.newtuple->tuple;
+	if (change->data.tp.oldtuple)
+		oldtup = &change->data.tp.oldtuple->tuple;
+
+	if (change->action != REORDER_BUFFER_CHANGE_INSERT &&
+		(oldtup == NULL || rel->rd_rel->relreplident != REPLICA_IDENTITY_FULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_flowview: table \"%s\" feeds live views but its changes lack the old row",
+						RelationGetRelationName(rel)),
+				 errhint("Run ALTER TABLE %s REPLICA IDENTITY FULL, then flowview.refresh_view() on its views.",
+						 RelationGetRelationName(rel))));
+
+	if (oldtup)
+	{
+		oldvalues = palloc(sizeof(Datum) * desc->natts);
+		oldnulls = palloc(sizeof(bool) * desc->natts);
+		heap_deform_tuple(oldtup, desc, oldvalues, oldnulls);
+		add_row(batch, m, desc, oldvalues, oldnulls, NULL, NULL, -1, txn->xid);
+	}
+	if (newtup)
+	{
+		values = palloc(sizeof(Datum) * desc->natts);
+		nulls = palloc(sizeof(bool) * desc->natts);
+		heap_deform_tuple(newtup, desc, values, nulls);
+		add_row(batch, m, desc, values, nulls, oldvalues, oldnulls, 1, txn->xid);
+	}
+}
+
+/*
+ * fv_batch_truncate
+ *		TRUNCATE of sources: what the batch collected for them so far is moot;
+ *		their views are emptied before the rest is applied.
+ */
+void
+fv_batch_truncate(FvBatch *batch, ReorderBufferTXN *txn, int nrelations,
+				  Relation relations[])
+{
+	int			i;
+
+	for (i = 0; i < nrelations; i++)
+	{
+		FvRelMap   *m = get_relmap(batch, relations[i]);
+
+		if (m->source == NULL)
+			continue;
+		tuplestore_clear(m->source->rows);
+		m->source->truncated = true;
+		batch->nchanges++;
+	}
+}
+
+void
+fv_batch_commit(FvBatch *batch, ReorderBufferTXN *txn)
+{
+	batch->nxacts++;
+	batch->last_commit_time = txn->xact_time.commit_time;
+}
+
+/*
+ * fv_view_saw_xid
+ *		Did the view's backfill snapshot already see transaction xid's
+ *		changes (so applying them again would count them twice)?
+ */
+bool
+fv_view_saw_xid(FvLiveView *view, TransactionId xid)
+{
+	int			i;
+
+	if (!view->has_snapshot)
+		return false;
+	if (TransactionIdPrecedes(xid, view->snap_xmin))
+		return true;
+	if (!TransactionIdPrecedes(xid, view->snap_xmax))
+		return false;
+	for (i = 0; i < view->snap_xcnt; i++)
+		if (TransactionIdEquals(view->snap_xip[i], xid))
+			return false;
+	return true;
+}
