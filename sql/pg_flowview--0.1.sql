@@ -106,17 +106,6 @@ BEGIN
      WHERE id = r.id;
 END $$;
 
--- Apply the rows of pg_temp.fv_delta_<source oid> (the source's columns and
--- __sign int: +1 new row version, -1 old) to the view.  The apply worker's
--- step; callable directly for tests.
-CREATE FUNCTION flowview._apply_delta(name regclass) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    r flowview.view_catalog := flowview._view(name);
-BEGIN
-    PERFORM flowview._run(r, r.apply_sql);
-END $$;
-
 CREATE FUNCTION flowview.wait_for_freshness(name regclass DEFAULT NULL, timeout interval DEFAULT '30 s')
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'fv_wait_for_freshness'

@@ -15,6 +15,7 @@ SELECT flowview.create_view('sales_by_hour',
       FROM sales WHERE status <> 'void' GROUP BY 1, 2$$);
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
  WHERE attrelid = 'sales_by_hour'::regclass AND attnum > 0 ORDER BY attnum;
+SELECT flowview.wait_for_freshness('sales_by_hour', '60 s') AS fresh;
 SELECT view, sources, state, time_zone FROM flowview.views;
 SELECT relreplident FROM pg_class WHERE oid = 'sales'::regclass;
 
@@ -55,6 +56,7 @@ SET timezone = 'Asia/Kolkata';
 SELECT flowview.create_view('by_day_kolkata', $$SELECT date_trunc('day', ts) AS day, count(*) FROM sales GROUP BY 1$$);
 SET timezone = 'America/New_York';
 SELECT flowview.refresh_view('by_day_kolkata');
+SELECT flowview.wait_for_freshness('by_day_kolkata', '60 s') AS fresh;
 SELECT time_zone FROM flowview.views WHERE view = 'by_day_kolkata'::regclass;
 SET timezone = 'Asia/Kolkata';
 SELECT diff('by_day_kolkata', $$SELECT date_trunc('day', ts) AS day, count(*) FROM sales GROUP BY 1$$) AS differences;
@@ -105,11 +107,13 @@ SELECT count(*) AS stray_storage FROM pg_class c JOIN pg_namespace n ON n.oid = 
  WHERE n.nspname = 'flowview' AND c.relname ~ '^fv_' AND NOT EXISTS (
    SELECT 1 FROM flowview.view_catalog v WHERE c.relname ~ ('^fv_(store|out)_' || v.id || '(_|$)'));
 
--- refresh and drop
+-- changes reach the views; refresh and drop
 UPDATE sales SET amount = amount + 1 WHERE id <= 10;
+SELECT flowview.wait_for_freshness(NULL, '60 s') AS fresh;
 SELECT diff('sales_by_hour', $$SELECT region, date_trunc('hour', ts) AS hour, count(*), sum(amount), avg(amount), min(amount), max(amount)
-                               FROM sales WHERE status <> 'void' GROUP BY 1, 2$$) > 0 AS stale_without_worker;
+                               FROM sales WHERE status <> 'void' GROUP BY 1, 2$$) AS after_update;
 SELECT flowview.refresh_view('sales_by_hour');
+SELECT flowview.wait_for_freshness('sales_by_hour', '60 s') AS fresh;
 SELECT diff('sales_by_hour', $$SELECT region, date_trunc('hour', ts) AS hour, count(*), sum(amount), avg(amount), min(amount), max(amount)
                                FROM sales WHERE status <> 'void' GROUP BY 1, 2$$) AS after_refresh;
 SELECT flowview.refresh_view('sales');
@@ -117,3 +121,4 @@ SELECT flowview.drop_view('reports.shops');
 SELECT flowview.drop_view('"Typed View"');
 SELECT view FROM flowview.views ORDER BY 1;
 SELECT flowview.drop_view('sales');
+SELECT flowview.wait_for_freshness('sales', '1 s');

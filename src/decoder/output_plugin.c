@@ -111,6 +111,7 @@ typedef struct FvData
 	bool		include_transaction;
 	bool		include_messages;
 	FvFormat	format;
+	bool		collect;		/* the apply worker's slot: see FV_COLLECTING */
 
 	MemoryContext change_ctx;	/* reset after every change */
 	MemoryContext cache_ctx;	/* relation cache */
@@ -130,18 +131,14 @@ static bool fv_relcache_callback_registered = false;
 extern void _PG_output_plugin_init(OutputPluginCallbacks *cb);
 
 /*
- * Collect mode: the apply worker decodes in-process and sets
- * ctx->output_writer_private to its FvBatch; the callbacks then hand rows to
- * worker/batch.c instead of writing JSON.
+ * Collect mode: the apply worker decodes in-process with the internal option
+ * "flowview-apply" and sets ctx->output_writer_private to its FvBatch; the
+ * callbacks then hand rows to worker/batch.c instead of writing JSON.
  */
-#define FV_COLLECTING(ctx) ((ctx)->output_writer_private != NULL)
+#define FV_COLLECTING(ctx) (((FvData *) (ctx)->output_plugin_private)->collect)
 
-static bool
-fv_filter_by_origin(LogicalDecodingContext *ctx, RepOriginId origin_id)
-{
-	/* the apply worker skips its own writes (they carry its origin) */
-	return FV_COLLECTING(ctx) && origin_id != InvalidRepOriginId;
-}
+static bool fv_filter_by_origin(LogicalDecodingContext *ctx, RepOriginId origin_id);
+
 
 static void fv_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt,
 					   bool is_init);
@@ -346,7 +343,7 @@ fv_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 		else if (strcmp(name, "include-messages") == 0)
 			data->include_messages = parse_bool_option(name, value);
 		else if (strcmp(name, "flowview-apply") == 0)
-			;					/* internal: the apply worker's slot (collect mode) */
+			data->collect = true;	/* internal: the apply worker decodes */
 		else if (strcmp(name, "format") == 0)
 		{
 			if (value != NULL && strcmp(value, "json") == 0)
@@ -385,6 +382,13 @@ fv_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 	data->forget_cb.func = fv_forget_relinfo_hash;
 	data->forget_cb.arg = fv_relinfo_hash;
 	MemoryContextRegisterResetCallback(data->cache_ctx, &data->forget_cb);
+}
+
+static bool
+fv_filter_by_origin(LogicalDecodingContext *ctx, RepOriginId origin_id)
+{
+	/* the apply worker skips its own writes (they carry its origin) */
+	return FV_COLLECTING(ctx) && origin_id != InvalidRepOriginId;
 }
 
 static void

@@ -14,8 +14,8 @@
  *	1. read the live views from flowview.view_catalog;
  *	2. backfill views in state 'backfilling' (see backfill_view: consistent
  *	   with the stream, at this batch boundary);
- *	3. decode a batch: whole transactions, up to the WAL flush position read
- *	   at the start and at most pg_flowview.batch_max_changes changes
+ *	3. decode a batch: whole transactions, up to the WAL insert position read
+ *	   (and flushed) at the start, at most pg_flowview.batch_max_changes changes
  *	   (batch.c collects them);
  *	4. apply the batch in ONE transaction whose commit record also carries
  *	   the origin's progress (the batch's end LSN);
@@ -906,7 +906,13 @@ fv_apply_worker_main(Datum arg)
 		}
 		MemoryContextSwitchTo(old);
 
-		end = GetFlushRecPtr(NULL);
+		/*
+		 * Up to the insert position, flushed: a record boundary, so the
+		 * reader never waits for the rest of a record nobody flushes.
+		 */
+		end = GetXLogInsertRecPtr();
+		if (decoding->reader->EndRecPtr < end)
+			XLogFlush(end);
 		if (decoding->reader->EndRecPtr < end)
 		{
 			InvalidateSystemCaches();
@@ -992,10 +998,11 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 		Oid			argtypes[1] = {OIDOID};
 		Datum		args[1] = {ObjectIdGetDatum(view)};
 
+		/* read_only = false: a new snapshot each time, to see the worker's commits */
 		SPI_connect();
 		SPI_execute_with_args("SELECT count(*) FILTER (WHERE state <> 'live'), count(*)"
 							  " FROM flowview.view_catalog WHERE $1 = 0 OR view_oid = $1",
-							  1, argtypes, args, NULL, true, 1);
+							  1, argtypes, args, NULL, false, 1);
 		pending = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 		SPI_finish();
