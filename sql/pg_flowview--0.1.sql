@@ -96,8 +96,11 @@ CREATE FUNCTION flowview.refresh_view(name regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r flowview.view_catalog := flowview._view(name);
+    o text;
 BEGIN
-    EXECUTE 'TRUNCATE ' || array_to_string(r.storage_tables, ', ');
+    FOREACH o IN ARRAY r.storage_tables LOOP      -- DELETE: readers are not blocked
+        EXECUTE 'DELETE FROM ' || o;
+    END LOOP;
     PERFORM flowview._run(r, r.backfill_sql);
     -- the apply worker re-populates it at a batch boundary, consistently
     -- with the stream, and then keeps it live

@@ -565,7 +565,11 @@ backfill_view(FvLiveView *v)
 		snap = RegisterSnapshot(GetLatestSnapshot());
 		for (i = 0; i < snap->xcnt; i++)
 			if (TransactionIdDidCommit(snap->xip[i]))
+			{
+				elog(DEBUG1, "pg_flowview: backfill snapshot retaken: transaction %u committed but still running",
+					 snap->xip[i]);
 				retake = true;
+			}
 		if (!retake)
 			break;
 		UnregisterSnapshot(snap);
@@ -574,8 +578,9 @@ backfill_view(FvLiveView *v)
 
 	PushActiveSnapshot(snap);
 	set_time_zone(v->time_zone);
+	/* DELETE, not TRUNCATE: readers of the view are never blocked */
 	foreach(lc, v->storage_tables)
-		run_sql(psprintf("TRUNCATE %s", (char *) lfirst(lc)));
+		run_sql(psprintf("DELETE FROM %s", (char *) lfirst(lc)));
 	foreach(lc, v->backfill_sql)
 	{
 		SPIPlanPtr	plan = SPI_prepare(lfirst(lc), 0, NULL);
@@ -697,7 +702,7 @@ apply_batch(List *sources, XLogRecPtr end)
 				set_time_zone(v->time_zone);
 				if (src->truncated)
 					foreach(sc, v->storage_tables)
-						run_sql(psprintf("TRUNCATE %s", (char *) lfirst(sc)));
+						run_sql(psprintf("DELETE FROM %s", (char *) lfirst(sc)));
 				fill_delta(src, v, delta);
 				foreach(sc, v->apply_sql)
 					run_sql(lfirst(sc));
