@@ -14,6 +14,7 @@ OBJS        = src/pg_flowview.o \
               src/decoder/json_value.o \
               src/views/analyze.o \
               src/views/create.o \
+              src/views/ddl.o \
               src/worker/batch.o \
               src/worker/apply_worker.o
 DATA        = $(wildcard sql/pg_flowview--*.sql)
@@ -36,6 +37,9 @@ else
 all:
 	@echo "PGXS not found: install postgresql-server-dev-15 (or run 'make test' / 'make demo', which do)" >&2; exit 1
 endif
+
+# PGXS does not track header dependencies: every object depends on every header
+$(OBJS): $(wildcard src/*.h src/*/*.h)
 
 .PHONY: test demo demo-stop
 test:

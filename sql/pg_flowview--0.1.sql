@@ -45,6 +45,16 @@ CREATE TABLE flowview.view_catalog (
 -- Live views: functions
 -- ---------------------------------------------------------------------------
 
+-- Live views are written only by pg_flowview.
+CREATE FUNCTION flowview._refuse_write() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION 'cannot % live view %', lower(TG_OP), format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME)
+        USING ERRCODE = 'feature_not_supported',
+              DETAIL = 'A live view is maintained by pg_flowview from its source table.',
+              HINT = 'Change the source table; the view follows.';
+END $$;
+
 CREATE FUNCTION flowview.create_view(name text, query text, freshness_sla interval DEFAULT NULL)
 RETURNS regclass
 AS 'MODULE_PATHNAME', 'fv_create_view'
@@ -83,13 +93,9 @@ CREATE FUNCTION flowview.drop_view(name regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r flowview.view_catalog := flowview._view(name);
-    o text;
 BEGIN
+    -- the sql_drop event trigger (flowview._on_drop) removes storage and catalog entry
     EXECUTE format('DROP VIEW %s', name);
-    FOREACH o IN ARRAY r.objects LOOP
-        EXECUTE 'DROP ' || o;
-    END LOOP;
-    DELETE FROM flowview.view_catalog WHERE id = r.id;
 END $$;
 
 CREATE FUNCTION flowview.refresh_view(name regclass) RETURNS void
@@ -101,13 +107,34 @@ BEGIN
     FOREACH o IN ARRAY r.storage_tables LOOP      -- DELETE: readers are not blocked
         EXECUTE 'DELETE FROM ' || o;
     END LOOP;
-    PERFORM flowview._run(r, r.backfill_sql);
+    PERFORM flowview._run(r, array(SELECT replace(s, '__flowview_source__', r.source_oid::regclass::text)
+                                     FROM unnest(r.backfill_sql) s));
     -- the apply worker re-populates it at a batch boundary, consistently
     -- with the stream, and then keeps it live
     UPDATE flowview.view_catalog SET state = 'backfilling', error = NULL,
            snapshot_xmin = NULL, snapshot_xmax = NULL, snapshot_xip = NULL
      WHERE id = r.id;
 END $$;
+
+-- DROP ... CASCADE of a source (or DROP VIEW of a live view): remove what
+-- belonged to the dropped views.
+CREATE FUNCTION flowview._on_drop() RETURNS event_trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r flowview.view_catalog;
+    o text;
+BEGIN
+    FOR r IN SELECT c.* FROM flowview.view_catalog c
+              WHERE c.view_oid IN (SELECT objid FROM pg_event_trigger_dropped_objects()
+                                    WHERE classid = 'pg_class'::regclass AND objsubid = 0)
+    LOOP
+        FOREACH o IN ARRAY r.objects LOOP
+            EXECUTE 'DROP ' || regexp_replace(o, '^(VIEW|TABLE) ', '\1 IF EXISTS ');
+        END LOOP;
+        DELETE FROM flowview.view_catalog WHERE id = r.id;
+    END LOOP;
+END $$;
+CREATE EVENT TRIGGER flowview_on_drop ON sql_drop EXECUTE FUNCTION flowview._on_drop();
 
 CREATE FUNCTION flowview.wait_for_freshness(name regclass DEFAULT NULL, timeout interval DEFAULT '30 s')
 RETURNS boolean

@@ -32,6 +32,7 @@
 #include "utils/varlena.h"
 
 #include "pg_flowview.h"
+#include "views/ddl.h"
 #include "worker/worker.h"
 
 PG_MODULE_MAGIC;
@@ -104,6 +105,7 @@ _PG_init(void)
 		shmem_startup_hook = fv_shmem_startup_hook;
 		fv_register_launcher();
 	}
+	fv_install_ddl_guard();
 }
 
 /*

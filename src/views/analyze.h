@@ -72,4 +72,8 @@ typedef struct FvViewDef
 
 extern FvViewDef *fv_analyze_query(const char *query_text);
 
+/* stands for the source table in stored backfill SQL (create.c) */
+#define FV_SOURCE_TOKEN "__flowview_source__"
+extern char *fv_with_source(const char *sql, Oid source);
+
 #endif							/* FV_ANALYZE_H */

@@ -22,7 +22,9 @@
  * Everything that changes the storage is generated here, once, as SQL kept
  * in the catalog (flowview.view_catalog):
  *
- *	backfill_sql  recomputes the storage from S (after TRUNCATE);
+ *	backfill_sql  recomputes the storage from S (after emptying it); S is
+ *	              written as FV_SOURCE_TOKEN, replaced by S's current name when
+ *	              run, so renaming S does not break it;
  *	apply_sql     applies the delta table pg_temp.fv_delta_<S's oid>, which
  *	              has S's columns plus __sign (+1 for a new row version, -1
  *	              for an old one): upsert the groups' sums, update the
@@ -37,7 +39,10 @@
  */
 #include "postgres.h"
 
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -57,6 +62,19 @@
 #include "worker/worker.h"
 
 PG_FUNCTION_INFO_V1(fv_create_view);
+
+/* sql with FV_SOURCE_TOKEN replaced by the source's current qualified name */
+char *
+fv_with_source(const char *sql, Oid source)
+{
+	char	   *name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(source)),
+												  get_rel_name(source));
+
+	return text_to_cstring(DatumGetTextPP(DirectFunctionCall3Coll(replace_text, C_COLLATION_OID,
+															  CStringGetTextDatum(sql),
+															  CStringGetTextDatum(FV_SOURCE_TOKEN),
+															  CStringGetTextDatum(name))));
+}
 
 typedef struct ViewSql
 {
@@ -304,7 +322,7 @@ backfill_statements(ViewSql *vs)
 	ListCell   *lc;
 
 	stmts = lappend(stmts, psprintf("INSERT INTO %s (%s) %s", vs->store, storage_columns(vs),
-									storage_select(vs, vs->def->source_name, false)));
+									storage_select(vs, FV_SOURCE_TOKEN, false)));
 	foreach(lc, vs->def->aggs)
 	{
 		FvAgg	   *agg = lfirst(lc);
@@ -320,7 +338,7 @@ backfill_statements(ViewSql *vs)
 			appendStringInfoString(&buf, ", ");
 		}
 		appendStringInfo(&buf, "%s, count(*) FROM %s WHERE %s%s(%s) IS NOT NULL",
-						 expr_sql(vs, agg->arg), vs->def->source_name,
+						 expr_sql(vs, agg->arg), FV_SOURCE_TOKEN,
 						 filter_and(vs, agg),
 						 vs->def->where ? psprintf("(%s) AND ", expr_sql(vs, vs->def->where)) : "",
 						 expr_sql(vs, agg->arg));
@@ -516,6 +534,30 @@ create_views(ViewSql *vs, RangeVar *rv)
 	return RangeVarGetRelid(rv, NoLock, false);
 }
 
+/*
+ * The view depends on its source table and on each source column it reads,
+ * as a view on a table does: DROP TABLE or DROP COLUMN of a used column is
+ * refused naming the view, and CASCADE drops the view (the sql_drop event
+ * trigger flowview._on_drop then removes its storage and catalog entry).
+ */
+static void
+record_source_dependencies(ViewSql *vs, Oid view_oid)
+{
+	ObjectAddress view;
+	ObjectAddress src;
+	ListCell   *lc;
+
+	ObjectAddressSet(view, RelationRelationId, view_oid);
+	ObjectAddressSet(src, RelationRelationId, vs->def->source);
+	recordDependencyOn(&view, &src, DEPENDENCY_NORMAL);
+	foreach(lc, vs->def->used_columns)
+	{
+		ObjectAddressSubSet(src, RelationRelationId, vs->def->source,
+							get_attnum(vs->def->source, lfirst(lc)));
+		recordDependencyOn(&view, &src, DEPENDENCY_NORMAL);
+	}
+}
+
 static Datum
 text_array(List *strings)
 {
@@ -617,6 +659,10 @@ fv_create_view(PG_FUNCTION_ARGS)
 	ensure_replica_identity_full(vs.def->source);
 	tables = create_storage(&vs);
 	view_oid = create_views(&vs, rv);
+	record_source_dependencies(&vs, view_oid);
+	run(psprintf("CREATE TRIGGER flowview_read_only INSTEAD OF INSERT OR UPDATE OR DELETE ON %s"
+				 " FOR EACH ROW EXECUTE FUNCTION flowview._refuse_write()",
+				 quote_qualified_identifier(rv->schemaname, rv->relname)));
 	backfill = backfill_statements(&vs);
 	apply = apply_statements(&vs);
 
@@ -646,7 +692,7 @@ fv_create_view(PG_FUNCTION_ARGS)
 
 	/* populate: the time zone is the one just recorded */
 	foreach(lc, backfill)
-		run(lfirst(lc));
+		run(fv_with_source(lfirst(lc), vs.def->source));
 	SPI_finish();
 
 	/* the apply worker re-populates it consistently with the stream, then keeps it live */

@@ -71,6 +71,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "views/analyze.h"
 #include "worker/worker.h"
 
 int			fv_batch_max_changes = 100000;
@@ -337,6 +338,7 @@ load_sources(bool *extension)
 		Datum		xmin;
 
 		v->id = DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
+		v->source_oid = srcoid;
 		v->view_oid = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
 		v->state = SPI_getvalue(t, d, 4);
 		v->time_zone = SPI_getvalue(t, d, 5);
@@ -583,7 +585,7 @@ backfill_view(FvLiveView *v)
 		run_sql(psprintf("DELETE FROM %s", (char *) lfirst(lc)));
 	foreach(lc, v->backfill_sql)
 	{
-		SPIPlanPtr	plan = SPI_prepare(lfirst(lc), 0, NULL);
+		SPIPlanPtr	plan = SPI_prepare(fv_with_source(lfirst(lc), v->source_oid), 0, NULL);
 
 		if (plan == NULL || SPI_execute_snapshot(plan, NULL, NULL, snap, InvalidSnapshot,
 												 false, false, 0) < 0)

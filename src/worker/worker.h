@@ -64,6 +64,7 @@ typedef struct FvLiveView
 {
 	int			id;
 	Oid			view_oid;
+	Oid			source_oid;
 	char	   *state;
 	char	   *time_zone;
 	List	   *apply_sql;		/* char * */
