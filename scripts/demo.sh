@@ -9,8 +9,9 @@
 #   2. (re)starts a throwaway cluster under the build tree (tmp_check/demo,
 #      port 54340) with wal_level = logical and pg_flowview preloaded, and
 #      creates a small shop: customers, orders, order_items, import_staging;
-#   3. starts pg_recvlogical on a pg_flowview slot and shows the CDC stream
-#      live, one readable line per change, while
+#   3. creates a live view (orders by status) and starts pg_recvlogical on a
+#      pg_flowview slot: the CDC stream shows live, one readable line per
+#      change, and after each step the live view's contents, while
 #   4. a ~30 second order-entry workload runs: orders come in, get paid and
 #      shipped, one is cancelled, one transaction rolls back, a savepoint is
 #      rolled back, a staging table is truncated, messages are emitted;
@@ -41,7 +42,10 @@ DEMO_OPTIONS=(
 	include-messages=on
 	mask=public.customers.email
 	"mask-salt=$DEMO_SALT"
+	exclude-tables=flowview.*
 )
+DEMO_VIEW=orders_by_status
+DEMO_VIEW_QUERY="SELECT status, count(*) AS orders, sum(total) AS revenue, max(total) AS biggest FROM orders GROUP BY status"
 
 # ----------------------------------------------------------------------------
 # Presentation
@@ -263,6 +267,16 @@ q() { fv_psql -d "$DEMO_DB" -At -c "$1"; }
 # run SQL (several statements, BEGIN/COMMIT allowed) in the shop database
 run_sql() { fv_psql -d "$DEMO_DB" >/dev/null <<<"$1"; }
 
+# show_view: the live view, once it reflects everything committed so far
+show_view() {
+	local t0 ms line
+	t0=$(date +%s%N)
+	[ "$(q "SELECT flowview.wait_for_freshness('$DEMO_VIEW', '5 s')")" = t ] || bad "the live view did not catch up within 5 s"
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	line=$(q "SELECT string_agg(status || ' ' || orders || ' (' || revenue || ')', '  ' ORDER BY status) FROM $DEMO_VIEW")
+	info "${C_BOLD}view${C_RESET} $DEMO_VIEW  ${line:-(no orders)}  ${C_DIM}(fresh after ${ms} ms)${C_RESET}"
+}
+
 # step "WHAT" SQL: narrate, show and run SQL, wait for its changes to stream
 step() {
 	local n
@@ -271,6 +285,7 @@ step() {
 	n=$(stream_lines)
 	run_sql "$2"
 	wait_stream "$n"
+	show_view
 	sleep "$DEMO_PACE"
 }
 
@@ -332,16 +347,18 @@ section_cluster() {
 			PRIMARY KEY (order_id, line)
 		);
 		CREATE TABLE import_staging (sku text, qty int);
+		SELECT flowview.create_view('$DEMO_VIEW', \$q\$$DEMO_VIEW_QUERY\$q\$);
 		SELECT pg_create_logical_replication_slot('$DEMO_SLOT', 'pg_flowview');
 		SELECT pg_create_logical_replication_slot('$DEMO_DBZ_SLOT', 'pg_flowview');
 	"
 	ok "database $DEMO_DB: extension pg_flowview, tables customers, orders (REPLICA IDENTITY FULL), order_items, import_staging"
 	ok "logical slots $DEMO_SLOT (streamed live) and $DEMO_DBZ_SLOT (read at the end), plugin pg_flowview"
+	ok "live view $DEMO_VIEW: $DEMO_VIEW_QUERY"
 }
 
 section_stream() {
 	local rush i id cust
-	banner "Live CDC stream during an order-entry workload"
+	banner "Live CDC stream and a live view during an order-entry workload"
 	info "pg_recvlogical --slot $DEMO_SLOT --start -s 1 -F 1 -f - $(printf -- '-o %s ' "${DEMO_OPTIONS[@]}")"
 	info "Every change becomes one JSON line; below, each is shown as one readable"
 	info "line (prefix ${C_DIM}cdc${C_RESET}) the moment it arrives.  ${C_DIM}sql${C_RESET} lines are what the workload runs."
@@ -478,6 +495,12 @@ section_summary() {
 	else
 		ok "the rolled-back transaction (order 1999) is not in the stream"
 	fi
+	if [ "$(q "SELECT flowview.wait_for_freshness('$DEMO_VIEW', '10 s')")" = t ] &&
+		[ "$(q "SELECT count(*) FROM (SELECT * FROM $DEMO_VIEW EXCEPT ALL $DEMO_VIEW_QUERY) a") $(q "SELECT count(*) FROM ($DEMO_VIEW_QUERY EXCEPT ALL SELECT * FROM $DEMO_VIEW) b")" = "0 0" ]; then
+		ok "the live view $DEMO_VIEW equals its query"
+	else
+		bad "the live view $DEMO_VIEW differs from its query"; failures=$((failures + 1))
+	fi
 	if grep -q 'broken widget' "$DEMO_RAW"; then
 		bad "the line rolled back to a savepoint is in the stream"; failures=$((failures + 1))
 	else
@@ -500,6 +523,8 @@ section_next() {
 	info "  ${C_BOLD}psql -h $FV_SOCK -p $FV_PORT -U $FV_PGUSER $DEMO_DB${C_RESET}"
 	info "Try, in it:"
 	info "  INSERT INTO orders VALUES (1010, 1, 'new', 9.99);"
+	info "  SELECT * FROM $DEMO_VIEW;   -- already there"
+	info "  SELECT view, state, applied_lsn FROM flowview.views;"
 	info "  SELECT data FROM pg_logical_slot_get_changes('$DEMO_SLOT', NULL, NULL, 'include-transaction', 'on');"
 	info "Stop and remove it:"
 	info "  ${C_BOLD}make demo-stop${C_RESET}   (or: bash scripts/demo.sh stop)"
