@@ -613,7 +613,24 @@ backfill_view(FvLiveView *v)
 	ereport(LOG, (errmsg("pg_flowview: live view %d populated", v->id)));
 }
 
-/* Fill pg_temp.fv_delta_<source> with the batch rows the view has not seen. */
+/* Does the view's backfill snapshot make it skip any transaction of the batch? */
+static bool
+view_skips_some(FvLiveView *v)
+{
+	ListCell   *lc;
+
+	if (!v->has_snapshot)
+		return false;
+	foreach(lc, batch.xids)
+		if (fv_view_saw_xid(v, (TransactionId) lfirst_oid(lc)))
+			return true;
+	return false;
+}
+
+/*
+ * Fill pg_temp.fv_delta_<source> with the batch rows the view has not seen
+ * (v NULL: all rows).
+ */
 static void
 fill_delta(FvSource *src, FvLiveView *v, const char *delta)
 {
@@ -632,7 +649,7 @@ fill_delta(FvSource *src, FvLiveView *v, const char *delta)
 		bool		isnull;
 		TransactionId xid = (TransactionId) DatumGetInt64(slot_getattr(slot, src->ncols + 2, &isnull));
 
-		if (fv_view_saw_xid(v, xid))
+		if (v != NULL && fv_view_saw_xid(v, xid))
 			continue;
 		slot_getallattrs(slot);
 		for (i = 0; i <= src->ncols; i++)
@@ -674,6 +691,7 @@ apply_batch(List *sources, XLogRecPtr end)
 		ListCell   *vc;
 		StringInfoData create;
 		int			i;
+		bool		filled_for_all;
 
 		if (!src->truncated && tuplestore_tuple_count(src->rows) == 0)
 			continue;
@@ -689,12 +707,24 @@ apply_batch(List *sources, XLogRecPtr end)
 		appendStringInfoString(&create, "__sign int)");
 		run_sql(create.data);
 
+		/* one fill serves every view that skips nothing of this batch */
+		filled_for_all = false;
 		foreach(vc, src->views)
 		{
 			FvLiveView *v = lfirst(vc);
 
 			if (strcmp(v->state, "live") != 0)
 				continue;
+			if (view_skips_some(v))
+			{
+				fill_delta(src, v, delta);
+				filled_for_all = false;
+			}
+			else if (!filled_for_all)
+			{
+				fill_delta(src, NULL, delta);
+				filled_for_all = true;
+			}
 			owner = CurrentResourceOwner;
 			BeginInternalSubTransaction(NULL);
 			PG_TRY();
@@ -705,7 +735,6 @@ apply_batch(List *sources, XLogRecPtr end)
 				if (src->truncated)
 					foreach(sc, v->storage_tables)
 						run_sql(psprintf("DELETE FROM %s", (char *) lfirst(sc)));
-				fill_delta(src, v, delta);
 				foreach(sc, v->apply_sql)
 					run_sql(lfirst(sc));
 				ReleaseCurrentSubTransaction();
@@ -900,6 +929,8 @@ fv_apply_worker_main(Datum arg)
 		batch.sources = sources;
 		batch.nchanges = 0;
 		batch.nxacts = 0;
+		batch.xids = NIL;
+		batch.last_xid = InvalidTransactionId;
 		old = MemoryContextSwitchTo(batch.mcxt);
 		foreach(lc, sources)
 		{

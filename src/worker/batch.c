@@ -151,6 +151,11 @@ add_row(FvBatch *batch, FvRelMap *m, TupleDesc reldesc, Datum *values, bool *nul
 
 	/* the tuplestore outlives the reorder buffer's transaction */
 	old = MemoryContextSwitchTo(batch->mcxt);
+	if (xid != batch->last_xid)
+	{
+		batch->xids = lappend_oid(batch->xids, (Oid) xid);
+		batch->last_xid = xid;
+	}
 	CurrentResourceOwner = batch->owner;
 	tuplestore_putvalues(src->rows, src->desc, out, outnulls);
 	CurrentResourceOwner = saveowner;

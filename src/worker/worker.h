@@ -87,6 +87,8 @@ typedef struct FvBatch
 	HTAB	   *relmap;			/* decoded relid -> source + column map */
 	int64		nchanges;
 	int64		nxacts;
+	List	   *xids;			/* transactions with source rows in this batch */
+	TransactionId last_xid;
 	TimestampTz last_commit_time;
 } FvBatch;
 
