@@ -315,6 +315,30 @@ create_storage(ViewSql *vs)
 	return tables;
 }
 
+/*
+ * The min/max multiset rows of "from": per group and non-null value of the
+ * aggregate's argument (rows passing WHERE and FILTER), the count expression.
+ */
+static char *
+multiset_select(ViewSql *vs, FvAgg *agg, const char *from, const char *count)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "SELECT ");
+	if (!vs->def->global)
+	{
+		append_group_exprs(&buf, vs);
+		appendStringInfoString(&buf, ", ");
+	}
+	appendStringInfo(&buf, "%s, %s FROM %s WHERE %s%s(%s) IS NOT NULL",
+					 expr_sql(vs, agg->arg), count, from, filter_and(vs, agg),
+					 vs->def->where ? psprintf("(%s) AND ", expr_sql(vs, vs->def->where)) : "",
+					 expr_sql(vs, agg->arg));
+	append_group_by(&buf, vs->def->global ? 1 : vs->nkeys + 1);
+	return buf.data;
+}
+
 static List *
 backfill_statements(ViewSql *vs)
 {
@@ -326,24 +350,11 @@ backfill_statements(ViewSql *vs)
 	foreach(lc, vs->def->aggs)
 	{
 		FvAgg	   *agg = lfirst(lc);
-		StringInfoData buf;
 
 		if (!is_minmax(agg))
 			continue;
-		initStringInfo(&buf);
-		appendStringInfo(&buf, "INSERT INTO %s SELECT ", aux_name(vs, foreach_current_index(lc)));
-		if (!vs->def->global)
-		{
-			append_group_exprs(&buf, vs);
-			appendStringInfoString(&buf, ", ");
-		}
-		appendStringInfo(&buf, "%s, count(*) FROM %s WHERE %s%s(%s) IS NOT NULL",
-						 expr_sql(vs, agg->arg), FV_SOURCE_TOKEN,
-						 filter_and(vs, agg),
-						 vs->def->where ? psprintf("(%s) AND ", expr_sql(vs, vs->def->where)) : "",
-						 expr_sql(vs, agg->arg));
-		append_group_by(&buf, vs->def->global ? 1 : vs->nkeys + 1);
-		stmts = lappend(stmts, buf.data);
+		stmts = lappend(stmts, psprintf("INSERT INTO %s %s", aux_name(vs, foreach_current_index(lc)),
+										multiset_select(vs, agg, FV_SOURCE_TOKEN, "count(*)")));
 	}
 	return stmts;
 }
@@ -384,17 +395,8 @@ apply_statements(ViewSql *vs)
 			continue;
 		aux = aux_name(vs, i);
 		initStringInfo(&buf);
-		appendStringInfo(&buf, "INSERT INTO %s AS m SELECT ", aux);
-		if (!vs->def->global)
-		{
-			append_group_exprs(&buf, vs);
-			appendStringInfoString(&buf, ", ");
-		}
-		appendStringInfo(&buf, "%s, sum(__sign) FROM %s WHERE %s%s(%s) IS NOT NULL",
-						 expr_sql(vs, agg->arg), vs->delta, filter_and(vs, agg),
-						 vs->def->where ? psprintf("(%s) AND ", expr_sql(vs, vs->def->where)) : "",
-						 expr_sql(vs, agg->arg));
-		append_group_by(&buf, vs->def->global ? 1 : vs->nkeys + 1);
+		appendStringInfo(&buf, "INSERT INTO %s AS m %s", aux,
+						 multiset_select(vs, agg, vs->delta, "sum(__sign)"));
 		appendStringInfo(&buf, " ON CONFLICT (%s%sv) DO UPDATE SET n = m.n + excluded.n",
 						 vs->def->global ? "" : vs->keys, vs->def->global ? "" : ", ");
 		stmts = lappend(stmts, buf.data);

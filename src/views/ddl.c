@@ -65,60 +65,30 @@ view_reading_column(Oid relid, AttrNumber attnum)
 	return result;
 }
 
+/*
+ * Refuse to "verb" column of relation rv if a live view reads it.  verb is
+ * "alter type of" or "rename", and what the hint tells the user to do.
+ */
 static void
-check_alter_table(AlterTableStmt *stmt)
+refuse_if_read(RangeVar *rv, const char *column, const char *verb, const char *todo)
 {
-	Oid			relid;
-	ListCell   *lc;
-
-	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-	if (!OidIsValid(relid))
-		return;
-	foreach(lc, stmt->cmds)
-	{
-		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
-		AttrNumber	attnum;
-		Oid			view;
-
-		if (cmd->subtype != AT_AlterColumnType || cmd->name == NULL)
-			continue;
-		attnum = get_attnum(relid, cmd->name);
-		if (attnum == InvalidAttrNumber)
-			continue;
-		view = view_reading_column(relid, attnum);
-		if (OidIsValid(view))
-			ereport(ERROR,
-					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-					 errmsg("cannot alter type of column \"%s\" of table \"%s\": live view %s reads it",
-							cmd->name, get_rel_name(relid),
-							quote_qualified_identifier(get_namespace_name(get_rel_namespace(view)),
-													   get_rel_name(view))),
-					 errhint("Drop the live view (flowview.drop_view), change the column, and create the view again.")));
-	}
-}
-
-/* RENAME COLUMN of a column a live view reads */
-static void
-check_rename(RenameStmt *stmt)
-{
-	Oid			relid;
+	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
 	AttrNumber	attnum;
 	Oid			view;
 
-	if (stmt->renameType != OBJECT_COLUMN || stmt->relation == NULL || stmt->subname == NULL)
-		return;
-	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-	if (!OidIsValid(relid) || (attnum = get_attnum(relid, stmt->subname)) == InvalidAttrNumber)
+	if (!OidIsValid(relid) || column == NULL ||
+		(attnum = get_attnum(relid, column)) == InvalidAttrNumber)
 		return;
 	view = view_reading_column(relid, attnum);
 	if (OidIsValid(view))
 		ereport(ERROR,
 				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-				 errmsg("cannot rename column \"%s\" of table \"%s\": live view %s reads it",
-						stmt->subname, get_rel_name(relid),
+				 errmsg("cannot %s column \"%s\" of table \"%s\": live view %s reads it",
+						verb, column, get_rel_name(relid),
 						quote_qualified_identifier(get_namespace_name(get_rel_namespace(view)),
 												   get_rel_name(view))),
-				 errhint("Drop the live view (flowview.drop_view), rename the column, and create the view again.")));
+				 errhint("Drop the live view (flowview.drop_view), %s the column, and create the view again.",
+						 todo)));
 }
 
 static void
@@ -127,9 +97,25 @@ fv_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 				   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
 	if (IsA(pstmt->utilityStmt, AlterTableStmt))
-		check_alter_table((AlterTableStmt *) pstmt->utilityStmt);
+	{
+		AlterTableStmt *stmt = (AlterTableStmt *) pstmt->utilityStmt;
+		ListCell   *lc;
+
+		foreach(lc, stmt->cmds)
+		{
+			AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+			if (cmd->subtype == AT_AlterColumnType)
+				refuse_if_read(stmt->relation, cmd->name, "alter type of", "change");
+		}
+	}
 	else if (IsA(pstmt->utilityStmt, RenameStmt))
-		check_rename((RenameStmt *) pstmt->utilityStmt);
+	{
+		RenameStmt *stmt = (RenameStmt *) pstmt->utilityStmt;
+
+		if (stmt->renameType == OBJECT_COLUMN && stmt->relation != NULL)
+			refuse_if_read(stmt->relation, stmt->subname, "rename", "rename");
+	}
 	if (prev_process_utility)
 		prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
 							 queryEnv, dest, qc);
