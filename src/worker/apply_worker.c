@@ -638,13 +638,17 @@ fill_delta(FvSource *src, FvLiveView *v, const char *delta)
 	TupleTableSlot *slot;
 	Datum	   *values = palloc(sizeof(Datum) * (src->ncols + 1));
 	bool	   *nulls = palloc(sizeof(bool) * (src->ncols + 1));
+	MemoryContext rowcxt;
 
 	run_sql(psprintf("TRUNCATE %s", delta));
 	rel = table_openrv(makeRangeVar("pg_temp", strrchr(delta, '.') + 1, -1), RowExclusiveLock);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_flowview delta row",
+								   ALLOCSET_DEFAULT_SIZES);
 	slot = MakeSingleTupleTableSlot(src->desc, &TTSOpsMinimalTuple);
 	tuplestore_rescan(src->rows);
 	while (tuplestore_gettupleslot(src->rows, true, false, slot))
 	{
+		MemoryContext old;
 		int			i;
 		bool		isnull;
 		TransactionId xid = (TransactionId) DatumGetInt64(slot_getattr(slot, src->ncols + 2, &isnull));
@@ -657,8 +661,12 @@ fill_delta(FvSource *src, FvLiveView *v, const char *delta)
 			values[i] = slot->tts_values[i];
 			nulls[i] = slot->tts_isnull[i];
 		}
+		old = MemoryContextSwitchTo(rowcxt);
 		simple_heap_insert(rel, heap_form_tuple(RelationGetDescr(rel), values, nulls));
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(rowcxt);
 	}
+	MemoryContextDelete(rowcxt);
 	ExecDropSingleTupleTableSlot(slot);
 	table_close(rel, NoLock);
 	CommandCounterIncrement();
@@ -872,6 +880,8 @@ fv_apply_worker_main(Datum arg)
 	views_cxt = AllocSetContextCreate(TopMemoryContext, "pg_flowview views", ALLOCSET_DEFAULT_SIZES);
 	batch.mcxt = AllocSetContextCreate(TopMemoryContext, "pg_flowview batch", ALLOCSET_DEFAULT_SIZES);
 	batch.owner = ResourceOwnerCreate(NULL, "pg_flowview batch");
+	batch.change_cxt = AllocSetContextCreate(TopMemoryContext, "pg_flowview change",
+											 ALLOCSET_DEFAULT_SIZES);
 
 	for (;;)
 	{

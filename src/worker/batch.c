@@ -178,6 +178,7 @@ fv_batch_change(FvBatch *batch, ReorderBufferTXN *txn, Relation rel,
 	TupleDesc	desc = RelationGetDescr(rel);
 	HeapTuple	newtup = NULL;
 	HeapTuple	oldtup = NULL;
+	MemoryContext old;
 	Datum	   *values = NULL,
 			   *oldvalues = NULL;
 	bool	   *nulls = NULL,
@@ -185,6 +186,8 @@ fv_batch_change(FvBatch *batch, ReorderBufferTXN *txn, Relation rel,
 
 	if (m->source == NULL)
 		return;
+	/* everything below but the tuplestore's copy is per change */
+	old = MemoryContextSwitchTo(batch->change_cxt);
 	if (change->data.tp.newtuple)
 		newtup = &change->data.tp.newtuple->tuple;
 	if (change->data.tp.oldtuple)
@@ -213,6 +216,8 @@ fv_batch_change(FvBatch *batch, ReorderBufferTXN *txn, Relation rel,
 		heap_deform_tuple(newtup, desc, values, nulls);
 		add_row(batch, m, desc, values, nulls, oldvalues, oldnulls, 1, txn->xid);
 	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(batch->change_cxt);
 }
 
 /*

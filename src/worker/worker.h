@@ -82,6 +82,7 @@ typedef struct FvLiveView
 typedef struct FvBatch
 {
 	MemoryContext mcxt;			/* reset after each batch */
+	MemoryContext change_cxt;	/* reset after each decoded change */
 	ResourceOwner owner;		/* for the tuplestores' temp files */
 	List	   *sources;		/* FvSource * */
 	HTAB	   *relmap;			/* decoded relid -> source + column map */
