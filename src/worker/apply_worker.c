@@ -425,6 +425,7 @@ prepare_source(FvSource *src)
  */
 
 static char slot_name[NAMEDATALEN];
+static TimestampTz last_catalog_lsn_update = 0;	/* flowview.views.applied_lsn: at most 1/s */
 static LogicalDecodingContext *decoding = NULL;
 static FvBatch batch;
 
@@ -640,7 +641,7 @@ fill_delta(FvSource *src, FvLiveView *v, const char *delta)
 	bool	   *nulls = palloc(sizeof(bool) * (src->ncols + 1));
 	MemoryContext rowcxt;
 
-	run_sql(psprintf("TRUNCATE %s", delta));
+	run_sql(psprintf("DELETE FROM %s", delta));	/* not TRUNCATE: no new file per batch */
 	rel = table_openrv(makeRangeVar("pg_temp", strrchr(delta, '.') + 1, -1), RowExclusiveLock);
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_flowview delta row",
 								   ALLOCSET_DEFAULT_SIZES);
@@ -761,6 +762,7 @@ apply_batch(List *sources, XLogRecPtr end)
 				MemoryContextSwitchTo(batch_cxt);
 				CurrentResourceOwner = owner;
 				v->error = edata->message;
+				v->state = "error";	/* until the catalog says otherwise */
 				ereport(WARNING,
 						(errmsg("pg_flowview: live view %s failed to apply a batch: %s",
 								get_rel_name(v->view_oid), edata->message),
@@ -789,10 +791,11 @@ apply_batch(List *sources, XLogRecPtr end)
 			}
 		}
 	}
-	if (applied != NIL)
+	if (applied != NIL && TimestampDifferenceExceeds(last_catalog_lsn_update, GetCurrentTimestamp(), 1000))
 	{
 		StringInfoData ids;
 
+		last_catalog_lsn_update = GetCurrentTimestamp();
 		initStringInfo(&ids);
 		foreach(lc, applied)
 			appendStringInfo(&ids, "%s%d", foreach_current_index(lc) ? "," : "", lfirst_int(lc));
@@ -869,6 +872,8 @@ void
 fv_apply_worker_main(Datum arg)
 {
 	Oid			dboid = DatumGetObjectId(arg);
+	List	   *sources = NIL;
+	TimestampTz last_reload = 0;
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -885,7 +890,6 @@ fv_apply_worker_main(Datum arg)
 
 	for (;;)
 	{
-		List	   *sources;
 		bool		extension;
 		bool		any_views;
 		XLogRecPtr	end;
@@ -894,17 +898,27 @@ fv_apply_worker_main(Datum arg)
 
 		CHECK_FOR_INTERRUPTS();
 
-		/* 1. the live views */
-		StartTransactionCommand();
-		SPI_connect();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		sources = load_sources(&extension);
+		/*
+		 * 1. the live views, reread at most every 250 ms.  Safe: a view
+		 * created meanwhile is backfilled (consistently) at the boundary
+		 * after it is seen; a refreshed one likewise; batches applied to a
+		 * view dropped meanwhile fail in their subtransaction, harmlessly.
+		 */
+		if (sources == NIL ||
+			TimestampDifferenceExceeds(last_reload, GetCurrentTimestamp(), 250))
+		{
+			StartTransactionCommand();
+			SPI_connect();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			sources = load_sources(&extension);
+			foreach(lc, sources)
+				prepare_source(lfirst(lc));
+			PopActiveSnapshot();
+			SPI_finish();
+			CommitTransactionCommand();
+			last_reload = GetCurrentTimestamp();
+		}
 		any_views = sources != NIL;
-		foreach(lc, sources)
-			prepare_source(lfirst(lc));
-		PopActiveSnapshot();
-		SPI_finish();
-		CommitTransactionCommand();
 		if (!any_views)
 		{
 			stop_and_clean_up();
