@@ -273,8 +273,6 @@ check_source(FvViewDef *def, Query *q, RangeTblEntry *rte)
 			   "Use a partitioned table, or FROM ONLY.");
 
 	def->source = rte->relid;
-	def->source_name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(rte->relid)),
-												  get_rel_name(rte->relid));
 }
 
 /*

@@ -60,7 +60,6 @@ typedef struct FvViewDef
 {
 	Query	   *query;
 	Oid			source;
-	char	   *source_name;	/* quoted schema.table */
 	bool		global;			/* aggregates without GROUP BY: one row */
 	Node	   *where;			/* NULL if none */
 	Node	   *having;			/* NULL if none */

@@ -182,13 +182,23 @@ fv_register_launcher(void)
 	register_worker("fv_launcher_main", "pg_flowview launcher", InvalidOid, false);
 }
 
-/* Start dboid's apply worker unless it runs. */
+/* Start dboid's apply worker unless it runs; if it runs, wake it up. */
 void
 fv_ensure_worker(Oid dboid)
 {
-	bool		running;
+	bool		running = false;
+	FvWorkerState *w;
 
-	fv_worker_applied_lsn(dboid, &running);
+	if (fv_shared == NULL)
+		return;
+	LWLockAcquire(fv_shared->lock, LW_SHARED);
+	w = find_worker(dboid);
+	if (w != NULL && w->pid != 0)
+	{
+		running = true;
+		SetLatch(w->latch);
+	}
+	LWLockRelease(fv_shared->lock);
 	if (!running)
 		register_worker("fv_apply_worker_main",
 						psprintf("pg_flowview apply worker for database %u", dboid),

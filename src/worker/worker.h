@@ -25,9 +25,9 @@ typedef struct FvWorkerState
 	Oid			dboid;			/* InvalidOid: free entry */
 	pid_t		pid;			/* 0: not running */
 	bool		wanted;			/* has live views: the launcher restarts it */
-	Latch	   *latch;
+	Latch	   *latch;			/* set to wake the worker (create_view, wait_for_freshness) */
 	XLogRecPtr	applied_lsn;	/* every commit before this is in the views */
-	TimestampTz last_batch_at;
+	TimestampTz last_batch_at;	/* for the coming freshness monitoring */
 } FvWorkerState;
 
 /* GUCs */
