@@ -563,10 +563,33 @@ append_iso_timestamp(StringInfo buf, TimestampTz ts)
 	appendBinaryStringInfo(buf, "Z\"", 2);
 }
 
+/* append "hi/lo" as PostgreSQL prints an LSN (upper-case hex), quoted; no snprintf */
+static void
+append_hex32(StringInfo buf, uint32 v)
+{
+	static const char digits[] = "0123456789ABCDEF";
+	char		tmp[8];
+	int			n = 0;
+
+	do
+	{
+		tmp[n++] = digits[v & 0xF];
+		v >>= 4;
+	} while (v != 0);
+	while (n > 0)
+		buf->data[buf->len++] = tmp[--n];
+}
+
 static void
 append_lsn_string(StringInfo buf, XLogRecPtr lsn)
 {
-	appendStringInfo(buf, "\"%X/%X\"", LSN_FORMAT_ARGS(lsn));
+	enlargeStringInfo(buf, 20);
+	buf->data[buf->len++] = '"';
+	append_hex32(buf, (uint32) (lsn >> 32));
+	buf->data[buf->len++] = '/';
+	append_hex32(buf, (uint32) lsn);
+	buf->data[buf->len++] = '"';
+	buf->data[buf->len] = '\0';
 }
 
 static int64
@@ -809,7 +832,9 @@ start_change(StringInfo out, FvData *data, char op, FvRelInfo *ri)
 {
 	if (data->format == FV_FORMAT_JSON)
 	{
-		appendStringInfo(out, "{\"op\":\"%c\",\"schema\":", op);
+		appendBinaryStringInfo(out, "{\"op\":\"", 7);
+		appendStringInfoCharMacro(out, op);
+		appendBinaryStringInfo(out, "\",\"schema\":", 11);
 		appendStringInfoString(out, ri->schema_json);
 		appendStringInfoString(out, ",\"table\":");
 		appendStringInfoString(out, ri->table_json);
