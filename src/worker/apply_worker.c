@@ -640,9 +640,11 @@ view_skips_some(FvLiveView *v)
 
 /*
  * Fill pg_temp.fv_delta_<source> with the batch rows the view has not seen
- * (v NULL: all rows).
+ * (v NULL: all rows).  A TRUNCATE marker the view has not seen drops what
+ * was filled before it; returns whether there was one (the view's storage
+ * must then be emptied before the delta is applied).
  */
-static void
+static bool
 fill_delta(FvSource *src, FvLiveView *v, const char *delta)
 {
 	Relation	rel;
@@ -650,6 +652,7 @@ fill_delta(FvSource *src, FvLiveView *v, const char *delta)
 	Datum	   *values = palloc(sizeof(Datum) * (src->ncols + 1));
 	bool	   *nulls = palloc(sizeof(bool) * (src->ncols + 1));
 	MemoryContext rowcxt;
+	bool		truncated = false;
 
 	run_sql(psprintf("DELETE FROM %s", delta));	/* not TRUNCATE: no new file per batch */
 	rel = table_openrv(makeRangeVar("pg_temp", strrchr(delta, '.') + 1, -1), RowExclusiveLock);
@@ -666,6 +669,13 @@ fill_delta(FvSource *src, FvLiveView *v, const char *delta)
 
 		if (v != NULL && fv_view_saw_xid(v, xid))
 			continue;
+		if (DatumGetInt32(slot_getattr(slot, src->ncols + 1, &isnull)) == 0)
+		{
+			/* TRUNCATE: everything before it is moot */
+			run_sql(psprintf("DELETE FROM %s", delta));
+			truncated = true;
+			continue;
+		}
 		slot_getallattrs(slot);
 		for (i = 0; i <= src->ncols; i++)
 		{
@@ -681,6 +691,7 @@ fill_delta(FvSource *src, FvLiveView *v, const char *delta)
 	ExecDropSingleTupleTableSlot(slot);
 	table_close(rel, NoLock);
 	CommandCounterIncrement();
+	return truncated;
 }
 
 /*
@@ -711,6 +722,7 @@ apply_batch(List *sources, XLogRecPtr end)
 		StringInfoData create;
 		int			i;
 		bool		filled_for_all;
+		bool		all_truncated = false;
 
 		if (!src->truncated && tuplestore_tuple_count(src->rows) == 0)
 			continue;
@@ -731,19 +743,23 @@ apply_batch(List *sources, XLogRecPtr end)
 		foreach(vc, src->views)
 		{
 			FvLiveView *v = lfirst(vc);
+			bool		truncated;
 
 			if (strcmp(v->state, "live") != 0)
 				continue;
 			if (view_skips_some(v))
 			{
-				fill_delta(src, v, delta);
+				truncated = fill_delta(src, v, delta);
 				filled_for_all = false;
 			}
 			else if (!filled_for_all)
 			{
-				fill_delta(src, NULL, delta);
+				all_truncated = fill_delta(src, NULL, delta);
+				truncated = all_truncated;
 				filled_for_all = true;
 			}
+			else
+				truncated = all_truncated;
 			owner = CurrentResourceOwner;
 			BeginInternalSubTransaction(NULL);
 			PG_TRY();
@@ -751,7 +767,7 @@ apply_batch(List *sources, XLogRecPtr end)
 				ListCell   *sc;
 
 				set_time_zone(v->time_zone);
-				if (src->truncated)
+				if (truncated)
 					foreach(sc, v->storage_tables)
 						run_sql(psprintf("DELETE FROM %s", (char *) lfirst(sc)));
 				foreach(sc, v->apply_sql)

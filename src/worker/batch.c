@@ -222,8 +222,10 @@ fv_batch_change(FvBatch *batch, ReorderBufferTXN *txn, Relation rel,
 
 /*
  * fv_batch_truncate
- *		TRUNCATE of sources: what the batch collected for them so far is moot;
- *		their views are emptied before the rest is applied.
+ *		TRUNCATE of sources: a marker row (sign 0, the transaction's xid) in
+ *		commit order.  Applying it to a view empties the view and drops the
+ *		rows collected before it; a view whose backfill snapshot already saw
+ *		the TRUNCATE ignores it (apply_worker.c: fill_delta).
  */
 void
 fv_batch_truncate(FvBatch *batch, ReorderBufferTXN *txn, int nrelations,
@@ -234,11 +236,34 @@ fv_batch_truncate(FvBatch *batch, ReorderBufferTXN *txn, int nrelations,
 	for (i = 0; i < nrelations; i++)
 	{
 		FvRelMap   *m = get_relmap(batch, relations[i]);
+		FvSource   *src = m->source;
+		Datum	   *out;
+		bool	   *outnulls;
+		ResourceOwner saveowner = CurrentResourceOwner;
+		MemoryContext old;
+		int			k;
 
-		if (m->source == NULL)
+		if (src == NULL)
 			continue;
-		tuplestore_clear(m->source->rows);
-		m->source->truncated = true;
+		old = MemoryContextSwitchTo(batch->mcxt);
+		out = palloc0(sizeof(Datum) * (src->ncols + 2));
+		outnulls = palloc(sizeof(bool) * (src->ncols + 2));
+		for (k = 0; k < src->ncols; k++)
+			outnulls[k] = true;
+		out[src->ncols] = Int32GetDatum(0);
+		outnulls[src->ncols] = false;
+		out[src->ncols + 1] = Int64GetDatum((int64) txn->xid);
+		outnulls[src->ncols + 1] = false;
+		CurrentResourceOwner = batch->owner;
+		tuplestore_putvalues(src->rows, src->desc, out, outnulls);
+		CurrentResourceOwner = saveowner;
+		if (txn->xid != batch->last_xid)
+		{
+			batch->xids = lappend_oid(batch->xids, (Oid) txn->xid);
+			batch->last_xid = txn->xid;
+		}
+		MemoryContextSwitchTo(old);
+		src->truncated = true;
 		batch->nchanges++;
 	}
 }

@@ -54,8 +54,8 @@ typedef struct FvSource
 	int			ncols;			/* used columns */
 	char	  **colnames;
 	TupleDesc	desc;			/* used columns, __sign int4, __xid int8 */
-	Tuplestorestate *rows;		/* this batch's row versions */
-	bool		truncated;		/* TRUNCATE in this batch, before rows */
+	Tuplestorestate *rows;		/* this batch's row versions; sign 0: TRUNCATE */
+	bool		truncated;		/* a TRUNCATE marker is among the rows */
 	List	   *views;			/* FvLiveView * */
 } FvSource;
 
