@@ -232,7 +232,11 @@ storage_columns(ViewSql *vs)
 	return buf.data;
 }
 
-/* "s.g1 IS NOT DISTINCT FROM t.g1 AND ..." */
+/*
+ * "(a.g1 = b.g1 OR (a.g1 IS NULL AND b.g1 IS NULL)) AND ...": NULL keys
+ * match, as with IS NOT DISTINCT FROM, but this form can use the unique
+ * indexes on the keys (IS NOT DISTINCT FROM cannot).
+ */
 static char *
 keys_match(ViewSql *vs, const char *a, const char *b)
 {
@@ -241,8 +245,8 @@ keys_match(ViewSql *vs, const char *a, const char *b)
 
 	initStringInfo(&buf);
 	for (i = 1; i <= vs->nkeys; i++)
-		appendStringInfo(&buf, "%s%s.g%d IS NOT DISTINCT FROM %s.g%d",
-						 i > 1 ? " AND " : "", a, i, b, i);
+		appendStringInfo(&buf, "%s(%s.g%d = %s.g%d OR (%s.g%d IS NULL AND %s.g%d IS NULL))",
+						 i > 1 ? " AND " : "", a, i, b, i, a, i, b, i);
 	return buf.data;
 }
 
