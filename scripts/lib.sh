@@ -11,7 +11,7 @@
 # Sourced by bash scripts run as root (PostgreSQL itself runs as postgres).
 
 FV_ROOT=${FV_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
-FV_PGBIN=/usr/lib/postgresql/15/bin
+FV_PGBIN=${FV_PGBIN:-/usr/lib/postgresql/15/bin}
 FV_PG_CONFIG=$FV_PGBIN/pg_config
 FV_PGUSER=postgres
 FV_BASE_PACKAGES="make gcc postgresql-15 postgresql-server-dev-15 postgresql-15-wal2json"
