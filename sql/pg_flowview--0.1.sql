@@ -33,7 +33,7 @@ CREATE TABLE flowview.view_catalog (
     storage_tables  text[] NOT NULL,           -- emptied before a backfill
     objects         text[] NOT NULL,           -- dropped with the view, in order
     backfill_sql    text[] NOT NULL,           -- recompute the storage from the source
-    apply_sql       text[] NOT NULL,           -- apply pg_temp.fv_delta_<source_oid>
+    apply_sql       text[] NOT NULL,           -- apply the batch's rows (flowview_delta)
     used_columns    text[] NOT NULL,           -- source columns the query reads
     -- the apply worker's backfill snapshot: decoded transactions it saw are skipped
     snapshot_xmin   bigint,

@@ -75,4 +75,11 @@ extern FvViewDef *fv_analyze_query(const char *query_text);
 #define FV_SOURCE_TOKEN "__flowview_source__"
 extern char *fv_with_source(const char *sql, Oid source);
 
+/*
+ * The batch rows apply_sql reads: an ephemeral named relation (a tuplestore
+ * registered with SPI) with the source's used columns, __sign and __xid.
+ */
+#define FV_DELTA_NAME "flowview_delta"
+
+
 #endif							/* FV_ANALYZE_H */

@@ -25,15 +25,15 @@
  *	backfill_sql  recomputes the storage from S (after emptying it); S is
  *	              written as FV_SOURCE_TOKEN, replaced by S's current name when
  *	              run, so renaming S does not break it;
- *	apply_sql     applies the delta table pg_temp.fv_delta_<S's oid>, which
- *	              has S's columns plus __sign (+1 for a new row version, -1
+ *	apply_sql     applies the delta relation flowview_delta (FV_DELTA_NAME), an
+ *	              ephemeral named relation the apply worker registers over
+ *	              its batch's rows for the view: S's used columns plus __sign (+1 for a new row version, -1
  *	              for an old one): upsert the groups' sums, update the
  *	              min/max multisets and recompute min/max of touched groups,
  *	              delete groups left without rows.
  *
  * The statements evaluate the query's own expressions (deparsed) with the
- * time zone pinned to the one in force at creation.  Whoever fills the delta
- * table (the apply worker; tests) only runs apply_sql.
+ * time zone pinned to the one in force at creation.
  *
  *-------------------------------------------------------------------------
  */
@@ -82,7 +82,7 @@ typedef struct ViewSql
 	int			id;
 	char	   *store;			/* flowview.fv_store_ID */
 	char	   *out;			/* flowview.fv_out_ID */
-	char	   *delta;			/* pg_temp.fv_delta_<source oid> */
+	const char *delta;			/* FV_DELTA_NAME */
 	char	   *keys;			/* "g1, g2" or "__all" */
 	int			nkeys;
 	List	   *dpcontext;		/* deparse over the source */
@@ -250,6 +250,32 @@ keys_match(ViewSql *vs, const char *a, const char *b)
 	return buf.data;
 }
 
+/* "a.g1 = b.g1 AND ...": for keys known not to be NULL */
+static char *
+keys_equal(ViewSql *vs, const char *a, const char *b)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 1; i <= vs->nkeys; i++)
+		appendStringInfo(&buf, "%s%s.g%d = %s.g%d", i > 1 ? " AND " : "", a, i, b, i);
+	return buf.data;
+}
+
+/* "a.g1 IS NOT NULL AND ..." */
+static char *
+keys_not_null(ViewSql *vs, const char *a)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 1; i <= vs->nkeys; i++)
+		appendStringInfo(&buf, "%s%s.g%d IS NOT NULL", i > 1 ? " AND " : "", a, i);
+	return buf.data;
+}
+
 static void
 run(const char *sql)
 {
@@ -406,11 +432,21 @@ apply_statements(ViewSql *vs)
 		stmts = lappend(stmts, buf.data);
 		stmts = lappend(stmts, psprintf("DELETE FROM %s WHERE n = 0", aux));
 
-		appendStringInfo(&minmax, "%sa%d_v = (SELECT %s(m.v) FROM %s m%s%s)",
-						 any_minmax ? ", " : "", i + 1,
-						 agg->kind == FV_AGG_MIN ? "min" : "max", aux,
-						 vs->def->global ? "" : " WHERE ",
-						 vs->def->global ? "" : keys_match(vs, "m", "s"));
+		/*
+		 * With plain equality on non-NULL keys, min/max is one probe of the
+		 * multiset's (keys, v) index; the NULL-matching form cannot use the
+		 * index order, so it is kept for groups with a NULL key.
+		 */
+		if (vs->def->global)
+			appendStringInfo(&minmax, "%sa%d_v = (SELECT %s(m.v) FROM %s m)",
+							 any_minmax ? ", " : "", i + 1,
+							 agg->kind == FV_AGG_MIN ? "min" : "max", aux);
+		else
+			appendStringInfo(&minmax, "%sa%d_v = CASE WHEN %s THEN (SELECT %s(m.v) FROM %s m WHERE %s)"
+							 " ELSE (SELECT %s(m.v) FROM %s m WHERE %s) END",
+							 any_minmax ? ", " : "", i + 1, keys_not_null(vs, "s"),
+							 agg->kind == FV_AGG_MIN ? "min" : "max", aux, keys_equal(vs, "m", "s"),
+							 agg->kind == FV_AGG_MIN ? "min" : "max", aux, keys_match(vs, "m", "s"));
 		any_minmax = true;
 	}
 	if (any_minmax)
@@ -648,7 +684,7 @@ fv_create_view(PG_FUNCTION_ARGS)
 	vs.id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	vs.store = psprintf("flowview.fv_store_%d", vs.id);
 	vs.out = psprintf("flowview.fv_out_%d", vs.id);
-	vs.delta = psprintf("pg_temp.fv_delta_%u", vs.def->source);
+	vs.delta = FV_DELTA_NAME;
 	if (vs.def->global)
 		vs.keys = "__all";
 	else

@@ -60,6 +60,7 @@
 #include "storage/proc.h"
 #include "storage/procarray.h"
 #include "storage/shmem.h"
+#include "storage/sinval.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -439,6 +440,22 @@ static TimestampTz last_catalog_lsn_update = 0;	/* flowview.views.applied_lsn: a
 static LogicalDecodingContext *decoding = NULL;
 static FvBatch batch;
 
+/*
+ * The worker decodes up to the WAL flush position (flushing nothing itself
+ * while others do).  A record that starts before it may end after it: then
+ * this flushes just what the reader needs instead of waiting for someone to.
+ */
+static int
+read_wal_page(XLogReaderState *reader, XLogRecPtr page, int len,
+			  XLogRecPtr target, char *buf)
+{
+	XLogRecPtr	need = page + len;
+
+	if (need > GetFlushRecPtr(NULL))
+		XLogFlush(Min(need, GetXLogInsertRecPtr()));
+	return read_local_xlog_page(reader, page, len, target, buf);
+}
+
 static void
 create_slot_if_missing(void)
 {
@@ -487,7 +504,7 @@ start_decoding(void)
 	/* created inside a transaction: our apply transactions keep their xmin */
 	decoding = CreateDecodingContext(start, list_make1(makeDefElem("flowview-apply", NULL, -1)),
 									 false,
-									 XL_ROUTINE(.page_read = read_local_xlog_page,
+									 XL_ROUTINE(.page_read = read_wal_page,
 												.segment_open = wal_segment_open,
 												.segment_close = wal_segment_close),
 									 NULL, NULL, NULL);
@@ -639,59 +656,174 @@ view_skips_some(FvLiveView *v)
 }
 
 /*
- * Fill pg_temp.fv_delta_<source> with the batch rows the view has not seen
- * (v NULL: all rows).  A TRUNCATE marker the view has not seen drops what
- * was filled before it; returns whether there was one (the view's storage
- * must then be emptied before the delta is applied).
+ * The batch rows of src a view must apply: those of transactions its
+ * backfill snapshot did not see, and of those only the rows after the last
+ * TRUNCATE marker it did not see (*truncated says whether there was one:
+ * the view's storage must then be emptied first).  Without markers and
+ * skipped transactions that is src->rows itself; otherwise a filtered copy.
  */
-static bool
-fill_delta(FvSource *src, FvLiveView *v, const char *delta)
+static Tuplestorestate *
+view_rows(FvSource *src, FvLiveView *v, bool *truncated)
 {
-	Relation	rel;
+	Tuplestorestate *out;
 	TupleTableSlot *slot;
-	Datum	   *values = palloc(sizeof(Datum) * (src->ncols + 1));
-	bool	   *nulls = palloc(sizeof(bool) * (src->ncols + 1));
-	MemoryContext rowcxt;
-	bool		truncated = false;
 
-	run_sql(psprintf("DELETE FROM %s", delta));	/* not TRUNCATE: no new file per batch */
-	rel = table_openrv(makeRangeVar("pg_temp", strrchr(delta, '.') + 1, -1), RowExclusiveLock);
-	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_flowview delta row",
-								   ALLOCSET_DEFAULT_SIZES);
+	*truncated = false;
+	if (!src->truncated && !view_skips_some(v))
+		return src->rows;
+
+	out = tuplestore_begin_heap(false, false, work_mem);
 	slot = MakeSingleTupleTableSlot(src->desc, &TTSOpsMinimalTuple);
 	tuplestore_rescan(src->rows);
 	while (tuplestore_gettupleslot(src->rows, true, false, slot))
 	{
-		MemoryContext old;
-		int			i;
 		bool		isnull;
 		TransactionId xid = (TransactionId) DatumGetInt64(slot_getattr(slot, src->ncols + 2, &isnull));
 
-		if (v != NULL && fv_view_saw_xid(v, xid))
+		if (fv_view_saw_xid(v, xid))
 			continue;
 		if (DatumGetInt32(slot_getattr(slot, src->ncols + 1, &isnull)) == 0)
 		{
 			/* TRUNCATE: everything before it is moot */
-			run_sql(psprintf("DELETE FROM %s", delta));
-			truncated = true;
+			tuplestore_clear(out);
+			*truncated = true;
 			continue;
 		}
-		slot_getallattrs(slot);
-		for (i = 0; i <= src->ncols; i++)
-		{
-			values[i] = slot->tts_values[i];
-			nulls[i] = slot->tts_isnull[i];
-		}
-		old = MemoryContextSwitchTo(rowcxt);
-		simple_heap_insert(rel, heap_form_tuple(RelationGetDescr(rel), values, nulls));
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(rowcxt);
+		tuplestore_puttupleslot(out, slot);
 	}
-	MemoryContextDelete(rowcxt);
 	ExecDropSingleTupleTableSlot(slot);
-	table_close(rel, NoLock);
-	CommandCounterIncrement();
-	return truncated;
+	return out;
+}
+
+/*
+ * Kept plans of each view's apply_sql, for the small batches of a worker
+ * that keeps up (parsing and planning would otherwise be most of their
+ * cost).  A plan is only valid for the delta's columns it was made with
+ * (the union of the used columns of the source's views), so that is part of
+ * the key; large batches are planned afresh, with their real size.
+ */
+#define FV_PLAN_MAX_ROWS 5000
+
+typedef struct FvPlans
+{
+	int			id;
+	char	   *columns;		/* the delta's column names, comma-separated */
+	List	   *plans;			/* SPIPlanPtr, one per apply_sql statement */
+	bool		seen;
+} FvPlans;
+
+static List *plan_cache = NIL;	/* FvPlans *, in TopMemoryContext */
+
+static char *
+source_columns(FvSource *src)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < src->ncols; i++)
+		appendStringInfo(&buf, "%s,", src->colnames[i]);
+	return buf.data;
+}
+
+static FvPlans *
+view_plans(FvSource *src, FvLiveView *v)
+{
+	ListCell   *lc;
+	FvPlans    *p;
+	char	   *columns = source_columns(src);
+	MemoryContext old;
+
+	foreach(lc, plan_cache)
+	{
+		p = lfirst(lc);
+		if (p->id == v->id && strcmp(p->columns, columns) == 0)
+			return p;
+	}
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	p = palloc0(sizeof(FvPlans));
+	p->id = v->id;
+	p->columns = pstrdup(columns);
+	MemoryContextSwitchTo(old);
+	foreach(lc, v->apply_sql)
+	{
+		SPIPlanPtr	plan = SPI_prepare(lfirst(lc), 0, NULL);
+
+		if (plan == NULL)
+			elog(ERROR, "pg_flowview: could not prepare: %s", (char *) lfirst(lc));
+		SPI_keepplan(plan);
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		p->plans = lappend(p->plans, plan);
+		MemoryContextSwitchTo(old);
+	}
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	plan_cache = lappend(plan_cache, p);
+	MemoryContextSwitchTo(old);
+	return p;
+}
+
+/* After a catalog reload: free the plans of views that are gone or changed. */
+static void
+forget_plans(List *sources)
+{
+	ListCell   *lc;
+	List	   *keep = NIL;
+	MemoryContext old;
+
+	foreach(lc, plan_cache)
+		((FvPlans *) lfirst(lc))->seen = false;
+	foreach(lc, sources)
+	{
+		FvSource   *src = lfirst(lc);
+		char	   *columns = source_columns(src);
+		ListCell   *vc,
+				   *pc;
+
+		foreach(vc, src->views)
+			foreach(pc, plan_cache)
+			{
+				FvPlans    *p = lfirst(pc);
+
+				if (p->id == ((FvLiveView *) lfirst(vc))->id && strcmp(p->columns, columns) == 0)
+					p->seen = true;
+			}
+	}
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	foreach(lc, plan_cache)
+	{
+		FvPlans    *p = lfirst(lc);
+		ListCell   *pc;
+
+		if (p->seen)
+		{
+			keep = lappend(keep, p);
+			continue;
+		}
+		foreach(pc, p->plans)
+			SPI_freeplan(lfirst(pc));
+		list_free(p->plans);
+		pfree(p->columns);
+		pfree(p);
+	}
+	list_free(plan_cache);
+	plan_cache = keep;
+	MemoryContextSwitchTo(old);
+}
+
+/* Make rows the relation FV_DELTA_NAME of this SPI connection's queries. */
+static void
+register_delta(FvSource *src, Tuplestorestate *rows)
+{
+	EphemeralNamedRelation enr = palloc0(sizeof(EphemeralNamedRelationData));
+
+	enr->md.name = FV_DELTA_NAME;
+	enr->md.reliddesc = InvalidOid;
+	enr->md.tupdesc = src->desc;
+	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
+	enr->md.enrtuples = tuplestore_tuple_count(rows);
+	enr->reldata = rows;
+	if (SPI_register_relation(enr) != SPI_OK_REL_REGISTER)
+		elog(ERROR, "pg_flowview: could not register the batch rows");
 }
 
 /*
@@ -717,49 +849,20 @@ apply_batch(List *sources, XLogRecPtr end)
 	foreach(lc, sources)
 	{
 		FvSource   *src = lfirst(lc);
-		char	   *delta = psprintf("pg_temp.fv_delta_%u", src->relid);
 		ListCell   *vc;
-		StringInfoData create;
-		int			i;
-		bool		filled_for_all;
-		bool		all_truncated = false;
 
 		if (!src->truncated && tuplestore_tuple_count(src->rows) == 0)
 			continue;
-		initStringInfo(&create);
-		appendStringInfo(&create, "CREATE TEMP TABLE IF NOT EXISTS fv_delta_%u (", src->relid);
-		for (i = 0; i < src->ncols; i++)
-		{
-			Form_pg_attribute att = TupleDescAttr(src->desc, i);
-
-			appendStringInfo(&create, "%s %s, ", quote_identifier(NameStr(att->attname)),
-							 format_type_with_typemod(att->atttypid, att->atttypmod));
-		}
-		appendStringInfoString(&create, "__sign int)");
-		run_sql(create.data);
-
-		/* one fill serves every view that skips nothing of this batch */
-		filled_for_all = false;
 		foreach(vc, src->views)
 		{
 			FvLiveView *v = lfirst(vc);
 			bool		truncated;
+			Tuplestorestate *rows;
 
 			if (strcmp(v->state, "live") != 0)
 				continue;
-			if (view_skips_some(v))
-			{
-				truncated = fill_delta(src, v, delta);
-				filled_for_all = false;
-			}
-			else if (!filled_for_all)
-			{
-				all_truncated = fill_delta(src, NULL, delta);
-				truncated = all_truncated;
-				filled_for_all = true;
-			}
-			else
-				truncated = all_truncated;
+			rows = view_rows(src, v, &truncated);
+			register_delta(src, rows);
 			owner = CurrentResourceOwner;
 			BeginInternalSubTransaction(NULL);
 			PG_TRY();
@@ -770,8 +873,15 @@ apply_batch(List *sources, XLogRecPtr end)
 				if (truncated)
 					foreach(sc, v->storage_tables)
 						run_sql(psprintf("DELETE FROM %s", (char *) lfirst(sc)));
-				foreach(sc, v->apply_sql)
-					run_sql(lfirst(sc));
+				if (tuplestore_tuple_count(rows) <= FV_PLAN_MAX_ROWS)
+				{
+					foreach(sc, view_plans(src, v)->plans)
+						if (SPI_execute_plan(lfirst(sc), NULL, NULL, false, 0) < 0)
+							elog(ERROR, "pg_flowview: apply statement failed");
+				}
+				else
+					foreach(sc, v->apply_sql)
+						run_sql(lfirst(sc));
 				ReleaseCurrentSubTransaction();
 				MemoryContextSwitchTo(batch_cxt);
 				CurrentResourceOwner = owner;
@@ -796,6 +906,9 @@ apply_batch(List *sources, XLogRecPtr end)
 								 get_rel_name(v->view_oid))));
 			}
 			PG_END_TRY();
+			SPI_unregister_relation(FV_DELTA_NAME);
+			if (rows != src->rows)
+				tuplestore_end(rows);
 		}
 	}
 
@@ -814,6 +927,7 @@ apply_batch(List *sources, XLogRecPtr end)
 
 				SPI_execute_with_args("UPDATE flowview.view_catalog SET state = 'error', error = $1 WHERE id = $2",
 									  2, types, vals, NULL, false, 0);
+				v->error = NULL;	/* allocated in this batch's memory */
 			}
 		}
 	}
@@ -837,6 +951,54 @@ apply_batch(List *sources, XLogRecPtr end)
  * Apply worker: main loop
  * ----------------------------------------------------------------
  */
+
+/*
+ * Apply transactions commit asynchronously (the writers' WAL flushes are not
+ * joined by ours).  The slot may let go of decoded WAL only once the apply
+ * commit that carries it is flushed: after a crash the origin's progress is
+ * that of the last flushed apply commit, and decoding resumes there.  Each
+ * batch leaves (local commit end, decoded end); confirm_flushed() confirms
+ * the decoded end of the longest flushed prefix.
+ */
+typedef struct FvPending
+{
+	XLogRecPtr	local_end;		/* InvalidXLogRecPtr: nothing committed */
+	XLogRecPtr	decoded_end;
+} FvPending;
+
+#define FV_MAX_PENDING 1024
+static FvPending pending[FV_MAX_PENDING];
+static int	npending = 0;
+
+static void
+confirm_flushed(void)
+{
+	XLogRecPtr	flushed = GetFlushRecPtr(NULL);
+	XLogRecPtr	confirm = InvalidXLogRecPtr;
+	int			i = 0;
+
+	while (i < npending && pending[i].local_end <= flushed)
+		confirm = pending[i++].decoded_end;
+	if (i == 0)
+		return;
+	memmove(pending, pending + i, sizeof(FvPending) * (npending - i));
+	npending -= i;
+	LogicalConfirmReceivedLocation(confirm);
+}
+
+static void
+add_pending(XLogRecPtr local_end, XLogRecPtr decoded_end)
+{
+	if (npending == FV_MAX_PENDING)
+	{
+		XLogFlush(pending[npending - 1].local_end);
+		confirm_flushed();
+	}
+	pending[npending].local_end = local_end;
+	pending[npending].decoded_end = decoded_end;
+	npending++;
+	confirm_flushed();
+}
 
 static void
 publish_progress(XLogRecPtr lsn)
@@ -894,16 +1056,44 @@ claim_entry(Oid dboid)
 	return ok;
 }
 
+/*
+ * Decoding builds catalog cache entries under historic snapshots and the
+ * apply under the current one; PostgreSQL's own SQL decoding functions
+ * therefore drop every cache after decoding, which would also make the
+ * apply re-plan every statement of every batch.  The two states can only
+ * differ where the catalog changed, and a catalog change committed by anyone
+ * reaches this process as a shared invalidation message.  So the caches are
+ * dropped, before and after decoding, whenever any message arrived since
+ * the end of the previous decoding: before, so decoding never uses entries
+ * built from the current catalog for older transactions; after, so entries
+ * decoding built from an older catalog (of a change whose message arrived
+ * before or while we decoded) never serve the apply.
+ */
+static uint64 last_decoded_inval = 0;
+
+static void
+invalidate_if_catalog_changed(void)
+{
+	AcceptInvalidationMessages();
+	if (SharedInvalidMessageCounter != last_decoded_inval)
+		InvalidateSystemCaches();
+}
+
 void
 fv_apply_worker_main(Datum arg)
 {
 	Oid			dboid = DatumGetObjectId(arg);
 	List	   *sources = NIL;
 	TimestampTz last_reload = 0;
+	TimestampTz batch_started;
+	bool		idle = false;
+	bool		full;
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	/* see confirm_flushed() */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	if (!claim_entry(dboid))
 		proc_exit(0);
@@ -937,6 +1127,7 @@ fv_apply_worker_main(Datum arg)
 			SPI_connect();
 			PushActiveSnapshot(GetTransactionSnapshot());
 			sources = load_sources(&extension);
+			forget_plans(sources);
 			foreach(lc, sources)
 				prepare_source(lfirst(lc));
 			PopActiveSnapshot();
@@ -995,15 +1186,28 @@ fv_apply_worker_main(Datum arg)
 		MemoryContextSwitchTo(old);
 
 		/*
-		 * Up to the insert position, flushed: a record boundary, so the
-		 * reader never waits for the rest of a record nobody flushes.
+		 * Up to what is flushed: the writers' own commits flush it, so under
+		 * load the worker adds no flushes of its own.  When nothing new was
+		 * flushed since the last look, WAL that is only inserted (commits
+		 * with synchronous_commit = off, or a page nobody completes) is
+		 * flushed here, so it waits at most one naptime.
 		 */
-		end = GetXLogInsertRecPtr();
-		if (decoding->reader->EndRecPtr < end)
-			XLogFlush(end);
+		batch_started = GetCurrentTimestamp();
+		end = GetFlushRecPtr(NULL);
+		if (end <= decoding->reader->EndRecPtr && idle)
+		{
+			XLogRecPtr	inserted = GetXLogInsertRecPtr();
+
+			if (inserted > decoding->reader->EndRecPtr)
+			{
+				XLogFlush(inserted);
+				end = GetFlushRecPtr(NULL);
+			}
+		}
+		full = false;
 		if (decoding->reader->EndRecPtr < end)
 		{
-			InvalidateSystemCaches();
+			invalidate_if_catalog_changed();
 			while (decoding->reader->EndRecPtr < end &&
 				   batch.nchanges < fv_batch_max_changes)
 			{
@@ -1016,7 +1220,9 @@ fv_apply_worker_main(Datum arg)
 					LogicalDecodingProcessRecord(decoding, decoding->reader);
 				CHECK_FOR_INTERRUPTS();
 			}
-			InvalidateSystemCaches();
+			invalidate_if_catalog_changed();
+			last_decoded_inval = SharedInvalidMessageCounter;
+			full = decoding->reader->EndRecPtr < end;
 			end = decoding->reader->EndRecPtr;
 
 			/* 4. apply, with the origin's progress in the same commit */
@@ -1025,9 +1231,16 @@ fv_apply_worker_main(Datum arg)
 				old = MemoryContextSwitchTo(batch.mcxt);
 				apply_batch(sources, end);
 				MemoryContextSwitchTo(old);
+				add_pending(XactLastCommitEnd, end);
 			}
-			/* 5. only now may the slot let go of the WAL */
-			LogicalConfirmReceivedLocation(end);
+			else
+				add_pending(InvalidXLogRecPtr, end);
+			idle = false;
+		}
+		else
+		{
+			idle = true;
+			confirm_flushed();	/* 5. the slot lets go of WAL applied durably */
 		}
 		foreach(lc, sources)
 		{
@@ -1040,11 +1253,20 @@ fv_apply_worker_main(Datum arg)
 		}
 		publish_progress(end);
 
-		if (batch.nchanges == 0)
+		/*
+		 * Batches at most every naptime while keeping up (fewer, larger
+		 * batches cost the writers' CPUs less); back to back while behind.
+		 */
+		if (!full)
 		{
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 fv_naptime_ms, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
+			long		elapsed_ms = (GetCurrentTimestamp() - batch_started) / 1000;
+
+			if (elapsed_ms < fv_naptime_ms)
+			{
+				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 fv_naptime_ms - elapsed_ms, PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+			}
 		}
 	}
 }
