@@ -35,11 +35,32 @@ CREATE TABLE flowview.view_catalog (
     backfill_sql    text[] NOT NULL,           -- recompute the storage from the source
     apply_sql       text[] NOT NULL,           -- apply the batch's rows (flowview_delta)
     used_columns    text[] NOT NULL,           -- source columns the query reads
+    changed_groups_sql text,                   -- groups a batch changed, as jsonb (alerts)
     -- the apply worker's backfill snapshot: decoded transactions it saw are skipped
     snapshot_xmin   bigint,
     snapshot_xmax   bigint,
     snapshot_xip    bigint[]
 );
+
+-- Alert rules (flowview.create_alert): checked by the apply worker after each
+-- batch, on the groups the batch changed, by flowview._fire_alerts().
+CREATE TABLE flowview.alert_catalog (
+    id          serial PRIMARY KEY,
+    name        text NOT NULL UNIQUE,
+    view_oid    oid NOT NULL,
+    condition   text NOT NULL,
+    channel     text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- Called by the apply worker, inside the batch's transaction, after a view
+-- with alert rules was applied; groups: the changed groups, a jsonb array of
+-- objects {group key output column: value}.
+CREATE FUNCTION flowview._fire_alerts(v regclass, groups jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN;  -- rules are evaluated here (alerts)
+END $$;
 
 -- ---------------------------------------------------------------------------
 -- Live views: functions

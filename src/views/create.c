@@ -471,6 +471,49 @@ apply_statements(ViewSql *vs)
 	return stmts;
 }
 
+/*
+ * changed_groups_sql: the groups a batch changed, as a jsonb array of
+ * objects keyed by the view's output column names of the group keys (for
+ * alert rules).  NULL when a group key is not among the output columns: the
+ * view's rows then cannot name their group.
+ */
+static char *
+changed_groups_statement(ViewSql *vs)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	if (vs->def->global)
+		return pstrdup("SELECT '[{}]'::jsonb");
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "SELECT jsonb_agg(DISTINCT jsonb_build_object(");
+	foreach(lc, vs->def->groupkeys)
+	{
+		int			k = foreach_current_index(lc);
+		ListCell   *oc;
+		FvOutput   *out = NULL;
+
+		foreach(oc, vs->def->outputs)
+		{
+			FvOutput   *o = lfirst(oc);
+
+			if (!o->is_agg && o->index == k)
+			{
+				out = o;
+				break;
+			}
+		}
+		if (out == NULL)
+			return NULL;
+		appendStringInfo(&buf, "%s%s, %s", k > 0 ? ", " : "", quote_literal_cstr(out->name),
+						 expr_sql(vs, ((FvGroupKey *) lfirst(lc))->expr));
+	}
+	appendStringInfo(&buf, ")) FROM %s", vs->delta);
+	if (vs->def->where)
+		appendStringInfo(&buf, " WHERE %s", expr_sql(vs, vs->def->where));
+	return buf.data;
+}
+
 /* HAVING over flowview.fv_out_ID's columns (see create_views) */
 static Node *
 having_mutator(Node *node, ViewSql *vs)
@@ -664,10 +707,11 @@ fv_create_view(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	bool		isnull;
 	const char *tz = GetConfigOption("TimeZone", false, false);
-	Datum		values[11];
-	char		nulls[11];
-	Oid			argtypes[11] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID, INTERVALOID,
-	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+	char	   *changed_groups;
+	Datum		values[12];
+	char		nulls[12];
+	Oid			argtypes[12] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID, INTERVALOID,
+	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID};
 
 	rv = makeRangeVarFromNameList(stringToQualifiedNameList(name));
 	nsp = RangeVarGetCreationNamespace(rv);
@@ -726,10 +770,14 @@ fv_create_view(PG_FUNCTION_ARGS)
 	values[8] = text_array(backfill);
 	values[9] = text_array(apply);
 	values[10] = text_array(vs.def->used_columns);
+	changed_groups = changed_groups_statement(&vs);
+	values[11] = changed_groups ? CStringGetTextDatum(changed_groups) : (Datum) 0;
+	nulls[11] = changed_groups ? ' ' : 'n';
 	if (SPI_execute_with_args("INSERT INTO flowview.view_catalog (id, view_oid, source_oid, query, time_zone,"
-							  " freshness_sla, storage_tables, objects, backfill_sql, apply_sql, used_columns, state)"
-							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'backfilling')",
-							  11, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+							  " freshness_sla, storage_tables, objects, backfill_sql, apply_sql, used_columns,"
+							  " changed_groups_sql, state)"
+							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'backfilling')",
+							  12, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "pg_flowview: could not record the view in the catalog");
 
 	/* populate: the time zone is the one just recorded */

@@ -332,8 +332,10 @@ load_sources(bool *extension)
 		return NIL;
 	MemoryContextReset(views_cxt);
 	if (SPI_execute("SELECT id, view_oid, source_oid, state, time_zone, apply_sql, storage_tables,"
-					" backfill_sql, used_columns, snapshot_xmin, snapshot_xmax, snapshot_xip"
-					" FROM flowview.view_catalog WHERE state <> 'error' ORDER BY id", true, 0) != SPI_OK_SELECT)
+					" backfill_sql, used_columns, snapshot_xmin, snapshot_xmax, snapshot_xip,"
+					" changed_groups_sql,"
+					" EXISTS (SELECT FROM flowview.alert_catalog a WHERE a.view_oid = c.view_oid)"
+					" FROM flowview.view_catalog c WHERE state <> 'error' ORDER BY id", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "pg_flowview: could not read flowview.view_catalog");
 
 	old = MemoryContextSwitchTo(views_cxt);
@@ -356,6 +358,8 @@ load_sources(bool *extension)
 		v->apply_sql = text_array_list(SPI_getbinval(t, d, 6, &isnull));
 		v->storage_tables = text_array_list(SPI_getbinval(t, d, 7, &isnull));
 		v->backfill_sql = text_array_list(SPI_getbinval(t, d, 8, &isnull));
+		v->changed_groups_sql = SPI_getvalue(t, d, 13);
+		v->has_alerts = DatumGetBool(SPI_getbinval(t, d, 14, &isnull));
 		xmin = SPI_getbinval(t, d, 10, &isnull);
 		if (!isnull)
 		{
@@ -882,6 +886,9 @@ apply_batch(List *sources, XLogRecPtr end)
 				else
 					foreach(sc, v->apply_sql)
 						run_sql(lfirst(sc));
+				if (v->has_alerts && v->changed_groups_sql != NULL)
+					run_sql(psprintf("SELECT flowview._fire_alerts(%u, (%s))",
+									 v->view_oid, v->changed_groups_sql));
 				ReleaseCurrentSubTransaction();
 				MemoryContextSwitchTo(batch_cxt);
 				CurrentResourceOwner = owner;

@@ -70,6 +70,8 @@ typedef struct FvLiveView
 	List	   *apply_sql;		/* char * */
 	List	   *storage_tables; /* char * */
 	List	   *backfill_sql;
+	char	   *changed_groups_sql; /* NULL: groups cannot be named */
+	bool		has_alerts;
 	/* the backfill snapshot: decoded transactions it saw are skipped */
 	bool		has_snapshot;
 	TransactionId snap_xmin;
