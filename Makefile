@@ -16,7 +16,8 @@ OBJS        = src/pg_flowview.o \
               src/views/create.o \
               src/views/ddl.o \
               src/worker/batch.o \
-              src/worker/apply_worker.o
+              src/worker/apply_worker.o \
+              src/worker/monitor.o
 DATA        = $(wildcard sql/pg_flowview--*.sql)
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS   = -Wall -Wmissing-prototypes

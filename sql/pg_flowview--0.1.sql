@@ -36,6 +36,7 @@ CREATE TABLE flowview.view_catalog (
     apply_sql       text[] NOT NULL,           -- apply the batch's rows (flowview_delta)
     used_columns    text[] NOT NULL,           -- source columns the query reads
     changed_groups_sql text,                   -- groups a batch changed, as jsonb (alerts)
+    sla_breached    boolean NOT NULL DEFAULT false, -- in a breach episode (flowview._sla_tick)
     -- the apply worker's backfill snapshot: decoded transactions it saw are skipped
     snapshot_xmin   bigint,
     snapshot_xmax   bigint,
@@ -65,6 +66,12 @@ END $$;
 -- ---------------------------------------------------------------------------
 -- Live views: functions
 -- ---------------------------------------------------------------------------
+
+CREATE FUNCTION flowview._forget_stats(view_id int) RETURNS void
+AS 'MODULE_PATHNAME', 'fv_forget_stats' LANGUAGE C STRICT;
+
+CREATE FUNCTION flowview._start_worker() RETURNS void
+AS 'MODULE_PATHNAME', 'fv_start_worker' LANGUAGE C;
 
 -- Live views are written only by pg_flowview.
 CREATE FUNCTION flowview._refuse_write() RETURNS trigger
@@ -135,6 +142,7 @@ BEGIN
     UPDATE flowview.view_catalog SET state = 'backfilling', error = NULL,
            snapshot_xmin = NULL, snapshot_xmax = NULL, snapshot_xip = NULL
      WHERE id = r.id;
+    PERFORM flowview._start_worker();
 END $$;
 
 -- DROP ... CASCADE of a source (or DROP VIEW of a live view): remove what
@@ -153,6 +161,7 @@ BEGIN
             EXECUTE 'DROP ' || regexp_replace(o, '^(VIEW|TABLE) ', '\1 IF EXISTS ');
         END LOOP;
         DELETE FROM flowview.view_catalog WHERE id = r.id;
+        PERFORM flowview._forget_stats(r.id);
     END LOOP;
 END $$;
 CREATE EVENT TRIGGER flowview_on_drop ON sql_drop EXECUTE FUNCTION flowview._on_drop();
@@ -173,3 +182,209 @@ SELECT c.view_oid::regclass AS view,
        c.freshness_sla,
        c.time_zone
   FROM flowview.view_catalog c;
+
+-- ---------------------------------------------------------------------------
+-- Freshness, SLAs and pipeline monitoring (see README "Freshness and SLAs",
+-- "Monitoring the pipeline")
+-- ---------------------------------------------------------------------------
+
+-- Hold / release this database's apply worker (maintenance, tests).
+CREATE FUNCTION flowview._set_paused(pause boolean) RETURNS void
+AS 'MODULE_PATHNAME', 'fv_set_paused' LANGUAGE C STRICT;
+
+CREATE FUNCTION flowview.pause_apply() RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+AS $$ SELECT flowview._set_paused(true) $$;
+
+CREATE FUNCTION flowview.resume_apply() RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+AS $$ SELECT flowview._set_paused(false) $$;
+
+CREATE FUNCTION flowview.set_freshness_sla(name regclass, sla interval) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r flowview.view_catalog := flowview._view(name);
+BEGIN
+    IF sla IS NOT NULL AND sla <= interval '0' THEN
+        RAISE EXCEPTION 'freshness SLA must be positive, not %', sla
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE flowview.view_catalog SET freshness_sla = sla,
+           sla_breached = CASE WHEN sla IS NULL THEN false ELSE sla_breached END
+     WHERE id = r.id;
+END $$;
+
+-- This database's apply worker: see fv_pipeline in src/worker/monitor.c.
+CREATE FUNCTION flowview._pipeline(fallback_lsn pg_lsn,
+    OUT running boolean, OUT paused boolean, OUT applied_lsn pg_lsn,
+    OUT last_batch_at timestamptz, OUT oldest_pending_commit timestamptz)
+AS 'MODULE_PATHNAME', 'fv_pipeline' LANGUAGE C;
+
+CREATE FUNCTION flowview.freshness()
+RETURNS TABLE (view regclass, state text, applied_lsn pg_lsn, applied_commit_time timestamptz,
+               lag_bytes numeric, staleness interval, freshness_sla interval, sla_met boolean,
+               last_batch_at timestamptz, paused boolean, retained_wal_bytes numeric, warning text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH p AS (
+        SELECT * FROM flowview._pipeline((SELECT min(applied_lsn) FROM flowview.view_catalog
+                                           WHERE state = 'live'))
+    ), slot AS (
+        SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), s.restart_lsn) AS retained, s.wal_status
+          FROM pg_replication_slots s
+         WHERE s.slot_name = 'pg_flowview_' || (SELECT oid FROM pg_database WHERE datname = current_database())
+    )
+    SELECT c.view_oid::regclass,
+           c.state,
+           CASE WHEN c.state = 'live' THEN p.applied_lsn ELSE c.applied_lsn END,
+           st.applied_commit_time,
+           CASE WHEN c.state = 'live' THEN pg_wal_lsn_diff(pg_current_wal_insert_lsn(), p.applied_lsn) END,
+           CASE WHEN c.state <> 'live' THEN NULL
+                WHEN p.oldest_pending_commit IS NULL THEN interval '0'
+                ELSE greatest(clock_timestamp() - p.oldest_pending_commit, interval '0') END,
+           c.freshness_sla,
+           CASE WHEN c.freshness_sla IS NULL OR c.state = 'backfilling' THEN NULL
+                WHEN c.state = 'error' THEN false
+                ELSE coalesce(clock_timestamp() - p.oldest_pending_commit, interval '0') <= c.freshness_sla END,
+           p.last_batch_at,
+           p.paused,
+           slot.retained,
+           CASE WHEN slot.wal_status = 'lost' THEN 'the replication slot was invalidated: run flowview.refresh_view()'
+                WHEN slot.retained > pg_size_bytes(current_setting('pg_flowview.max_retained_wal'))
+                THEN format('the replication slot retains %s of WAL, more than pg_flowview.max_retained_wal (%s)',
+                            pg_size_pretty(slot.retained), current_setting('pg_flowview.max_retained_wal'))
+           END
+      FROM flowview.view_catalog c
+      CROSS JOIN p
+      LEFT JOIN slot ON true
+      LEFT JOIN flowview._view_stats() st ON st.view_id = c.id
+$$;
+
+-- Per-view counters in shared memory: see fv_view_stats_sql.
+CREATE FUNCTION flowview._view_stats(
+    OUT view_id int, OUT rows_decoded bigint, OUT rows_applied bigint, OUT groups_touched bigint,
+    OUT batches bigint, OUT errors bigint, OUT apply_ms float8, OUT applied_commit_time timestamptz,
+    OUT latency_p50_ms float8, OUT latency_p95_ms float8, OUT latency_p99_ms float8,
+    OUT latency_samples bigint, OUT last_trace_id text, OUT last_trace_at timestamptz,
+    OUT change_rate float8, OUT change_rate_mean float8, OUT change_rate_stddev float8,
+    OUT change_rate_z float8, OUT change_rate_samples bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'fv_view_stats_sql' LANGUAGE C;
+
+CREATE VIEW flowview.freshness AS SELECT * FROM flowview.freshness();
+
+CREATE VIEW flowview.stats AS
+SELECT c.view_oid::regclass AS view,
+       c.state,
+       coalesce(st.rows_decoded, 0) AS rows_decoded,
+       coalesce(st.rows_applied, 0) AS rows_applied,
+       coalesce(st.groups_touched, 0) AS groups_touched,
+       coalesce(st.batches, 0) AS batches,
+       coalesce(st.errors, 0) AS errors,
+       coalesce(st.apply_ms, 0) AS apply_ms,
+       st.latency_p50_ms, st.latency_p95_ms, st.latency_p99_ms,
+       coalesce(st.latency_samples, 0) AS latency_samples,
+       st.last_trace_id, st.last_trace_at,
+       st.change_rate,
+       s.slot_name,
+       s.confirmed_flush_lsn AS slot_confirmed_flush_lsn,
+       s.restart_lsn AS slot_restart_lsn,
+       pg_wal_lsn_diff(pg_current_wal_insert_lsn(), s.confirmed_flush_lsn) AS slot_lag_bytes,
+       pg_wal_lsn_diff(pg_current_wal_insert_lsn(), s.restart_lsn) AS wal_retained_bytes,
+       s.wal_status AS slot_wal_status,
+       rs.spill_txns, rs.spill_count, rs.spill_bytes
+  FROM flowview.view_catalog c
+  LEFT JOIN flowview._view_stats() st ON st.view_id = c.id
+  LEFT JOIN pg_replication_slots s
+         ON s.slot_name = 'pg_flowview_' || (SELECT oid FROM pg_database WHERE datname = current_database())
+  LEFT JOIN pg_stat_replication_slots rs ON rs.slot_name = s.slot_name;
+
+-- Views whose change rate is far from its exponentially weighted mean.
+CREATE FUNCTION flowview.anomalies(z_threshold float8 DEFAULT 3, min_samples int DEFAULT 30)
+RETURNS TABLE (view regclass, change_rate float8, mean_rate float8, stddev_rate float8,
+               z_score float8, kind text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT c.view_oid::regclass, st.change_rate, st.change_rate_mean, st.change_rate_stddev,
+           st.change_rate_z,
+           CASE WHEN st.change_rate = 0 THEN 'stopped'
+                WHEN st.change_rate_z < 0 THEN 'drop' ELSE 'spike' END
+      FROM flowview._view_stats() st
+      JOIN flowview.view_catalog c ON c.id = st.view_id
+     WHERE st.change_rate_samples >= min_samples
+       AND abs(st.change_rate_z) >= z_threshold
+$$;
+
+-- SLA history: one sample per view with an SLA per pg_flowview.sla_sample_interval.
+CREATE TABLE flowview.sla_samples (
+    view_oid      oid NOT NULL,
+    sampled_at    timestamptz NOT NULL,
+    staleness     interval,
+    freshness_sla interval NOT NULL,
+    sla_met       boolean
+);
+CREATE INDEX ON flowview.sla_samples (sampled_at);
+CREATE INDEX ON flowview.sla_samples (view_oid, sampled_at);
+
+-- Called by the apply worker each tick: sample, announce breaches and
+-- recoveries once per episode (NOTIFY flowview_sla), drop old samples.
+CREATE FUNCTION flowview._sla_tick(retention interval) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f record;
+    breached boolean;
+BEGIN
+    FOR f IN SELECT fr.*, c.id, c.sla_breached
+               FROM flowview.freshness() fr
+               JOIN flowview.view_catalog c ON c.view_oid = fr.view
+              WHERE fr.freshness_sla IS NOT NULL
+    LOOP
+        INSERT INTO flowview.sla_samples VALUES (f.view, clock_timestamp(), f.staleness, f.freshness_sla, f.sla_met);
+        IF f.sla_met IS NULL THEN
+            CONTINUE;
+        END IF;
+        breached := NOT f.sla_met;
+        IF breached IS DISTINCT FROM f.sla_breached THEN
+            UPDATE flowview.view_catalog SET sla_breached = breached WHERE id = f.id;
+            PERFORM pg_notify('flowview_sla', json_build_object(
+                'view', f.view::text,
+                'event', CASE WHEN breached THEN 'breach' ELSE 'recovery' END,
+                'staleness', f.staleness::text,
+                'sla', f.freshness_sla::text,
+                'state', f.state,
+                'at', clock_timestamp())::text);
+        END IF;
+    END LOOP;
+    DELETE FROM flowview.sla_samples WHERE sampled_at < clock_timestamp() - retention;
+END $$;
+
+-- Per view since a time: share of samples within SLA, worst staleness and
+-- the breach episodes (runs of samples not within SLA) as a jsonb array.
+CREATE FUNCTION flowview.sla_report(since timestamptz DEFAULT now() - interval '1 day')
+RETURNS TABLE (view regclass, samples bigint, within_sla float8, worst_staleness interval,
+               breaches bigint, episodes jsonb)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH s AS (
+        SELECT v.*, sum(CASE WHEN v.sla_met IS DISTINCT FROM prev_met THEN 1 ELSE 0 END)
+                        OVER (PARTITION BY v.view_oid ORDER BY v.sampled_at) AS run
+          FROM (SELECT x.*, lag(x.sla_met) OVER (PARTITION BY x.view_oid ORDER BY x.sampled_at) AS prev_met,
+                       lead(x.sampled_at) OVER (PARTITION BY x.view_oid ORDER BY x.sampled_at) AS next_at
+                  FROM flowview.sla_samples x
+                 WHERE x.sampled_at >= since AND x.sla_met IS NOT NULL) v
+    ), ep AS (
+        -- an episode ends at the first sample within SLA again (NULL: ongoing)
+        SELECT view_oid, min(sampled_at) AS started,
+               CASE WHEN bool_or(next_at IS NULL) THEN NULL ELSE max(next_at) END AS ended,
+               max(staleness) AS worst
+          FROM s WHERE NOT sla_met
+         GROUP BY view_oid, run
+    )
+    SELECT s.view_oid::regclass,
+           count(*),
+           avg(CASE WHEN s.sla_met THEN 1.0 ELSE 0.0 END)::float8,
+           max(s.staleness),
+           (SELECT count(*) FROM ep WHERE ep.view_oid = s.view_oid),
+           coalesce((SELECT jsonb_agg(jsonb_build_object('start', ep.started, 'end', ep.ended,
+                                                         'worst', ep.worst::text) ORDER BY ep.started)
+                       FROM ep WHERE ep.view_oid = s.view_oid), '[]'::jsonb)
+      FROM s
+     GROUP BY s.view_oid
+$$;

@@ -63,6 +63,16 @@ fv_shmem_startup_hook(void)
 
 PG_FUNCTION_INFO_V1(fv_check_server_settings);
 
+static const struct config_enum_entry batch_log_levels[] = {
+	{"debug2", DEBUG2, false},
+	{"debug1", DEBUG1, false},
+	{"log", LOG, false},
+	{"info", INFO, false},
+	{"notice", NOTICE, false},
+	{"warning", WARNING, false},
+	{NULL, 0, false}
+};
+
 /*
  * _PG_init
  *		Define the GUCs; remember whether we were preloaded.
@@ -94,6 +104,31 @@ _PG_init(void)
 							&fv_naptime_ms,
 							20, 1, 10000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_flowview.sla_sample_interval",
+							"How often the apply worker samples freshness (SLA history, alerts on breaches, change rates).",
+							NULL,
+							&fv_sla_sample_interval_ms,
+							1000, 100, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_flowview.sla_history_retention",
+							"How long freshness samples are kept in flowview.sla_samples.",
+							NULL,
+							&fv_sla_history_retention_s,
+							7 * 24 * 3600, 60, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_flowview.max_retained_wal",
+							"WAL retained by an apply worker's slot above which it warns.",
+							"The warning goes to the server log and to flowview.freshness.",
+							&fv_max_retained_wal_mb,
+							1024, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomEnumVariable("pg_flowview.batch_log_level",
+							 "Level of the log line of each applied batch (with its trace ids).",
+							 NULL,
+							 &fv_batch_log_level,
+							 DEBUG1, batch_log_levels,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pg_flowview");
 

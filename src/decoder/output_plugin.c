@@ -985,7 +985,13 @@ fv_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	MemoryContext old;
 	bool		is_text;
 
-	if (FV_COLLECTING(ctx) || !data->include_messages)
+	if (FV_COLLECTING(ctx))
+	{
+		if (transactional)
+			fv_batch_message(ctx->output_writer_private, txn, prefix, sz, message);
+		return;
+	}
+	if (!data->include_messages)
 		return;
 
 	old = MemoryContextSwitchTo(data->change_ctx);

@@ -713,6 +713,12 @@ fv_create_view(PG_FUNCTION_ARGS)
 	Oid			argtypes[12] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID, INTERVALOID,
 	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID};
 
+	if (!PG_ARGISNULL(2) &&
+		DatumGetInt32(DirectFunctionCall2(interval_cmp, PG_GETARG_DATUM(2),
+										  DirectFunctionCall3(interval_in, CStringGetDatum("0"), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)))) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("freshness SLA must be positive")));
 	rv = makeRangeVarFromNameList(stringToQualifiedNameList(name));
 	nsp = RangeVarGetCreationNamespace(rv);
 	rv->schemaname = get_namespace_name(nsp);

@@ -61,6 +61,7 @@
 #include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "storage/sinval.h"
+#include "storage/spin.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -78,13 +79,7 @@
 int			fv_batch_max_changes = 100000;
 int			fv_naptime_ms = 20;
 
-typedef struct FvShared
-{
-	LWLock	   *lock;
-	FvWorkerState workers[FV_MAX_WORKERS];
-} FvShared;
-
-static FvShared *fv_shared = NULL;
+FvShared   *fv_shared = NULL;
 static FvWorkerState *my_state = NULL;
 
 /* ----------------------------------------------------------------
@@ -287,6 +282,10 @@ fv_launcher_main(Datum arg)
 			if (w->dboid != InvalidOid && w->wanted && w->pid == 0)
 				restart = lappend_oid(restart, w->dboid);
 		}
+		for (i = 0; i < FV_MAX_VIEW_STATS; i++)
+			if (fv_shared->views[i].dboid != InvalidOid &&
+				!list_member_oid(dbs, fv_shared->views[i].dboid))
+				fv_shared->views[i].dboid = InvalidOid;	/* database dropped */
 		LWLockRelease(fv_shared->lock);
 		foreach(lc, restart)
 			fv_ensure_worker(lfirst_oid(lc));
@@ -440,6 +439,7 @@ prepare_source(FvSource *src)
  */
 
 static char slot_name[NAMEDATALEN];
+static void run_sql(const char *sql);
 static TimestampTz last_catalog_lsn_update = 0;	/* flowview.views.applied_lsn: at most 1/s */
 static LogicalDecodingContext *decoding = NULL;
 static FvBatch batch;
@@ -482,8 +482,36 @@ create_slot_if_missing(void)
 	ereport(LOG, (errmsg("pg_flowview: created replication slot \"%s\"", slot_name)));
 }
 
-/* Acquire slot and origin, create the decoding context, position it. */
+/*
+ * The slot was invalidated (max_slot_wal_keep_size): the WAL the views need
+ * is gone, so each view goes to state error with the repair in its message;
+ * with no live views left the worker then drops slot and origin and exits,
+ * and refresh_view starts over with new ones.
+ */
 static void
+slot_lost(void)
+{
+	ReplicationSlotRelease();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	run_sql(psprintf("UPDATE flowview.view_catalog SET state = 'error', error ="
+					 " 'replication slot %s was invalidated (max_slot_wal_keep_size): changes were lost;"
+					 " run flowview.refresh_view() on this view'"
+					 " WHERE state <> 'error'", slot_name));
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	ereport(WARNING,
+			(errmsg("pg_flowview: replication slot \"%s\" was invalidated; its live views are now in state error", slot_name),
+			 errhint("Run flowview.refresh_view() on each view; consider raising max_slot_wal_keep_size.")));
+}
+
+/*
+ * Acquire slot and origin, create the decoding context, position it.  False
+ * if the slot was invalidated (see slot_lost()).
+ */
+static bool
 start_decoding(void)
 {
 	RepOriginId origin;
@@ -505,6 +533,13 @@ start_decoding(void)
 
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	ReplicationSlotAcquire(slot_name, true);
+	if (XLogRecPtrIsInvalid(MyReplicationSlot->data.restart_lsn))
+	{
+		MemoryContextSwitchTo(old);
+		CommitTransactionCommand();
+		slot_lost();
+		return false;
+	}
 	/* created inside a transaction: our apply transactions keep their xmin */
 	decoding = CreateDecodingContext(start, list_make1(makeDefElem("flowview-apply", NULL, -1)),
 									 false,
@@ -521,6 +556,7 @@ start_decoding(void)
 	my_state->applied_lsn = Max(start, MyReplicationSlot->data.confirmed_flush);
 	LWLockRelease(fv_shared->lock);
 	ereport(LOG, (errmsg("pg_flowview: applying from %X/%X", LSN_FORMAT_ARGS(my_state->applied_lsn))));
+	return true;
 }
 
 /* No live views left: drop slot and origin, so no WAL is retained. */
@@ -831,6 +867,72 @@ register_delta(FvSource *src, Tuplestorestate *rows)
 }
 
 /*
+ * After a batch committed (and so became visible): per view, its counters,
+ * the commit-to-visible latency of each source transaction it applied, and
+ * trace ids; then the batch's log line.
+ */
+static void
+publish_batch_stats(List *sources, XLogRecPtr end)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	ListCell   *lc;
+	StringInfoData traces;
+
+	LWLockAcquire(fv_shared->lock, LW_EXCLUSIVE);
+	foreach(lc, sources)
+	{
+		FvSource   *src = lfirst(lc);
+		int64		decoded = tuplestore_tuple_count(src->rows);
+		ListCell   *vc;
+
+		if (decoded == 0 && !src->truncated)
+			continue;
+		foreach(vc, src->views)
+		{
+			FvLiveView *v = lfirst(vc);
+			FvViewStats *st;
+			int			i;
+
+			if (!v->attempted)
+				continue;
+			v->attempted = false;
+			st = fv_view_stats(MyDatabaseId, v->id, true);
+			if (st == NULL)
+				continue;		/* more views than FV_MAX_VIEW_STATS */
+			st->rows_decoded += decoded;
+			if (!v->applied)
+			{
+				st->errors++;
+				continue;
+			}
+			st->rows_applied += v->batch_rows;
+			st->groups_touched += v->batch_groups;
+			st->batches++;
+			st->apply_us += v->batch_us;
+			for (i = 0; i < src->ncommits; i++)
+			{
+				fv_stats_add_latency(st, now, (double) (now - src->commit_times[i]) / 1000.0);
+				st->applied_commit_time = Max(st->applied_commit_time, src->commit_times[i]);
+			}
+			if (src->last_trace)
+			{
+				strlcpy(st->last_trace, src->last_trace, sizeof(st->last_trace));
+				st->last_trace_at = now;
+			}
+		}
+	}
+	LWLockRelease(fv_shared->lock);
+
+	initStringInfo(&traces);
+	foreach(lc, batch.traces)
+		appendStringInfo(&traces, "%s%s", foreach_current_index(lc) ? "," : "", (char *) lfirst(lc));
+	ereport(fv_batch_log_level,
+			(errmsg("pg_flowview: applied a batch of %lld transactions, %lld row changes, up to %X/%X%s%s",
+					(long long) batch.nxacts, (long long) batch.nchanges, LSN_FORMAT_ARGS(end),
+					traces.len ? "; traces: " : "", traces.data)));
+}
+
+/*
  * apply_batch
  *		Apply the collected batch in one transaction that also records the
  *		origin's progress (end).  Each view is applied in a subtransaction: a
@@ -843,6 +945,7 @@ apply_batch(List *sources, XLogRecPtr end)
 	List	   *applied = NIL;
 	MemoryContext batch_cxt = CurrentMemoryContext;
 	ResourceOwner owner;
+	TimestampTz view_started;
 
 	StartTransactionCommand();
 	SPI_connect();
@@ -867,6 +970,11 @@ apply_batch(List *sources, XLogRecPtr end)
 				continue;
 			rows = view_rows(src, v, &truncated);
 			register_delta(src, rows);
+			v->attempted = true;
+			v->applied = false;
+			v->batch_rows = tuplestore_tuple_count(rows);
+			v->batch_groups = 0;
+			view_started = GetCurrentTimestamp();
 			owner = CurrentResourceOwner;
 			BeginInternalSubTransaction(NULL);
 			PG_TRY();
@@ -880,12 +988,20 @@ apply_batch(List *sources, XLogRecPtr end)
 				if (tuplestore_tuple_count(rows) <= FV_PLAN_MAX_ROWS)
 				{
 					foreach(sc, view_plans(src, v)->plans)
+					{
 						if (SPI_execute_plan(lfirst(sc), NULL, NULL, false, 0) < 0)
 							elog(ERROR, "pg_flowview: apply statement failed");
+						if (foreach_current_index(sc) == 0)
+							v->batch_groups = SPI_processed;	/* the groups' upsert */
+					}
 				}
 				else
 					foreach(sc, v->apply_sql)
+					{
 						run_sql(lfirst(sc));
+						if (foreach_current_index(sc) == 0)
+							v->batch_groups = SPI_processed;
+					}
 				if (v->has_alerts && v->changed_groups_sql != NULL)
 					run_sql(psprintf("SELECT flowview._fire_alerts(%u, (%s))",
 									 v->view_oid, v->changed_groups_sql));
@@ -893,6 +1009,8 @@ apply_batch(List *sources, XLogRecPtr end)
 				MemoryContextSwitchTo(batch_cxt);
 				CurrentResourceOwner = owner;
 				applied = lappend_int(applied, v->id);
+				v->applied = true;
+				v->batch_us = GetCurrentTimestamp() - view_started;
 			}
 			PG_CATCH();
 			{
@@ -952,6 +1070,7 @@ apply_batch(List *sources, XLogRecPtr end)
 	PopActiveSnapshot();
 	SPI_finish();
 	CommitTransactionCommand();
+	publish_batch_stats(sources, end);
 }
 
 /* ----------------------------------------------------------------
@@ -1045,6 +1164,7 @@ claim_entry(Oid dboid)
 				if (fv_shared->workers[i].dboid == InvalidOid)
 				{
 					my_state = &fv_shared->workers[i];
+					my_state->paused = false;
 					break;
 				}
 		if (my_state != NULL)
@@ -1061,6 +1181,70 @@ claim_entry(Oid dboid)
 	if (ok)
 		before_shmem_exit(worker_shmem_exit, (Datum) 0);
 	return ok;
+}
+
+static bool
+is_paused(void)
+{
+	bool		paused;
+
+	LWLockAcquire(fv_shared->lock, LW_SHARED);
+	paused = my_state->paused;
+	LWLockRelease(fv_shared->lock);
+	return paused;
+}
+
+/*
+ * Every pg_flowview.sla_sample_interval: the views' change rates, a warning
+ * when the slot retains too much WAL, and a freshness sample of each view
+ * with an SLA (flowview._sla_tick: history, breach/recovery notifications).
+ * Runs while paused too: that is when staleness grows.
+ */
+static void
+monitor_tick(List *sources)
+{
+	static TimestampTz last_warning = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	ListCell   *lc;
+	XLogRecPtr	restart;
+	uint64		retained;
+
+	LWLockAcquire(fv_shared->lock, LW_EXCLUSIVE);
+	foreach(lc, sources)
+	{
+		ListCell   *vc;
+
+		foreach(vc, ((FvSource *) lfirst(lc))->views)
+		{
+			FvViewStats *st = fv_view_stats(MyDatabaseId, ((FvLiveView *) lfirst(vc))->id, true);
+
+			if (st)
+				fv_stats_tick_rate(st, now);
+		}
+	}
+	LWLockRelease(fv_shared->lock);
+
+	SpinLockAcquire(&MyReplicationSlot->mutex);
+	restart = MyReplicationSlot->data.restart_lsn;
+	SpinLockRelease(&MyReplicationSlot->mutex);
+	retained = GetXLogInsertRecPtr() - restart;
+	if (retained > (uint64) fv_max_retained_wal_mb * 1024 * 1024 &&
+		TimestampDifferenceExceeds(last_warning, now, 60 * 1000))
+	{
+		last_warning = now;
+		ereport(WARNING,
+				(errmsg("pg_flowview: replication slot \"%s\" retains %llu MB of WAL, more than pg_flowview.max_retained_wal (%d MB)",
+						slot_name, (unsigned long long) (retained / (1024 * 1024)), fv_max_retained_wal_mb),
+				 errhint("The live views lag behind (see flowview.freshness); if the slot passes max_slot_wal_keep_size it is invalidated and the views need flowview.refresh_view().")));
+	}
+
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	run_sql(psprintf("SELECT flowview._sla_tick('%d s')", fv_sla_history_retention_s));
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
 }
 
 /*
@@ -1093,6 +1277,7 @@ fv_apply_worker_main(Datum arg)
 	List	   *sources = NIL;
 	TimestampTz last_reload = 0;
 	TimestampTz batch_started;
+	TimestampTz last_tick = 0;
 	bool		idle = false;
 	bool		full;
 
@@ -1151,8 +1336,24 @@ fv_apply_worker_main(Datum arg)
 			LWLockRelease(fv_shared->lock);
 			proc_exit(0);
 		}
-		if (decoding == NULL)
-			start_decoding();
+		if (decoding == NULL && !start_decoding())
+		{
+			sources = NIL;		/* reread: the views are in error now */
+			continue;
+		}
+
+		if (TimestampDifferenceExceeds(last_tick, GetCurrentTimestamp(), fv_sla_sample_interval_ms))
+		{
+			last_tick = GetCurrentTimestamp();
+			monitor_tick(sources);
+		}
+		if (is_paused())
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 fv_naptime_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			continue;
+		}
 
 		/* 2. backfills, at this batch boundary */
 		foreach(lc, sources)
@@ -1189,7 +1390,13 @@ fv_apply_worker_main(Datum arg)
 			src->rows = tuplestore_begin_heap(false, true, work_mem);
 			CurrentResourceOwner = save;
 			src->truncated = false;
+			src->touched = false;
+			src->ncommits = src->maxcommits = 0;
+			src->commit_times = NULL;
+			src->last_trace = NULL;
 		}
+		batch.trace = NULL;
+		batch.traces = NIL;
 		MemoryContextSwitchTo(old);
 
 		/*

@@ -156,6 +156,7 @@ add_row(FvBatch *batch, FvRelMap *m, TupleDesc reldesc, Datum *values, bool *nul
 		batch->xids = lappend_oid(batch->xids, (Oid) xid);
 		batch->last_xid = xid;
 	}
+	src->touched = true;
 	CurrentResourceOwner = batch->owner;
 	tuplestore_putvalues(src->rows, src->desc, out, outnulls);
 	CurrentResourceOwner = saveowner;
@@ -271,8 +272,58 @@ fv_batch_truncate(FvBatch *batch, ReorderBufferTXN *txn, int nrelations,
 void
 fv_batch_commit(FvBatch *batch, ReorderBufferTXN *txn)
 {
+	ListCell   *lc;
+
 	batch->nxacts++;
 	batch->last_commit_time = txn->xact_time.commit_time;
+	foreach(lc, batch->sources)
+	{
+		FvSource   *src = lfirst(lc);
+
+		if (!src->touched)
+			continue;
+		src->touched = false;
+		if (src->ncommits == src->maxcommits)
+		{
+			src->maxcommits = Max(64, src->maxcommits * 2);
+			src->commit_times = src->commit_times == NULL ?
+				MemoryContextAlloc(batch->mcxt, sizeof(TimestampTz) * src->maxcommits) :
+				repalloc(src->commit_times, sizeof(TimestampTz) * src->maxcommits);
+		}
+		src->commit_times[src->ncommits++] = txn->xact_time.commit_time;
+		if (batch->trace)
+			src->last_trace = batch->trace;
+	}
+	if (batch->trace)
+	{
+		MemoryContext old = MemoryContextSwitchTo(batch->mcxt);
+
+		batch->traces = lappend(batch->traces, batch->trace);
+		MemoryContextSwitchTo(old);
+		batch->trace = NULL;
+	}
+}
+
+/*
+ * A transactional logical message: 'flowview.trace' tags its transaction
+ * with a trace id (at most 63 bytes kept), recorded with the batch.  Messages
+ * arrive in their transaction, before its commit.
+ */
+void
+fv_batch_message(FvBatch *batch, ReorderBufferTXN *txn, const char *prefix,
+				 Size sz, const char *message)
+{
+	Size		n = Min(sz, 63);
+
+	if (strcmp(prefix, FV_TRACE_PREFIX) != 0)
+		return;
+	batch->trace = MemoryContextAlloc(batch->mcxt, n + 1);
+	memcpy(batch->trace, message, n);
+	batch->trace[n] = '\0';
+	/* keep it printable: a log line and a text column show it */
+	for (char *c = batch->trace; *c; c++)
+		if ((unsigned char) *c < 0x20)
+			*c = '?';
 }
 
 /*

@@ -13,6 +13,7 @@
 #include "access/xlogdefs.h"
 #include "replication/reorderbuffer.h"
 #include "storage/latch.h"
+#include "storage/lwlock.h"
 #include "utils/relcache.h"
 #include "utils/resowner.h"
 #include "utils/tuplestore.h"
@@ -27,8 +28,65 @@ typedef struct FvWorkerState
 	bool		wanted;			/* has live views: the launcher restarts it */
 	Latch	   *latch;			/* set to wake the worker (create_view, wait_for_freshness) */
 	XLogRecPtr	applied_lsn;	/* every commit before this is in the views */
-	TimestampTz last_batch_at;	/* for the coming freshness monitoring */
+	TimestampTz last_batch_at;	/* last time the worker applied or found nothing to */
+	bool		paused;			/* flowview.pause_apply(): hold decoding and apply */
 } FvWorkerState;
+
+/*
+ * Per-view pipeline statistics, in shared memory (flowview.stats,
+ * flowview.anomalies()).  Written by the view's apply worker after each batch
+ * and each monitoring tick, under the shared lock; lost at server restart.
+ */
+#define FV_MAX_VIEW_STATS 1024
+#define FV_LATENCY_BUCKETS 26
+#define FV_LATENCY_WINDOW_SECS 60
+
+typedef struct FvViewStats
+{
+	Oid			dboid;			/* InvalidOid: free slot */
+	int			view_id;
+	int64		rows_decoded;	/* source row versions decoded for the view */
+	int64		rows_applied;	/* of those, applied (not seen by its backfill) */
+	int64		groups_touched;
+	int64		batches;
+	int64		errors;
+	int64		apply_us;		/* time spent applying */
+	TimestampTz applied_commit_time;	/* newest applied source transaction */
+	/* commit-to-visible latency: two windows of FV_LATENCY_WINDOW_SECS */
+	uint32		latency[2][FV_LATENCY_BUCKETS];
+	int			latency_cur;
+	TimestampTz latency_since;
+	char		last_trace[64];
+	TimestampTz last_trace_at;
+	/* change rate (rows decoded per second), exponentially weighted */
+	int64		rate_rows;		/* rows_decoded at rate_at */
+	TimestampTz rate_at;
+	double		rate_now;
+	double		rate_mean;
+	double		rate_var;
+	double		rate_z;			/* of rate_now, against mean and variance before it */
+	int64		rate_samples;
+} FvViewStats;
+
+typedef struct FvShared
+{
+	LWLock	   *lock;
+	FvWorkerState workers[FV_MAX_WORKERS];
+	FvViewStats views[FV_MAX_VIEW_STATS];
+} FvShared;
+
+extern FvShared *fv_shared;
+extern const double fv_latency_bounds_ms[FV_LATENCY_BUCKETS];
+
+/* monitoring (worker/monitor.c) */
+extern FvViewStats *fv_view_stats(Oid dboid, int view_id, bool create);
+extern void fv_stats_add_latency(FvViewStats *st, TimestampTz now, double ms);
+extern void fv_stats_tick_rate(FvViewStats *st, TimestampTz now);
+extern TimestampTz fv_oldest_pending_commit(XLogRecPtr from, bool *found);
+extern int	fv_sla_sample_interval_ms;
+extern int	fv_max_retained_wal_mb;
+extern int	fv_sla_history_retention_s;
+extern int	fv_batch_log_level;
 
 /* GUCs */
 extern int	fv_batch_max_changes;
@@ -57,6 +115,12 @@ typedef struct FvSource
 	Tuplestorestate *rows;		/* this batch's row versions; sign 0: TRUNCATE */
 	bool		truncated;		/* a TRUNCATE marker is among the rows */
 	List	   *views;			/* FvLiveView * */
+	/* this batch's transactions with rows for it (monitoring) */
+	bool		touched;		/* by the transaction being decoded */
+	int			ncommits;
+	int			maxcommits;
+	TimestampTz *commit_times;	/* in batch->mcxt */
+	char	   *last_trace;		/* trace id of the last traced one, or NULL */
 } FvSource;
 
 /* A live view as the worker sees it. */
@@ -79,6 +143,12 @@ typedef struct FvLiveView
 	int			snap_xcnt;
 	TransactionId *snap_xip;
 	char	   *error;			/* set when this batch failed for the view */
+	/* this batch, for the statistics */
+	bool		attempted;
+	bool		applied;
+	int64		batch_rows;
+	int64		batch_groups;
+	int64		batch_us;
 } FvLiveView;
 
 typedef struct FvBatch
@@ -93,6 +163,8 @@ typedef struct FvBatch
 	List	   *xids;			/* transactions with source rows in this batch */
 	TransactionId last_xid;
 	TimestampTz last_commit_time;
+	char	   *trace;			/* 'flowview.trace' message of the transaction being decoded */
+	List	   *traces;			/* char *: trace ids of this batch */
 } FvBatch;
 
 extern void fv_batch_change(FvBatch *batch, ReorderBufferTXN *txn,
@@ -100,6 +172,12 @@ extern void fv_batch_change(FvBatch *batch, ReorderBufferTXN *txn,
 extern void fv_batch_truncate(FvBatch *batch, ReorderBufferTXN *txn,
 							  int nrelations, Relation relations[]);
 extern void fv_batch_commit(FvBatch *batch, ReorderBufferTXN *txn);
+extern void fv_batch_message(FvBatch *batch, ReorderBufferTXN *txn, const char *prefix,
+							 Size sz, const char *message);
+
+/* the logical message prefix that tags a transaction with a trace id */
+#define FV_TRACE_PREFIX "flowview.trace"
+
 
 extern bool fv_view_saw_xid(FvLiveView *view, TransactionId xid);
 
