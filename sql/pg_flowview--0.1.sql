@@ -447,7 +447,7 @@ $$;
 -- maintenance, input = its source, output = the view with the schema and
 -- columnLineage facets (from flowview.lineage).  See README "Lineage".
 CREATE FUNCTION flowview.openlineage(view regclass) RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r flowview.view_catalog := flowview._view(view);
     ns text := flowview._openlineage_namespace();

@@ -341,9 +341,16 @@ fv_lineage(PG_FUNCTION_ARGS)
 	SPI_finish();
 	MemoryContextSwitchTo(work);
 
-	/* analyse (and deparse constants) as at creation: the pinned time zone */
+	/*
+	 * Analyse as at creation, in the view's pinned time zone; deparse
+	 * constants the same way whatever the caller's date and interval styles.
+	 */
 	save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("TimeZone", tz, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("IntervalStyle", "postgres", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 
 	q = analyse_view_query(query, lc.source);
