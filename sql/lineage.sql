@@ -65,6 +65,22 @@ DROP TABLE lin.events;
 ALTER TABLE public.happenings SET SCHEMA lin;
 ALTER TABLE lin.happenings RENAME TO events;
 
+-- names in the query resolve through the caller's search_path, then the source's schema
+CREATE FUNCTION lin.tens(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 / 10 * 10';
+CREATE SCHEMA lin_fn;
+CREATE FUNCTION lin_fn.hundreds(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 / 100 * 100';
+SET search_path = lin, lin_fn;
+SET client_min_messages = warning;
+SELECT flowview.create_view('lin.by_tens', 'SELECT tens(qty) AS t, hundreds(qty) AS h, count(*) AS n FROM orders GROUP BY 1, 2')
+       IS NOT NULL AS created;
+RESET client_min_messages;
+SET search_path = lin_fn;
+SELECT "column", source_column, transformation, expression FROM flowview.lineage('lin.by_tens') WHERE direct;
+RESET search_path;
+SELECT "column", source_column, transformation FROM flowview.lineage('lin.by_tens') WHERE direct;  -- hundreds() is not found
+SELECT flowview.drop_view('lin.by_tens');
+DROP SCHEMA lin_fn CASCADE;
+
 -- bad input
 SELECT * FROM flowview.lineage('lin.orders');            -- a table: 42809
 SELECT * FROM flowview.lineage('lin.orders_nope');       -- no such relation: 42P01

@@ -13,7 +13,9 @@
  * names them; the source table itself may have been renamed or moved since,
  * or the caller's search_path may find another table of that name: the
  * query is then analysed over the source found by its OID (under its old
- * name as an alias, so qualified column references still resolve).
+ * name as an alias, so qualified column references still resolve).  Other
+ * names (functions, types) resolve through the caller's search_path followed
+ * by the source's schema.
  *
  * One row per output column and source column it derives from, and kind:
  *
@@ -214,6 +216,33 @@ expr_kind(Node *expr)
 	return pstrdup("expression");
 }
 
+typedef struct AnalyseErrorContext
+{
+	Oid			view;
+	const char *query;
+} AnalyseErrorContext;
+
+/*
+ * Error context: which view's query was being analysed; a parser error
+ * position points into that query, not into the caller's statement.
+ */
+static void
+analyse_error_callback(void *arg)
+{
+	AnalyseErrorContext *ctx = (AnalyseErrorContext *) arg;
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery(ctx->query);
+	}
+	errcontext("analysing the defining query of live view %s",
+			   quote_qualified_identifier(get_namespace_name(get_rel_namespace(ctx->view)),
+										  get_rel_name(ctx->view)));
+}
+
 /*
  * The view's defining query, analysed over source.  When the name in its
  * FROM no longer finds source (renamed or moved, another search_path), the
@@ -313,6 +342,8 @@ fv_lineage(PG_FUNCTION_ARGS)
 	LineageContext lc;
 	ListCell   *cell;
 	int			save_nestlevel;
+	ErrorContextCallback errcallback;
+	AnalyseErrorContext errctx;
 	int			colno = 0;
 	char	   *where_sql = NULL;
 	char	   *having_sql = NULL;
@@ -353,7 +384,24 @@ fv_lineage(PG_FUNCTION_ARGS)
 	(void) set_config_option("IntervalStyle", "postgres", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 
+	/*
+	 * Names in the query resolve through the caller's search_path, then the
+	 * source's schema (where an unqualified table was most likely found).
+	 */
+	(void) set_config_option("search_path",
+							 psprintf("%s%s%s", namespace_search_path,
+									  namespace_search_path[0] ? ", " : "",
+									  quote_identifier(get_namespace_name(get_rel_namespace(lc.source)))),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+
+	errctx.view = view;
+	errctx.query = query;
+	errcallback.callback = analyse_error_callback;
+	errcallback.arg = (void *) &errctx;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
 	q = analyse_view_query(query, lc.source);
+	error_context_stack = errcallback.previous;
 	if (list_length(q->jointree->fromlist) != 1 ||
 		!IsA(linitial(q->jointree->fromlist), RangeTblRef))
 		elog(ERROR, "pg_flowview: the defining query of live view %u does not read one table", view);
