@@ -134,7 +134,10 @@ SELECT f.key AS output_column, i->>'field' AS field, i->>'name' = current_databa
        jsonb_array_elements(f.value->'inputFields') i
  ORDER BY (SELECT attnum FROM pg_attribute WHERE attrelid = 'lin.sales'::regclass AND attname = f.key), 2;
 -- count(*) without WHERE: an output column with no input field
-SELECT jsonb_pretty(flowview.openlineage('lin.totals')#>'{outputs,0,facets,columnLineage,fields}');
+SELECT jsonb_pretty(jsonb_path_query_first(flowview.openlineage('lin.totals'),
+           '$.outputs[0].facets.columnLineage.fields ? (@.total_ms.inputFields[*].name == $n && @.total_ms.inputFields[*].namespace == $ns)',
+           jsonb_build_object('n', current_database() || '.lin.events', 'ns', flowview._openlineage_namespace()))
+         #- '{total_ms,inputFields,0,name}' #- '{total_ms,inputFields,0,namespace}');
 -- one input field per lineage row's (column, source column)
 SELECT (SELECT count(*) FROM jsonb_each(flowview.openlineage('lin.sales')#>'{outputs,0,facets,columnLineage,fields}') f,
                              jsonb_array_elements(f.value->'inputFields'))
