@@ -429,7 +429,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
            || ':' || current_setting('port')
       FROM (SELECT coalesce(
                 nullif(current_setting('pg_flowview.openlineage_host', true), ''),
-                (SELECT a FROM unnest(string_to_array(current_setting('listen_addresses'), ',')) WITH ORDINALITY l(a, n)
+                (SELECT trim(a) FROM unnest(string_to_array(current_setting('listen_addresses'), ',')) WITH ORDINALITY l(a, n)
                   WHERE trim(a) NOT IN ('', '*', '0.0.0.0', '::') ORDER BY n LIMIT 1),
                 host(inet_server_addr()),
                 'localhost') AS h) x
