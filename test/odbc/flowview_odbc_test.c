@@ -508,6 +508,32 @@ main(void)
 	   "a connection without TLS is refused: %s", c ? "connected" : strtok(msg, "\n"));
 	if (c)
 		SQLFreeHandle(SQL_HANDLE_DBC, c);
+	if (getenv("FV_SSL_CERT") && getenv("FV_SSL_CERT")[0])
+	{
+		/* verify-full, trusting the server's self-signed certificate (libpq option via Pqopt) */
+		char		conn[1024];
+		SQLCHAR		out[1024];
+		SQLSMALLINT outlen;
+
+		SQLAllocHandle(SQL_HANDLE_DBC, env, &c);
+		snprintf(conn, sizeof(conn),
+				 "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=%s;Database=%s;Uid=dash_bob;Pwd={%s};"
+				 "SSLmode=verify-full;Pqopt={sslrootcert=%s};", port, db, password, getenv("FV_SSL_CERT"));
+		if (SQL_SUCCEEDED(SQLDriverConnect(c, NULL, (SQLCHAR *) conn, SQL_NTS, out, sizeof(out), &outlen,
+										   SQL_DRIVER_NOPROMPT)))
+		{
+			scalar(c, "SELECT ssl::int FROM pg_stat_ssl WHERE pid = pg_backend_pid()", buf, sizeof(buf));
+			SQLDisconnect(c);
+		}
+		else
+		{
+			diag(SQL_HANDLE_DBC, c, state, msg, sizeof(msg));
+			snprintf(buf, sizeof(buf), "%s %s", state, strtok(msg, "\n"));
+		}
+		ok(strcmp(buf, "1") == 0, "SSLmode=verify-full with Pqopt={sslrootcert=...}: %s",
+		   strcmp(buf, "1") == 0 ? "TLS" : buf);
+		SQLFreeHandle(SQL_HANDLE_DBC, c);
+	}
 
 	/* each role sees exactly its part of the organisation */
 	dashboard(admin, &got);
