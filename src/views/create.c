@@ -59,6 +59,7 @@
 #include "utils/ruleutils.h"
 
 #include "views/analyze.h"
+#include "views/security.h"
 #include "worker/worker.h"
 
 PG_FUNCTION_INFO_V1(fv_create_view);
@@ -708,6 +709,8 @@ fv_create_view(PG_FUNCTION_ARGS)
 	bool		isnull;
 	const char *tz = GetConfigOption("TimeZone", false, false);
 	char	   *changed_groups;
+	Oid			caller;
+	FvSavedUser saved;
 	Datum		values[12];
 	char		nulls[12];
 	Oid			argtypes[12] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID, INTERVALOID,
@@ -725,6 +728,15 @@ fv_create_view(PG_FUNCTION_ARGS)
 
 	memset(&vs, 0, sizeof(vs));
 	vs.def = fv_analyze_query(query);
+	fv_check_create_privileges(vs.def, nsp);
+
+	/*
+	 * From here on, as the extension's owner with search_path pinned (so the
+	 * SQL deparsed below names everything outside pg_catalog explicitly);
+	 * the objects are then given to the caller.
+	 */
+	caller = GetUserId();
+	fv_become_owner(&saved);
 	vs.dpcontext = deparse_context_for(get_rel_name(vs.def->source), vs.def->source);
 	vs.nkeys = list_length(vs.def->groupkeys);
 
@@ -789,7 +801,24 @@ fv_create_view(PG_FUNCTION_ARGS)
 	/* populate: the time zone is the one just recorded */
 	foreach(lc, backfill)
 		run(fv_with_source(lfirst(lc), vs.def->source));
+
+	/*
+	 * The creator owns the view and what is behind it, so it can GRANT read
+	 * access (flowview._sync_grants passes SELECT on to the storage) and
+	 * add its own policies to the storage table.
+	 */
+	if (caller != GetUserId())
+	{
+		const char *role = quote_identifier(GetUserNameFromId(caller, false));
+
+		run(psprintf("ALTER VIEW %s OWNER TO %s", quote_qualified_identifier(rv->schemaname, rv->relname), role));
+		run(psprintf("ALTER VIEW %s OWNER TO %s", vs.out, role));
+		foreach(lc, tables)
+			run(psprintf("ALTER TABLE %s OWNER TO %s", (char *) lfirst(lc), role));
+	}
+	run(psprintf("SELECT flowview._sync_grants(%u)", view_oid));
 	SPI_finish();
+	fv_restore_user(&saved);
 
 	/* the apply worker re-populates it consistently with the stream, then keeps it live */
 	fv_ensure_worker(MyDatabaseId);
