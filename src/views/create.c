@@ -685,6 +685,46 @@ ensure_replica_identity_full(Oid source)
 }
 
 /*
+ * Refuse (42622) a name part longer than NAMEDATALEN - 1 bytes, which
+ * stringToQualifiedNameList would silently truncate.  Parts are separated
+ * by dots outside double quotes; "" in quotes is one character.
+ */
+static void
+check_name_length(const char *name)
+{
+	const char *p = name;
+	int			len = 0;
+	bool		quoted = false;
+
+	for (;; p++)
+	{
+		if (*p == '\0' || (*p == '.' && !quoted))
+		{
+			if (len >= NAMEDATALEN)
+				ereport(ERROR,
+						(errcode(ERRCODE_NAME_TOO_LONG),
+						 errmsg("view name \"%s\" is too long", name),
+						 errdetail("Each part of a name can be at most %d bytes long.", NAMEDATALEN - 1)));
+			if (*p == '\0')
+				return;
+			len = 0;
+			continue;
+		}
+		if (*p == '"')
+		{
+			if (quoted && p[1] == '"')
+				p++;
+			else
+			{
+				quoted = !quoted;
+				continue;
+			}
+		}
+		len++;
+	}
+}
+
+/*
  * flowview.create_view(name text, query text, freshness_sla interval)
  *		RETURNS regclass
  *
@@ -722,6 +762,7 @@ fv_create_view(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("freshness SLA must be positive")));
+	check_name_length(name);
 	rv = makeRangeVarFromNameList(stringToQualifiedNameList(name));
 	nsp = RangeVarGetCreationNamespace(rv);
 	rv->schemaname = get_namespace_name(nsp);
