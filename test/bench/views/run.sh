@@ -18,6 +18,7 @@
 #    connection) commits a row and polls every ms until its view shows it;
 #    p50/p95/p99 of commit-to-visible, and the worker's own histogram.
 #                                                          target p99 <= 100 ms
+# FV_BENCH_PARTS="1 3" runs some of the parts.
 # The cluster runs with fsync = on (durable commits, as in production).
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -61,7 +62,11 @@ for t in base src; do
 	echo "INSERT INTO $t (region, amount) VALUES ('r' || (random() * 20)::int, (random() * 1000)::numeric(10,2));" >"$WORK/ins_$t.sql"
 done
 
+PARTS=${FV_BENCH_PARTS:-1 2 3}
+want() { [[ " $PARTS " == *" $1 "* ]]; }
+
 # ---- 1. write overhead --------------------------------------------------
+if want 1; then
 fv_log "1. write overhead: $ROUNDS rounds x $SECS s per table, 4 clients"
 for r in $(seq "$ROUNDS"); do
 	for t in base src; do
@@ -76,7 +81,10 @@ base_tps=$(awk '$1 == "base" {print $2}' "$WORK/tps" | median)
 src_tps=$(awk '$1 == "src" {print $2}' "$WORK/tps" | median)
 lag=$(awk '$1 == "src" {print $3}' "$WORK/tps" | median)
 
+fi
+
 # ---- 2. apply throughput while catching up ------------------------------
+if want 2; then
 # The worker is paused (flowview.pause_apply) while a workload is written, so
 # the whole workload waits in the WAL; then it is resumed and timed until
 # wait_for_freshness returns.  Baseline: wal2json decoding the same WAL range
@@ -131,7 +139,10 @@ diffs=$(q "SELECT (SELECT count(*) FROM (SELECT * FROM by_minute EXCEPT ALL SELE
              + (SELECT count(*) FROM (SELECT * FROM by_region EXCEPT ALL SELECT region, count(*), sum(amount) FROM src GROUP BY 1) c)
              + (SELECT count(*) FROM (SELECT region, count(*), sum(amount) FROM src GROUP BY 1 EXCEPT ALL SELECT * FROM by_region) d)")
 
+fi
+
 # ---- 3. freshness ----------------------------------------------------------
+if want 3; then
 # A probe session (one connection: a procedure) commits a row into a source
 # of its own view and polls, every millisecond, until the view shows it;
 # commit-to-visible = time from just before its COMMIT until the row is
@@ -166,16 +177,19 @@ q "SELECT round(ms)::int FROM probe_lat" >"$WORK/fresh"
 pct() { sort -n "$WORK/fresh" | awk -v p="$1" '{a[NR]=$1} END {i=int(NR*p/100+0.999); if (i<1) i=1; print a[i]}'; }
 worker_lat=$(q "SELECT format('p50 %s ms, p95 %s ms, p99 %s ms over %s transactions', latency_p50_ms, latency_p95_ms, latency_p99_ms, latency_samples) FROM flowview.stats WHERE view = 'probe_seen'::regclass")
 
+fi
+
 # ---- summary ---------------------------------------------------------------
 echo
 echo "pg_flowview live-view benchmark ($(q 'SELECT version()' | cut -d' ' -f1-2), $(nproc) CPUs, fsync = on)"
-awk -v b="$base_tps" -v s="$src_tps" -v l="$lag" 'BEGIN {
+want 1 && awk -v b="$base_tps" -v s="$src_tps" -v l="$lag" 'BEGIN {
 	printf "  write overhead   no views %.0f TPS, 3 live views %.0f TPS: ratio %.2f (target >= 0.95: %s); views fresh %d ms after the writers stop\n",
 		b, s, s / b, (s / b >= 0.95) ? "met" : "NOT MET", l }'
-echo "  apply            catching up after a pause (rows/s; wal2json decoding the same WAL; target >= 3x):"
-awk '{ a = $3 / ($4 / 1000); w = $5 / ($6 / 1000);
+want 2 && echo "  apply            catching up after a pause (rows/s; wal2json decoding the same WAL; target >= 3x):"
+want 2 && awk '{ a = $3 / ($4 / 1000); w = $5 / ($6 / 1000);
 	printf "                   %-5s %8d rows, recompute_backlog %-4s: %9.0f rows/s in %6d ms; wal2json %9.0f rows/s; ratio %.2fx (%s)\n",
 		$1, $3, $2, a, $4, w, a / w, (a / w >= 3) ? "met" : "NOT MET" }' "$WORK/apply"
-echo "  views equal their queries after the apply runs: $([ "$diffs" = 0 ] && echo yes || echo "NO ($diffs differing rows)")"
-echo "  freshness        commit-to-visible over $(wc -l <"$WORK/fresh") probes at ~1,000 TPS (one connection, 1 ms polling): p50 $(pct 50) ms, p95 $(pct 95) ms, p99 $(pct 99) ms (target p99 <= 100 ms: $([ "$(pct 99)" -le 100 ] && echo met || echo 'NOT MET'))"
-echo "                   the worker's own figure for the probes (flowview.stats of probe_seen: commit to apply commit; histogram bucket bounds): $worker_lat"
+want 2 && echo "  views equal their queries after the apply runs: $([ "$diffs" = 0 ] && echo yes || echo "NO ($diffs differing rows)")"
+want 3 && echo "  freshness        commit-to-visible over $(wc -l <"$WORK/fresh") probes at ~1,000 TPS (one connection, 1 ms polling): p50 $(pct 50) ms, p95 $(pct 95) ms, p99 $(pct 99) ms (target p99 <= 100 ms: $([ "$(pct 99)" -le 100 ] && echo met || echo 'NOT MET'))"
+want 3 && echo "                   the worker's own figure for the probes (flowview.stats of probe_seen: commit to apply commit; histogram bucket bounds): $worker_lat"
+exit 0
