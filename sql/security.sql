@@ -322,6 +322,10 @@ SET ROLE fv_sec_reader;
 SELECT view FROM flowview.views ORDER BY 1::text;
 SELECT view, state FROM flowview.freshness ORDER BY 1::text;
 SELECT count(*) > 0 AS stats_visible FROM flowview.stats;
+SELECT flowview.wait_for_freshness('fv_sec_reports.sales_by_region', '60 s') AS reader_can_wait;
+SELECT count(*) >= 0 AS sla_report_ok FROM flowview.sla_report();
+SELECT count(*) >= 0 AS anomalies_ok FROM flowview.anomalies();
+SELECT fv_sec_err($$SELECT flowview.wait_for_freshness('fv_sec_reports.big', '1 s')$$);  -- not granted
 SELECT fv_sec_err($$SELECT flowview.create_view('fv_sec_reports.r', 'SELECT count(*) FROM fv_sec_sales')$$);
 SELECT fv_sec_err($$SELECT flowview.set_freshness_sla('fv_sec_reports.sales_by_region', '1 min')$$);
 SELECT fv_sec_err($$SELECT flowview.pause_apply()$$);
@@ -359,7 +363,15 @@ SELECT * FROM fv_sec_reports."Sales; DROP TABLE fv_sec_sales; --" ORDER BY 1;
 RESET ROLE;
 SELECT flowview.refresh_view('fv_sec_reports."Sales; DROP TABLE fv_sec_sales; --"');
 SELECT flowview.drop_view('fv_sec_reports."Sales; DROP TABLE fv_sec_sales; --"');
-SELECT flowview.drop_view(('fv_sec_reports."' || repeat('Ü', 31) || 'x"')::regclass);
+SELECT flowview.storage_table(('fv_sec_reports."' || repeat('Ü', 31) || 'x"')::regclass) AS long_store \gset
+-- the owner may drop its view with plain DROP VIEW; the storage goes too
+SET ROLE fv_sec_admin;
+SELECT format('DROP VIEW %s', ('fv_sec_reports."' || repeat('Ü', 31) || 'x"')::regclass) AS drop_long \gset
+:drop_long;
+RESET ROLE;
+SELECT to_regclass(:'long_store') IS NULL AS storage_dropped,
+       NOT EXISTS (SELECT FROM flowview.view_catalog c
+                   WHERE NOT EXISTS (SELECT FROM pg_class WHERE oid = c.view_oid)) AS catalog_clean;
 SELECT flowview.drop_org_unit('MixedCase');
 SELECT flowview.drop_org_unit(repeat('Ω', 100));
 SELECT flowview.drop_org_unit('O''Brien"; DROP TABLE fv_sec_sales; --');
