@@ -593,7 +593,7 @@ END $$;
 -- to it.  See src/views/security.c.
 CREATE FUNCTION flowview._visible_units() RETURNS text[]
 AS 'MODULE_PATHNAME', 'fv_visible_units'
-LANGUAGE C STABLE PARALLEL SAFE;
+LANGUAGE C STABLE PARALLEL RESTRICTED;
 
 -- Row-level security by organisation on a live view: see README.
 CREATE FUNCTION flowview.enable_org_security(view regclass, org_column name) RETURNS void
