@@ -105,6 +105,12 @@ _PG_init(void)
 							20, 1, 10000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 
+	DefineCustomIntVariable("pg_flowview.recompute_backlog",
+							"WAL backlog above which an apply worker recomputes its views instead of decoding it.",
+							"Only when the backlog is also larger than the source tables; 0 never recomputes.",
+							&fv_recompute_backlog_mb,
+							64, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_flowview.sla_sample_interval",
 							"How often the apply worker samples freshness (SLA history, alerts on breaches, change rates).",
 							NULL,

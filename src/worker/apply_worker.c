@@ -50,7 +50,10 @@
 #include "nodes/makefuncs.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
 #include "replication/decode.h"
+#include "access/heapam_xlog.h"
+#include "access/rmgr.h"
 #include "replication/logical.h"
 #include "replication/origin.h"
 #include "replication/slot.h"
@@ -78,6 +81,7 @@
 
 int			fv_batch_max_changes = 100000;
 int			fv_naptime_ms = 20;
+int			fv_recompute_backlog_mb = 64;
 
 FvShared   *fv_shared = NULL;
 static FvWorkerState *my_state = NULL;
@@ -1183,6 +1187,124 @@ claim_entry(Oid dboid)
 	return ok;
 }
 
+/*
+ * Every live view's backfill snapshot saw (or never needed) every transaction
+ * older than the oldest of their xmins: their row changes can be skipped
+ * while decoding, not just when applying.  InvalidTransactionId when some
+ * live view has no snapshot.
+ */
+static TransactionId
+skip_horizon(List *sources)
+{
+	TransactionId horizon = InvalidTransactionId;
+	ListCell   *lc;
+
+	foreach(lc, sources)
+	{
+		ListCell   *vc;
+
+		foreach(vc, ((FvSource *) lfirst(lc))->views)
+		{
+			FvLiveView *v = lfirst(vc);
+
+			if (strcmp(v->state, "live") != 0)
+				continue;
+			if (!v->has_snapshot)
+				return InvalidTransactionId;
+			if (!TransactionIdIsValid(horizon) || TransactionIdPrecedes(v->snap_xmin, horizon))
+				horizon = v->snap_xmin;
+		}
+	}
+	return horizon;
+}
+
+/*
+ * May the record be read without decoding its row change ("fast forward")?
+ * Only row changes (never catalog bookkeeping: in-place updates, new
+ * command ids) of a transaction older than the skip horizon (it finished
+ * before every view's snapshot: committed, the views have it; aborted, it
+ * never counted), and not of a transaction that changed the catalog: its
+ * rows must be queued so that the reorder buffer replays its cache
+ * invalidations at its commit.
+ */
+static bool
+skippable(XLogReaderState *r, TransactionId horizon)
+{
+	TransactionId xid = XLogRecGetXid(r);
+	uint8		op = XLogRecGetInfo(r) & XLOG_HEAP_OPMASK;
+
+	if (!TransactionIdIsNormal(horizon) || !TransactionIdIsNormal(xid) ||
+		!TransactionIdPrecedes(xid, horizon))
+		return false;
+	if (!((XLogRecGetRmid(r) == RM_HEAP_ID && op != XLOG_HEAP_INPLACE) ||
+		  (XLogRecGetRmid(r) == RM_HEAP2_ID && op == XLOG_HEAP2_MULTI_INSERT)))
+		return false;
+	return !ReorderBufferXidHasCatalogChanges(decoding->reorder, xid);
+}
+
+/*
+ * When more WAL than pg_flowview.recompute_backlog waits to be decoded, and
+ * more than the sources' tables hold, recompute every live view from a new
+ * snapshot (the backfill, consistent at this batch boundary) and let the
+ * decoder skip the transactions the snapshots saw.  Views jump from their
+ * old state to the new one in one commit each.
+ */
+static void
+maybe_recompute(List *sources)
+{
+	uint64		backlog = GetFlushRecPtr(NULL) - decoding->reader->EndRecPtr;
+	int64		size = 0;
+	ListCell   *lc;
+	int			n = 0;
+
+	if (backlog <= (uint64) fv_recompute_backlog_mb * 1024 * 1024)
+		return;
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	foreach(lc, sources)
+	{
+		bool		isnull;
+
+		Oid			relid = ((FvSource *) lfirst(lc))->relid;
+
+		/* pg_partition_tree: the partitioned table and its partitions; nothing for a plain table */
+		if (SPI_execute(psprintf("SELECT (pg_relation_size(%u) + coalesce((SELECT sum(pg_relation_size(relid))"
+								 " FROM pg_partition_tree(%u) WHERE relid <> %u), 0))::int8", relid, relid, relid),
+						true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+			size += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	/*
+	 * Measured: applying the backlog change by change costs about twice as
+	 * much per byte of WAL as recomputing costs per byte of source table.
+	 */
+	if (backlog <= (uint64) size)
+		return;
+
+	foreach(lc, sources)
+	{
+		ListCell   *vc;
+
+		foreach(vc, ((FvSource *) lfirst(lc))->views)
+		{
+			FvLiveView *v = lfirst(vc);
+
+			if (strcmp(v->state, "live") == 0)
+			{
+				v->state = "backfilling";
+				n++;
+			}
+		}
+	}
+	if (n > 0)
+		ereport(LOG,
+				(errmsg("pg_flowview: %llu MB of WAL to catch up on, more than the %lld MB of the source tables: recomputing %d live views instead",
+						(unsigned long long) (backlog / (1024 * 1024)), (long long) (size / (1024 * 1024)), n)));
+}
+
 static bool
 is_paused(void)
 {
@@ -1278,10 +1400,12 @@ fv_apply_worker_main(Datum arg)
 	TimestampTz last_reload = 0;
 	TimestampTz batch_started;
 	TimestampTz last_tick = 0;
+	TransactionId skip_before;
 	bool		idle = false;
 	bool		full;
 
 	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	/* see confirm_flushed() */
@@ -1305,6 +1429,11 @@ fv_apply_worker_main(Datum arg)
 		MemoryContext old;
 
 		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
 
 		/*
 		 * 1. the live views, reread at most every 250 ms.  Safe: a view
@@ -1354,6 +1483,10 @@ fv_apply_worker_main(Datum arg)
 			ResetLatch(MyLatch);
 			continue;
 		}
+
+		/* far behind: recomputing may be cheaper than decoding the backlog */
+		if (fv_recompute_backlog_mb > 0)
+			maybe_recompute(sources);
 
 		/* 2. backfills, at this batch boundary */
 		foreach(lc, sources)
@@ -1419,6 +1552,7 @@ fv_apply_worker_main(Datum arg)
 			}
 		}
 		full = false;
+		skip_before = skip_horizon(sources);
 		if (decoding->reader->EndRecPtr < end)
 		{
 			invalidate_if_catalog_changed();
@@ -1431,7 +1565,11 @@ fv_apply_worker_main(Datum arg)
 				if (errm)
 					elog(ERROR, "pg_flowview: could not read WAL for decoding: %s", errm);
 				if (record != NULL)
+				{
+					decoding->fast_forward = skippable(decoding->reader, skip_before);
 					LogicalDecodingProcessRecord(decoding, decoding->reader);
+					decoding->fast_forward = false;
+				}
 				CHECK_FOR_INTERRUPTS();
 			}
 			invalidate_if_catalog_changed();

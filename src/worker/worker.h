@@ -91,6 +91,7 @@ extern int	fv_batch_log_level;
 /* GUCs */
 extern int	fv_batch_max_changes;
 extern int	fv_naptime_ms;
+extern int	fv_recompute_backlog_mb;
 
 /* shared memory (worker/apply_worker.c) */
 extern void fv_shmem_request(void);
