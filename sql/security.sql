@@ -125,6 +125,11 @@ SET ROLE fv_sec_admin;
 SELECT fv_sec_err($$SELECT flowview.create_view('fv_sec_reports.v', 'SELECT fv_sec_tag(region) AS r, count(*) FROM fv_sec_sales GROUP BY 1')$$);
 RESET ROLE;
 DROP FUNCTION fv_sec_tag(text);
+-- REPLICA IDENTITY FULL is set by create_view only for the table's owner
+SET ROLE fv_sec_admin;
+SELECT fv_sec_err($$SELECT flowview.create_view('fv_sec_reports.v', 'SELECT region, count(*) FROM fv_sec_sales GROUP BY region')$$);
+RESET ROLE;
+ALTER TABLE fv_sec_sales REPLICA IDENTITY FULL;
 -- a source whose row-level security applies to the creator
 CREATE TABLE fv_sec_private (id int PRIMARY KEY, owner_name text);
 ALTER TABLE fv_sec_private ENABLE ROW LEVEL SECURITY;
@@ -137,10 +142,11 @@ SELECT fv_sec_err($$SELECT flowview.create_view('fv_sec_reports.v', 'SELECT owne
 SELECT flowview.create_view('fv_sec_reports.sales_by_region',
     $$SELECT region, product, count(*) AS orders, sum(amount) AS revenue FROM fv_sec_sales GROUP BY region, product$$);
 RESET ROLE;
-SELECT c.oid::regclass AS relation, pg_get_userbyid(c.relowner) AS owner
+SELECT CASE WHEN c.relkind = 'v' THEN c.oid::regclass::text ELSE 'its storage table' END AS relation,
+       pg_get_userbyid(c.relowner) AS owner
   FROM pg_class c WHERE c.oid IN ('fv_sec_reports.sales_by_region'::regclass,
                                    flowview.storage_table('fv_sec_reports.sales_by_region'))
- ORDER BY 1::text;
+ ORDER BY 1;
 SELECT flowview.storage_column('fv_sec_reports.sales_by_region', 'region') AS region_column,
        flowview.storage_column('fv_sec_reports.sales_by_region', 'product') AS product_column;
 SELECT fv_sec_err($$SELECT flowview.storage_column('fv_sec_reports.sales_by_region', 'revenue')$$);
@@ -300,6 +306,7 @@ RESET ROLE;
 CREATE TABLE fv_sec_big (id int PRIMARY KEY, unit text NOT NULL, v int);
 INSERT INTO fv_sec_big SELECT i, 'store-' || i, i % 7 FROM generate_series(1, 100000) i;
 GRANT SELECT ON fv_sec_big TO fv_sec_admin;
+ALTER TABLE fv_sec_big REPLICA IDENTITY FULL;
 INSERT INTO flowview.org_units SELECT 'store-' || i, 'Berlin' FROM generate_series(1, 20) i;
 SET ROLE fv_sec_admin;
 SELECT flowview.create_view('fv_sec_reports.big', $$SELECT v, unit, count(*) AS n, sum(id) AS s FROM fv_sec_big GROUP BY v, unit$$) IS NOT NULL AS created;

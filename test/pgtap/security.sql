@@ -76,6 +76,7 @@ SELECT i, (ARRAY['fv_tap_root', 'fv_tap_north', 'fv_tap_south', 'fv_tap_north_1'
                  E'fv_tap_O''Neil"; DROP TABLE fv_tap_sales; --', repeat('ü', 300)])[1 + i % 6], i
   FROM generate_series(1, 60) i;
 GRANT SELECT ON fv_tap_sales TO fv_tap_sec_admin;
+ALTER TABLE fv_tap_sales REPLICA IDENTITY FULL;  -- create_view may set it only for the owner
 GRANT CREATE ON SCHEMA public TO fv_tap_sec_admin;
 SET LOCAL ROLE fv_tap_sec_admin;
 SELECT isnt(flowview.create_view('public."Sales ""by unit""; --"',
