@@ -1642,6 +1642,7 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 	Interval   *timeout = PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1);
 	XLogRecPtr	target = GetXLogInsertRecPtr();
 	TimestampTz deadline;
+	TimestampTz last_ensure;
 	int64		usecs = 30 * USECS_PER_SEC;
 
 	if (timeout)
@@ -1649,6 +1650,7 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 			(int64) timeout->month * 30 * USECS_PER_DAY;
 	deadline = GetCurrentTimestamp() + usecs;
 	fv_ensure_worker(MyDatabaseId);
+	last_ensure = GetCurrentTimestamp();
 
 	for (;;)
 	{
@@ -1678,6 +1680,12 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 			PG_RETURN_BOOL(true);
 		if (pending == 0 && running && applied >= target)
 			PG_RETURN_BOOL(true);
+		/* a worker that exited (it looked before a view was committed): start one */
+		if (!running && TimestampDifferenceExceeds(last_ensure, GetCurrentTimestamp(), 500))
+		{
+			fv_ensure_worker(MyDatabaseId);
+			last_ensure = GetCurrentTimestamp();
+		}
 		if (GetCurrentTimestamp() >= deadline)
 			PG_RETURN_BOOL(false);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 5,
