@@ -680,9 +680,14 @@ ALTER FUNCTION flowview.set_freshness_sla(regclass, interval) SECURITY DEFINER;
 ALTER FUNCTION flowview.enable_org_security(regclass, name) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION flowview.disable_org_security(regclass) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
--- Catalog rows are visible to readers only for the views they may read.
+-- Catalog rows and SLA samples are visible to readers only for the views
+-- they may read.
 ALTER TABLE flowview.view_catalog ENABLE ROW LEVEL SECURITY;
 CREATE POLICY readable ON flowview.view_catalog FOR SELECT
+    USING (pg_catalog.pg_has_role('flowview_admin', 'USAGE')
+           OR pg_catalog.has_table_privilege(view_oid, 'SELECT'));
+ALTER TABLE flowview.sla_samples ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON flowview.sla_samples FOR SELECT
     USING (pg_catalog.pg_has_role('flowview_admin', 'USAGE')
            OR pg_catalog.has_table_privilege(view_oid, 'SELECT'));
 ALTER VIEW flowview.views SET (security_invoker = true);

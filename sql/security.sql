@@ -331,6 +331,7 @@ SELECT view, state FROM flowview.freshness ORDER BY 1::text;
 SELECT count(*) > 0 AS stats_visible FROM flowview.stats;
 SELECT flowview.wait_for_freshness('fv_sec_reports.sales_by_region', '60 s') AS reader_can_wait;
 SELECT count(*) >= 0 AS sla_report_ok FROM flowview.sla_report();
+SELECT count(*) AS samples_of_other_views FROM flowview.sla_samples WHERE NOT has_table_privilege(view_oid, 'SELECT');
 SELECT count(*) >= 0 AS anomalies_ok FROM flowview.anomalies();
 SELECT fv_sec_err($$SELECT flowview.wait_for_freshness('fv_sec_reports.big', '1 s')$$);  -- not granted
 SELECT fv_sec_err($$SELECT flowview.create_view('fv_sec_reports.r', 'SELECT count(*) FROM fv_sec_sales')$$);
