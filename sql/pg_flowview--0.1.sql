@@ -390,6 +390,165 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- ---------------------------------------------------------------------------
+-- Lineage (see README "Lineage")
+-- ---------------------------------------------------------------------------
+
+-- Column-level lineage of a live view, from its defining query: see
+-- src/views/lineage.c for the rows and their transformations.
+CREATE FUNCTION flowview.lineage(view regclass)
+RETURNS TABLE ("column" text, source_schema text, source_table text, source_column text,
+               transformation text, depth int, column_number int, direct boolean, expression text)
+AS 'MODULE_PATHNAME', 'fv_lineage' LANGUAGE C STABLE STRICT;
+
+-- Every edge source table -> live view in this database.
+CREATE VIEW flowview.lineage_graph AS
+SELECT sn.nspname::text AS source_schema,
+       s.relname::text AS source_table,
+       vn.nspname::text AS view_schema,
+       v.relname::text AS view_name,
+       c.source_oid::regclass AS source,
+       c.view_oid::regclass AS view,
+       CASE s.relkind WHEN 'p' THEN 'partitioned table' ELSE 'table' END AS source_kind,
+       c.used_columns AS source_columns,
+       1 AS depth,
+       c.state,
+       c.created_at
+  FROM flowview.view_catalog c
+  JOIN pg_class v ON v.oid = c.view_oid
+  JOIN pg_namespace vn ON vn.oid = v.relnamespace
+  JOIN pg_class s ON s.oid = c.source_oid
+  JOIN pg_namespace sn ON sn.oid = s.relnamespace;
+
+-- OpenLineage namespace of this server, postgres://host:port; host:
+-- pg_flowview.openlineage_host, else the first address in listen_addresses
+-- that is not a wildcard, else the address the client connected to, else
+-- localhost (IPv6 addresses in brackets).
+CREATE FUNCTION flowview._openlineage_namespace() RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT 'postgres://' || CASE WHEN h LIKE '%:%' AND h NOT LIKE '[%' THEN '[' || h || ']' ELSE h END
+           || ':' || current_setting('port')
+      FROM (SELECT coalesce(
+                nullif(current_setting('pg_flowview.openlineage_host', true), ''),
+                (SELECT trim(a) FROM unnest(string_to_array(current_setting('listen_addresses'), ',')) WITH ORDINALITY l(a, n)
+                  WHERE trim(a) NOT IN ('', '*', '0.0.0.0', '::') ORDER BY n LIMIT 1),
+                host(inet_server_addr()),
+                'localhost') AS h) x
+$$;
+
+-- OpenLineage dataset name: database.schema.table
+CREATE FUNCTION flowview._openlineage_name(rel regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT current_database() || '.' || n.nspname || '.' || c.relname
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = rel
+$$;
+
+-- The OpenLineage 2-0-2 RunEvent of a live view: job = the view's
+-- maintenance, input = its source, output = the view with the schema and
+-- columnLineage facets (from flowview.lineage).  See README "Lineage".
+CREATE FUNCTION flowview.openlineage(view regclass) RETURNS jsonb
+LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r flowview.view_catalog := flowview._view(view);
+    ns text := flowview._openlineage_namespace();
+    producer text := 'urn:pg_flowview:' || (SELECT extversion FROM pg_extension WHERE extname = 'pg_flowview');
+    facet_url text := 'https://openlineage.io/spec/facets/';
+    source_name text := flowview._openlineage_name(r.source_oid::regclass);
+    h text := md5(format('pg_flowview:%s:%s:%s', (SELECT oid FROM pg_database WHERE datname = current_database()),
+                         r.id, r.created_at));
+    run_facets jsonb := '{}';
+BEGIN
+    IF r.state = 'error' THEN
+        run_facets := jsonb_build_object('errorMessage', jsonb_build_object(
+            '_producer', producer,
+            '_schemaURL', facet_url || '1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet',
+            'message', coalesce(r.error, 'error'),
+            'programmingLanguage', 'SQL'));
+    END IF;
+    RETURN jsonb_build_object(
+        'eventType', CASE r.state WHEN 'live' THEN 'RUNNING' WHEN 'backfilling' THEN 'START' ELSE 'FAIL' END,
+        'eventTime', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'producer', producer,
+        'schemaURL', 'https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent',
+        -- one run per view, from its creation until it is dropped: a UUID
+        -- (version 8, RFC 9562) derived from the database, view id and creation time
+        'run', jsonb_build_object(
+            'runId', (substr(h, 1, 12) || '8' || substr(h, 14, 3)
+                      || substr('89ab', ('x' || substr(h, 17, 1))::bit(4)::int % 4 + 1, 1)
+                      || substr(h, 18))::uuid,
+            'facets', run_facets),
+        'job', jsonb_build_object(
+            'namespace', ns,
+            'name', flowview._openlineage_name(view),
+            'facets', jsonb_build_object(
+                'jobType', jsonb_build_object(
+                    '_producer', producer,
+                    '_schemaURL', facet_url || '2-0-3/JobTypeJobFacet.json#/$defs/JobTypeJobFacet',
+                    'processingType', 'STREAMING',
+                    'integration', 'PG_FLOWVIEW',
+                    'jobType', 'LIVE_VIEW'),
+                'sql', jsonb_build_object(
+                    '_producer', producer,
+                    '_schemaURL', facet_url || '1-1-0/SQLJobFacet.json#/$defs/SQLJobFacet',
+                    'query', r.query,
+                    'dialect', 'postgres'))),
+        'inputs', jsonb_build_array(jsonb_build_object(
+            'namespace', ns,
+            'name', source_name,
+            'facets', jsonb_build_object(
+                'schema', jsonb_build_object(
+                    '_producer', producer,
+                    '_schemaURL', facet_url || '1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet',
+                    'fields', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                          'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod))
+                                          ORDER BY a.attnum), '[]')
+                                 FROM pg_attribute a
+                                WHERE a.attrelid = r.source_oid AND a.attnum > 0 AND NOT a.attisdropped))))),
+        'outputs', jsonb_build_array(jsonb_build_object(
+            'namespace', ns,
+            'name', flowview._openlineage_name(view),
+            'facets', jsonb_build_object(
+                'schema', jsonb_build_object(
+                    '_producer', producer,
+                    '_schemaURL', facet_url || '1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet',
+                    'fields', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                          'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod))
+                                          ORDER BY a.attnum), '[]')
+                                 FROM pg_attribute a
+                                WHERE a.attrelid = view AND a.attnum > 0 AND NOT a.attisdropped)),
+                'columnLineage', jsonb_build_object(
+                    '_producer', producer,
+                    '_schemaURL', facet_url || '1-2-0/ColumnLineageDatasetFacet.json#/$defs/ColumnLineageDatasetFacet',
+                    'fields', (
+                        -- per output column, one input field per source column
+                        -- it derives from, with each way it does
+                        WITH l AS (
+                            SELECT l.*, l.ordinality AS ord FROM flowview.lineage(view) WITH ORDINALITY l
+                        ), f AS (
+                            SELECT l."column", l.column_number, min(l.ord) AS ord,
+                                   jsonb_build_object(
+                                       'namespace', ns,
+                                       'name', source_name,
+                                       'field', l.source_column,
+                                       'transformations', jsonb_agg(jsonb_build_object(
+                                           'type', CASE WHEN l.direct THEN 'DIRECT' ELSE 'INDIRECT' END,
+                                           'subtype', CASE WHEN l.transformation = 'group key' THEN 'IDENTITY'
+                                                           WHEN l.transformation LIKE 'expression:%' THEN 'TRANSFORMATION'
+                                                           WHEN l.transformation LIKE 'aggregate:%' THEN 'AGGREGATION'
+                                                           WHEN l.transformation = 'filter' THEN 'FILTER'
+                                                           ELSE 'GROUP_BY' END,
+                                           'description', l.transformation || ': ' || l.expression,
+                                           'masking', false) ORDER BY l.ord)) AS field
+                              FROM l
+                             WHERE l.source_column IS NOT NULL
+                             GROUP BY l."column", l.column_number, l.source_column
+                        )
+                        SELECT coalesce(jsonb_object_agg(a.attname, jsonb_build_object(
+                                   'inputFields', coalesce((SELECT jsonb_agg(f.field ORDER BY f.ord)
+                                                              FROM f WHERE f.column_number = a.attnum), '[]'))), '{}')
+                          FROM pg_attribute a
+                         WHERE a.attrelid = view AND a.attnum > 0 AND NOT a.attisdropped))))));
+END $$;
 -- Securing views (see README "Securing views"): the organisational
 -- hierarchy, row-level security by organisation, roles and privileges.
 -- Keep this section last: it sets the privileges of everything above.
@@ -693,6 +852,7 @@ CREATE POLICY readable ON flowview.sla_samples FOR SELECT
 ALTER VIEW flowview.views SET (security_invoker = true);
 ALTER VIEW flowview.freshness SET (security_invoker = true);
 ALTER VIEW flowview.stats SET (security_invoker = true);
+ALTER VIEW flowview.lineage_graph SET (security_invoker = true);
 
 -- Privileges.  Nothing in the schema is usable by PUBLIC except what the
 -- policies and triggers on live views call.
@@ -702,7 +862,7 @@ GRANT EXECUTE ON FUNCTION flowview._refuse_write() TO PUBLIC;
 
 GRANT USAGE ON SCHEMA flowview TO flowview_reader;
 GRANT SELECT ON flowview.view_catalog, flowview.views, flowview.freshness, flowview.stats,
-                flowview.sla_samples TO flowview_reader;
+                flowview.sla_samples, flowview.lineage_graph TO flowview_reader;
 GRANT EXECUTE ON FUNCTION
     flowview.wait_for_freshness(regclass, interval),
     flowview.freshness(),
@@ -711,7 +871,12 @@ GRANT EXECUTE ON FUNCTION
     flowview.anomalies(float8, int),
     flowview.sla_report(timestamptz),
     flowview.storage_table(regclass),
-    flowview.storage_column(regclass, name)
+    flowview.storage_column(regclass, name),
+    flowview.lineage(regclass),
+    flowview.openlineage(regclass),
+    flowview._openlineage_namespace(),
+    flowview._openlineage_name(regclass),
+    flowview._view(regclass)
   TO flowview_reader;
 
 -- flowview_admin is a member of flowview_reader and has its privileges.
