@@ -39,7 +39,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -685,23 +684,6 @@ ensure_replica_identity_full(Oid source)
 	}
 }
 
-static bool start_worker_pending = false;
-static bool start_worker_callback_registered = false;
-
-static void
-start_worker_at_commit(XactEvent event, void *arg)
-{
-	if (!start_worker_pending)
-		return;
-	if (event == XACT_EVENT_COMMIT)
-	{
-		start_worker_pending = false;
-		fv_ensure_worker(MyDatabaseId);
-	}
-	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-		start_worker_pending = false;
-}
-
 /*
  * Refuse (42622) a name part longer than NAMEDATALEN - 1 bytes, which
  * stringToQualifiedNameList would silently truncate.  Parts are separated
@@ -885,12 +867,7 @@ fv_create_view(PG_FUNCTION_ARGS)
 	 * worker started now could read the catalog before the view is in it
 	 * and exit for want of views.
 	 */
-	if (!start_worker_callback_registered)
-	{
-		RegisterXactCallback(start_worker_at_commit, NULL);
-		start_worker_callback_registered = true;
-	}
-	start_worker_pending = true;
+	fv_start_worker_at_commit();
 
 	PG_RETURN_OID(view_oid);
 }

@@ -1642,7 +1642,6 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 	Interval   *timeout = PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1);
 	XLogRecPtr	target = GetXLogInsertRecPtr();
 	TimestampTz deadline;
-	TimestampTz last_ensure;
 	int64		usecs = 30 * USECS_PER_SEC;
 	int			idle_polls = 0;
 
@@ -1651,7 +1650,6 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 			(int64) timeout->month * 30 * USECS_PER_DAY;
 	deadline = GetCurrentTimestamp() + usecs;
 	fv_ensure_worker(MyDatabaseId);
-	last_ensure = GetCurrentTimestamp();
 
 	for (;;)
 	{
@@ -1681,12 +1679,6 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 			PG_RETURN_BOOL(true);
 		if (pending == 0 && running && applied >= target)
 			PG_RETURN_BOOL(true);
-		/* a worker that exited (it looked before a view was committed): start one */
-		if (!running && TimestampDifferenceExceeds(last_ensure, GetCurrentTimestamp(), 500))
-		{
-			fv_ensure_worker(MyDatabaseId);
-			last_ensure = GetCurrentTimestamp();
-		}
 		if (GetCurrentTimestamp() >= deadline)
 			PG_RETURN_BOOL(false);
 		/* no worker (it may have exited before a new view was visible) */
