@@ -92,6 +92,19 @@ SELECT flowview.assign_role('fv_sec_de', 'DE');
 SELECT flowview.assign_role('fv_sec_emea_team', 'EMEA');
 SELECT flowview.assign_role('"fv_sec_O''Hara; DROP TABLE x"', 'US');
 SELECT m.role, m.unit FROM flowview.org_members m ORDER BY 2, 1;
+-- a flowview_admin member that is no superuser maintains the hierarchy,
+-- by function and by DML
+SET ROLE fv_sec_admin2;
+SELECT flowview.add_org_unit('Paris', 'FR');
+INSERT INTO flowview.org_units VALUES ('Lyon', 'FR');
+UPDATE flowview.org_units SET parent = 'Paris' WHERE unit = 'Lyon';
+SELECT flowview.assign_role('fv_sec_nobody', 'Lyon');
+SELECT ancestor, depth FROM flowview.org_closure WHERE descendant = 'Lyon' ORDER BY depth;
+SELECT fv_sec_err($$SELECT flowview.move_org_unit('FR', 'Lyon')$$);
+SELECT flowview.unassign_role('fv_sec_nobody', 'Lyon');
+DELETE FROM flowview.org_units WHERE unit = 'Lyon';
+SELECT flowview.drop_org_unit('Paris');
+RESET ROLE;
 
 CREATE SCHEMA fv_sec_reports AUTHORIZATION fv_sec_admin;
 GRANT USAGE ON SCHEMA fv_sec_reports TO PUBLIC;
