@@ -752,7 +752,7 @@ END $$;
 -- to it.  See src/views/security.c.
 CREATE FUNCTION flowview._visible_units() RETURNS text[]
 AS 'MODULE_PATHNAME', 'fv_visible_units'
-LANGUAGE C STABLE PARALLEL SAFE;
+LANGUAGE C STABLE PARALLEL RESTRICTED;
 
 -- Row-level security by organisation on a live view: see README.
 CREATE FUNCTION flowview.enable_org_security(view regclass, org_column name) RETURNS void
@@ -839,14 +839,20 @@ ALTER FUNCTION flowview.set_freshness_sla(regclass, interval) SECURITY DEFINER;
 ALTER FUNCTION flowview.enable_org_security(regclass, name) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION flowview.disable_org_security(regclass) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
--- Catalog rows are visible to readers only for the views they may read.
+-- Catalog rows and SLA samples are visible to readers only for the views
+-- they may read.
 ALTER TABLE flowview.view_catalog ENABLE ROW LEVEL SECURITY;
 CREATE POLICY readable ON flowview.view_catalog FOR SELECT
+    USING (pg_catalog.pg_has_role('flowview_admin', 'USAGE')
+           OR pg_catalog.has_table_privilege(view_oid, 'SELECT'));
+ALTER TABLE flowview.sla_samples ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON flowview.sla_samples FOR SELECT
     USING (pg_catalog.pg_has_role('flowview_admin', 'USAGE')
            OR pg_catalog.has_table_privilege(view_oid, 'SELECT'));
 ALTER VIEW flowview.views SET (security_invoker = true);
 ALTER VIEW flowview.freshness SET (security_invoker = true);
 ALTER VIEW flowview.stats SET (security_invoker = true);
+ALTER VIEW flowview.lineage_graph SET (security_invoker = true);
 
 -- Privileges.  Nothing in the schema is usable by PUBLIC except what the
 -- policies and triggers on live views call.
@@ -856,7 +862,7 @@ GRANT EXECUTE ON FUNCTION flowview._refuse_write() TO PUBLIC;
 
 GRANT USAGE ON SCHEMA flowview TO flowview_reader;
 GRANT SELECT ON flowview.view_catalog, flowview.views, flowview.freshness, flowview.stats,
-                flowview.sla_samples TO flowview_reader;
+                flowview.sla_samples, flowview.lineage_graph TO flowview_reader;
 GRANT EXECUTE ON FUNCTION
     flowview.wait_for_freshness(regclass, interval),
     flowview.freshness(),
@@ -865,7 +871,12 @@ GRANT EXECUTE ON FUNCTION
     flowview.anomalies(float8, int),
     flowview.sla_report(timestamptz),
     flowview.storage_table(regclass),
-    flowview.storage_column(regclass, name)
+    flowview.storage_column(regclass, name),
+    flowview.lineage(regclass),
+    flowview.openlineage(regclass),
+    flowview._openlineage_namespace(),
+    flowview._openlineage_name(regclass),
+    flowview._view(regclass)
   TO flowview_reader;
 
 -- flowview_admin is a member of flowview_reader and has its privileges.

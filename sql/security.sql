@@ -92,6 +92,19 @@ SELECT flowview.assign_role('fv_sec_de', 'DE');
 SELECT flowview.assign_role('fv_sec_emea_team', 'EMEA');
 SELECT flowview.assign_role('"fv_sec_O''Hara; DROP TABLE x"', 'US');
 SELECT m.role, m.unit FROM flowview.org_members m ORDER BY 2, 1;
+-- a flowview_admin member that is no superuser maintains the hierarchy,
+-- by function and by DML
+SET ROLE fv_sec_admin2;
+SELECT flowview.add_org_unit('Paris', 'FR');
+INSERT INTO flowview.org_units VALUES ('Lyon', 'FR');
+UPDATE flowview.org_units SET parent = 'Paris' WHERE unit = 'Lyon';
+SELECT flowview.assign_role('fv_sec_nobody', 'Lyon');
+SELECT ancestor, depth FROM flowview.org_closure WHERE descendant = 'Lyon' ORDER BY depth;
+SELECT fv_sec_err($$SELECT flowview.move_org_unit('FR', 'Lyon')$$);
+SELECT flowview.unassign_role('fv_sec_nobody', 'Lyon');
+DELETE FROM flowview.org_units WHERE unit = 'Lyon';
+SELECT flowview.drop_org_unit('Paris');
+RESET ROLE;
 
 CREATE SCHEMA fv_sec_reports AUTHORIZATION fv_sec_admin;
 GRANT USAGE ON SCHEMA fv_sec_reports TO PUBLIC;
@@ -125,6 +138,11 @@ SET ROLE fv_sec_admin;
 SELECT fv_sec_err($$SELECT flowview.create_view('fv_sec_reports.v', 'SELECT fv_sec_tag(region) AS r, count(*) FROM fv_sec_sales GROUP BY 1')$$);
 RESET ROLE;
 DROP FUNCTION fv_sec_tag(text);
+-- REPLICA IDENTITY FULL is set by create_view only for the table's owner
+SET ROLE fv_sec_admin;
+SELECT fv_sec_err($$SELECT flowview.create_view('fv_sec_reports.v', 'SELECT region, count(*) FROM fv_sec_sales GROUP BY region')$$);
+RESET ROLE;
+ALTER TABLE fv_sec_sales REPLICA IDENTITY FULL;
 -- a source whose row-level security applies to the creator
 CREATE TABLE fv_sec_private (id int PRIMARY KEY, owner_name text);
 ALTER TABLE fv_sec_private ENABLE ROW LEVEL SECURITY;
@@ -137,10 +155,11 @@ SELECT fv_sec_err($$SELECT flowview.create_view('fv_sec_reports.v', 'SELECT owne
 SELECT flowview.create_view('fv_sec_reports.sales_by_region',
     $$SELECT region, product, count(*) AS orders, sum(amount) AS revenue FROM fv_sec_sales GROUP BY region, product$$);
 RESET ROLE;
-SELECT c.oid::regclass AS relation, pg_get_userbyid(c.relowner) AS owner
+SELECT CASE WHEN c.relkind = 'v' THEN c.oid::regclass::text ELSE 'its storage table' END AS relation,
+       pg_get_userbyid(c.relowner) AS owner
   FROM pg_class c WHERE c.oid IN ('fv_sec_reports.sales_by_region'::regclass,
                                    flowview.storage_table('fv_sec_reports.sales_by_region'))
- ORDER BY 1::text;
+ ORDER BY 1;
 SELECT flowview.storage_column('fv_sec_reports.sales_by_region', 'region') AS region_column,
        flowview.storage_column('fv_sec_reports.sales_by_region', 'product') AS product_column;
 SELECT fv_sec_err($$SELECT flowview.storage_column('fv_sec_reports.sales_by_region', 'revenue')$$);
@@ -300,6 +319,7 @@ RESET ROLE;
 CREATE TABLE fv_sec_big (id int PRIMARY KEY, unit text NOT NULL, v int);
 INSERT INTO fv_sec_big SELECT i, 'store-' || i, i % 7 FROM generate_series(1, 100000) i;
 GRANT SELECT ON fv_sec_big TO fv_sec_admin;
+ALTER TABLE fv_sec_big REPLICA IDENTITY FULL;
 INSERT INTO flowview.org_units SELECT 'store-' || i, 'Berlin' FROM generate_series(1, 20) i;
 SET ROLE fv_sec_admin;
 SELECT flowview.create_view('fv_sec_reports.big', $$SELECT v, unit, count(*) AS n, sum(id) AS s FROM fv_sec_big GROUP BY v, unit$$) IS NOT NULL AS created;
@@ -322,6 +342,11 @@ SET ROLE fv_sec_reader;
 SELECT view FROM flowview.views ORDER BY 1::text;
 SELECT view, state FROM flowview.freshness ORDER BY 1::text;
 SELECT count(*) > 0 AS stats_visible FROM flowview.stats;
+SELECT flowview.wait_for_freshness('fv_sec_reports.sales_by_region', '60 s') AS reader_can_wait;
+SELECT count(*) >= 0 AS sla_report_ok FROM flowview.sla_report();
+SELECT count(*) AS samples_of_other_views FROM flowview.sla_samples WHERE NOT has_table_privilege(view_oid, 'SELECT');
+SELECT count(*) >= 0 AS anomalies_ok FROM flowview.anomalies();
+SELECT fv_sec_err($$SELECT flowview.wait_for_freshness('fv_sec_reports.big', '1 s')$$);  -- not granted
 SELECT fv_sec_err($$SELECT flowview.create_view('fv_sec_reports.r', 'SELECT count(*) FROM fv_sec_sales')$$);
 SELECT fv_sec_err($$SELECT flowview.set_freshness_sla('fv_sec_reports.sales_by_region', '1 min')$$);
 SELECT fv_sec_err($$SELECT flowview.pause_apply()$$);
@@ -359,7 +384,15 @@ SELECT * FROM fv_sec_reports."Sales; DROP TABLE fv_sec_sales; --" ORDER BY 1;
 RESET ROLE;
 SELECT flowview.refresh_view('fv_sec_reports."Sales; DROP TABLE fv_sec_sales; --"');
 SELECT flowview.drop_view('fv_sec_reports."Sales; DROP TABLE fv_sec_sales; --"');
-SELECT flowview.drop_view(('fv_sec_reports."' || repeat('Ü', 31) || 'x"')::regclass);
+SELECT flowview.storage_table(('fv_sec_reports."' || repeat('Ü', 31) || 'x"')::regclass) AS long_store \gset
+-- the owner may drop its view with plain DROP VIEW; the storage goes too
+SET ROLE fv_sec_admin;
+SELECT format('DROP VIEW %s', ('fv_sec_reports."' || repeat('Ü', 31) || 'x"')::regclass) AS drop_long \gset
+:drop_long;
+RESET ROLE;
+SELECT to_regclass(:'long_store') IS NULL AS storage_dropped,
+       NOT EXISTS (SELECT FROM flowview.view_catalog c
+                   WHERE NOT EXISTS (SELECT FROM pg_class WHERE oid = c.view_oid)) AS catalog_clean;
 SELECT flowview.drop_org_unit('MixedCase');
 SELECT flowview.drop_org_unit(repeat('Ω', 100));
 SELECT flowview.drop_org_unit('O''Brien"; DROP TABLE fv_sec_sales; --');

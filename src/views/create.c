@@ -861,8 +861,13 @@ fv_create_view(PG_FUNCTION_ARGS)
 	SPI_finish();
 	fv_restore_user(&saved);
 
-	/* the apply worker re-populates it consistently with the stream, then keeps it live */
-	fv_ensure_worker(MyDatabaseId);
+	/*
+	 * The apply worker re-populates it consistently with the stream, then
+	 * keeps it live.  Started (or woken) once this transaction commits: a
+	 * worker started now could read the catalog before the view is in it
+	 * and exit for want of views.
+	 */
+	fv_start_worker_at_commit();
 
 	PG_RETURN_OID(view_oid);
 }

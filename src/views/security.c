@@ -31,6 +31,8 @@
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
@@ -135,6 +137,30 @@ fv_check_create_privileges(FvViewDef *def, Oid view_namespace)
 				 errhint("Create the view as the table's owner or as a role with BYPASSRLS.")));
 
 	(void) query_tree_walker(def->query, functions_walker, &caller, 0);
+
+	/*
+	 * create_view sets REPLICA IDENTITY FULL where it is missing (as the
+	 * extension's owner): only the tables' owner may have that done.
+	 */
+	foreach(lc, find_all_inheritors(source, NoLock, NULL))
+	{
+		Oid			relid = lfirst_oid(lc);
+		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+		char		ident;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		ident = ((Form_pg_class) GETSTRUCT(tup))->relreplident;
+		ReleaseSysCache(tup);
+		if (ident != REPLICA_IDENTITY_FULL && !pg_class_ownercheck(relid, caller))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("table \"%s\" needs REPLICA IDENTITY FULL, and only its owner can set that",
+							get_rel_name(relid)),
+					 errhint("Have the owner run ALTER TABLE %s REPLICA IDENTITY FULL;",
+							 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+														get_rel_name(relid)))));
+	}
 }
 
 /* ----------------------------------------------------------------

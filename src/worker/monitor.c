@@ -420,13 +420,13 @@ start_worker_at_commit(XactEvent event, void *arg)
 }
 
 /*
- * flowview._start_worker(): make sure this database's apply worker runs once
- * the calling transaction commits.  (Started earlier, a new worker could read
+ * flowview._start_worker() and create_view: make sure this database's apply
+ * worker runs once the calling transaction commits.  (Started earlier, a new worker could read
  * the catalog before the caller's new view is visible, find no live views
  * and exit.)
  */
-Datum
-fv_start_worker(PG_FUNCTION_ARGS)
+void
+fv_start_worker_at_commit(void)
 {
 	static bool registered = false;
 
@@ -436,5 +436,11 @@ fv_start_worker(PG_FUNCTION_ARGS)
 		registered = true;
 	}
 	start_at_commit = true;
+}
+
+Datum
+fv_start_worker(PG_FUNCTION_ARGS)
+{
+	fv_start_worker_at_commit();
 	PG_RETURN_VOID();
 }

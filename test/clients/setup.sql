@@ -56,6 +56,8 @@ SELECT (ARRAY['acme', 'emea', 'amer', 'emea-fr', 'emea-de', 'amer-us', 'amer-ca'
        (i % 97) * 1.25 + 0.99
   FROM generate_series(1, 3000) AS i;
 
+-- create_view sets REPLICA IDENTITY FULL itself only for the table's owner
+ALTER TABLE dash.orders REPLICA IDENTITY FULL;
 GRANT SELECT ON dash.org_tree, dash.analysts TO dash_admin;
 GRANT SELECT, INSERT ON dash.orders TO dash_admin;
 GRANT USAGE ON SEQUENCE dash.orders_id_seq TO dash_admin;
