@@ -41,8 +41,7 @@ my $z = $node->safe_psql('postgres', q{SELECT z_score FROM flowview.anomalies(3,
 cmp_ok($z, '<=', -3, "with a negative z-score ($z)");
 
 # quiet long enough to become the norm, then a burst
-sleep 6;
-is($node->safe_psql('postgres', q{SELECT count(*) FROM flowview.anomalies(3, 20)}), '0',
+ok($node->poll_query_until('postgres', q{SELECT count(*) FROM flowview.anomalies(3, 20)}, '0'),
 	'a quiet source is the norm again');
 my $bg = IPC::Run::start([ 'pgbench', '-n', '-R', '1000', '-T', '4', '-c', '2', '-f', $script,
 	$node->connstr('postgres') ], '>', \my $o, '2>', \my $e);
