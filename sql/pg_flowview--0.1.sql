@@ -515,6 +515,7 @@ DECLARE
     key_match text;
     key_present text;
     owner_name text;
+    as_owner boolean;
     res jsonb;
     fired bigint;
 BEGIN
@@ -538,7 +539,8 @@ BEGIN
             IF owner_name IS NULL THEN
                 RAISE EXCEPTION 'the owner (role %) of alert "%" no longer exists', a.owner, a.name;
             END IF;
-            IF owner_name <> current_user THEN
+            as_owner := owner_name <> current_user;
+            IF as_owner THEN
                 PERFORM set_config('role', owner_name, true);
             END IF;
             EXECUTE format($q$
@@ -558,7 +560,7 @@ BEGIN
                          WHERE NOT (%5$s)) x$q$,
                 v, a.condition, key_eq, key_match, key_present)
               INTO res USING keys;
-            IF owner_name <> current_user THEN
+            IF as_owner THEN
                 PERFORM set_config('role', 'none', true);
             END IF;
 
