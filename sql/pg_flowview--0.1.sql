@@ -505,9 +505,11 @@ SELECT a.name,
 -- rule's channel; one that stops closes its event.  A rule whose evaluation
 -- fails is skipped with a WARNING and its error kept in alert_catalog: an
 -- alert never puts its view in state error.
+-- (jit off: the lookups are many small index scans, which JIT compilation,
+-- triggered by their summed cost, only slows down.)
 CREATE FUNCTION flowview._fire_alerts(v regclass, groups jsonb, truncated boolean DEFAULT false)
 RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     a flowview.alert_catalog;
     keys jsonb;
@@ -530,9 +532,9 @@ BEGIN
         -- without GROUP BY); a NULL key is an ordinary group, but only
         -- equality finds a group through the storage's index: groups
         -- without NULL keys are looked up with it, the others without
-        SELECT coalesce(string_agg(format('v.%1$I = (g.k).%1$I', n), ' AND '), 'true'),
-               coalesce(string_agg(format('(v.%1$I = (g.k).%1$I OR (v.%1$I IS NULL AND (g.k).%1$I IS NULL))', n), ' AND '), 'true'),
-               coalesce(string_agg(format('(g.k).%1$I IS NOT NULL', n), ' AND '), 'true')
+        SELECT coalesce(string_agg(format('v.%1$I = (g.rec).%1$I', n), ' AND '), 'true'),
+               coalesce(string_agg(format('(v.%1$I = (g.rec).%1$I OR (v.%1$I IS NULL AND (g.rec).%1$I IS NULL))', n), ' AND '), 'true'),
+               coalesce(string_agg(format('(g.rec).%1$I IS NOT NULL', n), ' AND '), 'true')
           INTO key_eq, key_match, key_present FROM jsonb_object_keys(keys->0) n;
         BEGIN
             SELECT r.rolname INTO owner_name FROM pg_roles r WHERE r.oid = a.owner;
@@ -544,9 +546,9 @@ BEGIN
                 PERFORM set_config('role', owner_name, true);
             END IF;
             EXECUTE format($q$
-                WITH g AS (
-                    SELECT g.key, k FROM (SELECT DISTINCT e.key FROM jsonb_array_elements($1) AS e(key)) g
-                     CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, g.key) AS k
+                WITH g (key, rec) AS (
+                    SELECT d.key, jsonb_populate_record(NULL::%1$s, d.key)
+                      FROM (SELECT DISTINCT e.key FROM jsonb_array_elements($1) AS e(key)) d
                 )
                 SELECT jsonb_agg(jsonb_build_object('key', x.key, 'values', x.vals, 'hit', coalesce(x.hit, false)))
                   FROM (SELECT g.key, r.vals, r.hit FROM g
