@@ -605,6 +605,9 @@ BEGIN
     END LOOP;
 END $$;
 
+-- only the apply worker (a superuser) fires alerts
+REVOKE EXECUTE ON FUNCTION flowview._fire_alerts(regclass, jsonb, boolean) FROM PUBLIC;
+
 -- The NOTIFY payload of a firing (at most 8000 bytes: beyond, without the
 -- values, which stay in flowview.alert_events).
 CREATE FUNCTION flowview._alert_payload(event_id bigint, alert text, view regclass, group_key jsonb,

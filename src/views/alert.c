@@ -19,6 +19,8 @@
 #include "postgres.h"
 
 #include "access/relation.h"
+#include "catalog/pg_class.h"
+#include "miscadmin.h"
 #include "fmgr.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/makefuncs.h"
@@ -28,7 +30,9 @@
 #include "parser/parse_expr.h"
 #include "parser/parse_relation.h"
 #include "parser/parser.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
 
@@ -69,7 +73,7 @@ refuse(const char *what)
  * fv_alert_condition(view regclass, condition text) RETURNS text
  *
  * Needs a relation with a row type (the live view; the caller checked it is
- * one).  Returns the condition deparsed against the view (column names as
+ * one) owned by the current user (else 42501).  Returns the condition deparsed against the view (column names as
  * they are, functions and operators outside pg_catalog schema-qualified).
  * Throws 42601 for a syntax error or anything but one expression, 42703 for
  * an unknown column, 42804 when the condition is not boolean, 0A000 for
@@ -90,6 +94,9 @@ fv_alert_condition(PG_FUNCTION_ARGS)
 	ParseNamespaceItem *nsitem;
 	Node	   *expr;
 	char	   *result;
+
+	if (!pg_class_ownercheck(viewoid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_VIEW, get_rel_name(viewoid));
 
 	errcb.callback = condition_error_callback;
 	errcb.arg = condition;

@@ -8,7 +8,7 @@ CREATE EXTENSION IF NOT EXISTS pg_flowview;
 CREATE TABLE tap_al (id serial PRIMARY KEY, k text, v int);
 SELECT flowview.create_view('tap_al_v', $$SELECT k, count(*) AS n, sum(v) AS total FROM tap_al GROUP BY k$$) IS NULL;
 SELECT flowview.wait_for_freshness(NULL, '60 s');
-SELECT plan(33);
+SELECT plan(35);
 
 SELECT has_function('flowview', 'create_alert', ARRAY['text', 'regclass', 'text', 'text'],
     'create_alert(text, regclass, text, text)');
@@ -77,6 +77,14 @@ SELECT is((SELECT count(*) FROM flowview.alert_events WHERE alert = 'tap "big"; 
     'satisfying again: one more event');
 SELECT is((SELECT group_values FROM flowview.alert_events WHERE alert = 'tap "big"; k' ORDER BY id DESC LIMIT 1),
     '{"k": "a", "n": 3, "total": 121}'::jsonb, 'the event carries the group''s row');
+
+-- payloads: at most 8000 bytes, without the values beyond
+SELECT is(flowview._alert_payload(7, 'a', 'tap_al_v', '{"k": "x"}', '{"k": "x", "n": 1}', '2026-11-30 10:00:00+00')::jsonb
+              - 'fired_at',
+          '{"alert": "a", "view": "public.tap_al_v", "group_key": {"k": "x"}, "values": {"k": "x", "n": 1}, "event_id": 7}'::jsonb,
+          'the payload''s keys');
+SELECT is(flowview._alert_payload(7, 'a', 'tap_al_v', '{"k": "x"}', jsonb_build_object('k', repeat('x', 9000)), now())::jsonb
+              ->> 'values_omitted', 'true', 'a payload over 8000 bytes omits the values');
 
 -- drop_alert; drop_view takes the view's rules along
 SELECT lives_ok($$SELECT flowview.drop_alert('tap "big"; k')$$, 'drop_alert');
