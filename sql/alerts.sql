@@ -89,7 +89,7 @@ SELECT flowview.drop_alert(repeat('x', 255));
 SELECT name FROM flowview.alerts ORDER BY name;
 
 -- the worker rereads its rules every 250 ms
-SELECT pg_sleep(0.6);
+SELECT pg_sleep(1);
 
 -- an order burst: a group that starts satisfying the condition fires once
 INSERT INTO al_orders (region, ts, amount) SELECT 'eu', '2026-11-30 10:00:10+00', 10 FROM generate_series(1, 3);
@@ -168,7 +168,7 @@ SELECT alert, group_key, ended_at IS NOT NULL AS ended
 -- a condition that fails at run time: the rule is skipped (WARNING in the
 -- server log, last_error), the view and the other rules go on
 SELECT flowview.create_alert('divide', 'al_total', '100 / (n - 5) > 0');
-SELECT pg_sleep(0.6);
+SELECT pg_sleep(1);
 INSERT INTO al_orders (region, ts, amount) VALUES ('us', '2026-11-30 11:00:00+00', 1);
 SELECT flowview.wait_for_freshness(NULL, '60 s') AS fresh;
 SELECT name, last_error, last_error_at IS NOT NULL AS failed_at FROM flowview.alerts WHERE name = 'divide';
@@ -189,7 +189,7 @@ SELECT al_try($$SELECT flowview.create_alert('not mine', 'al_total', 'true')$$);
 SELECT flowview.create_alert('as owner', 'al_per_minute', 'orders >= 1 AND current_user = ''al_owner''');
 RESET ROLE;
 SELECT name, owner FROM flowview.alerts WHERE name = 'as owner';
-SELECT pg_sleep(0.6);
+SELECT pg_sleep(1);
 INSERT INTO al_orders (region, ts, amount) VALUES ('asia', '2026-11-30 12:00:00+00', 1);
 SELECT flowview.wait_for_freshness(NULL, '60 s') AS fresh;
 SELECT alert, group_key FROM flowview.alert_events WHERE alert = 'as owner';

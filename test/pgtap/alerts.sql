@@ -56,7 +56,7 @@ SELECT is((SELECT condition FROM flowview.alerts WHERE name = 'tap "big"; k'), '
 SELECT is((SELECT channel FROM flowview.alerts WHERE name = 'tap "big"; k'), 'tap "Chan"', 'the channel as given');
 
 -- once per episode
-SELECT pg_sleep(0.6);  -- the worker rereads its rules every 250 ms
+SELECT pg_sleep(1);  -- the worker rereads its rules every 250 ms
 INSERT INTO tap_al (k, v) VALUES ('a', 60), ('b', 10);
 SELECT flowview.wait_for_freshness(NULL, '60 s');
 INSERT INTO tap_al (k, v) VALUES ('a', 50);
