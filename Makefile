@@ -16,6 +16,8 @@ OBJS        = src/pg_flowview.o \
               src/views/create.o \
               src/views/ddl.o \
               src/views/alert.o \
+              src/views/lineage.o \
+              src/views/security.o \
               src/worker/batch.o \
               src/worker/apply_worker.o \
               src/worker/monitor.o

@@ -8,13 +8,20 @@
 #
 # Clusters live under the build tree (tmp_check/NAME) when user postgres can
 # reach it, else under /tmp; they listen on 127.0.0.1 and a private socket dir.
+# They run with ssl = on, using a self-signed certificate made at start
+# (FV_SSL_CERT, for sslrootcert= with verify-full); access (pg_hba.conf):
+#   socket            every role, trust (psql, pg_regress, pg_prove, the demo)
+#   TCP 127.0.0.1     postgres: trust; every other role: TLS only (hostssl)
+#                     with a scram-sha-256 password; TCP without TLS refused
+# FV_CLUSTER_SSL=off starts a cluster without TLS (TCP then refuses all but
+# postgres).
 # Sourced by bash scripts run as root (PostgreSQL itself runs as postgres).
 
 FV_ROOT=${FV_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 FV_PGBIN=${FV_PGBIN:-/usr/lib/postgresql/15/bin}
 FV_PG_CONFIG=$FV_PGBIN/pg_config
 FV_PGUSER=postgres
-FV_BASE_PACKAGES="make gcc postgresql-15 postgresql-server-dev-15 postgresql-15-wal2json"
+FV_BASE_PACKAGES="make gcc openssl postgresql-15 postgresql-server-dev-15 postgresql-15-wal2json"
 
 fv_log() {
 	if [ -t 2 ]; then printf '\033[1m== %s\033[0m\n' "$*" >&2; else printf '== %s\n' "$*" >&2; fi
@@ -79,7 +86,36 @@ fv_cluster_base() {
 	fi
 }
 
+# fv_cluster_tls DATADIR: a self-signed certificate for 127.0.0.1/localhost
+# (server.crt, and server.key owned by postgres, mode 0600), made as postgres.
+fv_cluster_tls() {
+	local data=$1
+	fv_as_pg openssl req -x509 -newkey rsa:2048 -nodes -days 30 -sha256 \
+		-subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+		-keyout "$data/server.key" -out "$data/server.crt" >"$data/../openssl.log" 2>&1 ||
+		{ cat "$data/../openssl.log"; fv_die "openssl could not make the test certificate"; }
+	chmod 0600 "$data/server.key"
+}
+
+# fv_cluster_hba DATADIR: the access rules above (replacing initdb's trust-all)
+fv_cluster_hba() {
+	local data=$1
+	cat >"$data/pg_hba.conf" <<-'EOF'
+		# pg_flowview test cluster (scripts/lib.sh fv_cluster_hba)
+		# TYPE   DATABASE     USER      ADDRESS        METHOD
+		local    all          all                      trust
+		local    replication  all                      trust
+		host     all          postgres  127.0.0.1/32   trust
+		host     replication  postgres  127.0.0.1/32   trust
+		hostssl  all          all       127.0.0.1/32   scram-sha-256
+		hostssl  replication  all       127.0.0.1/32   scram-sha-256
+	EOF
+	chown "$FV_PGUSER" "$data/pg_hba.conf"
+}
+
 # fv_cluster_start NAME PORT [extra postgresql.conf lines...]
+# Sets FV_CLUSTER_DIR, FV_PORT, FV_SOCK, FV_SSL_CERT (empty without TLS) and
+# PGHOST/PGPORT/PGUSER for the socket.
 fv_cluster_start() {
 	local name=$1 port=$2
 	shift 2
@@ -96,6 +132,12 @@ fv_cluster_start() {
 	fv_as_pg "$FV_PGBIN/initdb" -D "$FV_CLUSTER_DIR/data" -U "$FV_PGUSER" -A trust \
 		--no-sync -E UTF8 --locale=C.UTF-8 >"$FV_CLUSTER_DIR/initdb.log" 2>&1 ||
 		{ cat "$FV_CLUSTER_DIR/initdb.log"; fv_die "initdb failed"; }
+	fv_cluster_hba "$FV_CLUSTER_DIR/data"
+	FV_SSL_CERT=
+	if [ "${FV_CLUSTER_SSL:-on}" != off ]; then
+		fv_cluster_tls "$FV_CLUSTER_DIR/data"
+		FV_SSL_CERT="$FV_CLUSTER_DIR/data/server.crt"
+	fi
 	{
 		echo "port = $port"
 		echo "listen_addresses = '127.0.0.1'"
@@ -111,6 +153,11 @@ fv_cluster_start() {
 		echo "max_prepared_transactions = 16"
 		echo "fsync = off"
 		echo "log_line_prefix = '%m [%p] %q%a '"
+		if [ -n "$FV_SSL_CERT" ]; then
+			echo "ssl = on"
+			echo "ssl_cert_file = 'server.crt'"
+			echo "ssl_key_file = 'server.key'"
+		fi
 		for line in "$@"; do echo "$line"; done
 	} >>"$FV_CLUSTER_DIR/data/postgresql.conf"
 	fv_as_pg "$FV_PGBIN/pg_ctl" -D "$FV_CLUSTER_DIR/data" -l "$FV_CLUSTER_DIR/server.log" -w -t 60 start >/dev/null ||

@@ -625,3 +625,522 @@ BEGIN
     END IF;
     RETURN p;
 END $$;
+
+-- ---------------------------------------------------------------------------
+-- Lineage (see README "Lineage")
+-- ---------------------------------------------------------------------------
+
+-- Column-level lineage of a live view, from its defining query: see
+-- src/views/lineage.c for the rows and their transformations.
+CREATE FUNCTION flowview.lineage(view regclass)
+RETURNS TABLE ("column" text, source_schema text, source_table text, source_column text,
+               transformation text, depth int, column_number int, direct boolean, expression text)
+AS 'MODULE_PATHNAME', 'fv_lineage' LANGUAGE C STABLE STRICT;
+
+-- Every edge source table -> live view in this database.
+CREATE VIEW flowview.lineage_graph AS
+SELECT sn.nspname::text AS source_schema,
+       s.relname::text AS source_table,
+       vn.nspname::text AS view_schema,
+       v.relname::text AS view_name,
+       c.source_oid::regclass AS source,
+       c.view_oid::regclass AS view,
+       CASE s.relkind WHEN 'p' THEN 'partitioned table' ELSE 'table' END AS source_kind,
+       c.used_columns AS source_columns,
+       1 AS depth,
+       c.state,
+       c.created_at
+  FROM flowview.view_catalog c
+  JOIN pg_class v ON v.oid = c.view_oid
+  JOIN pg_namespace vn ON vn.oid = v.relnamespace
+  JOIN pg_class s ON s.oid = c.source_oid
+  JOIN pg_namespace sn ON sn.oid = s.relnamespace;
+
+-- OpenLineage namespace of this server, postgres://host:port; host:
+-- pg_flowview.openlineage_host, else the first address in listen_addresses
+-- that is not a wildcard, else the address the client connected to, else
+-- localhost (IPv6 addresses in brackets).
+CREATE FUNCTION flowview._openlineage_namespace() RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT 'postgres://' || CASE WHEN h LIKE '%:%' AND h NOT LIKE '[%' THEN '[' || h || ']' ELSE h END
+           || ':' || current_setting('port')
+      FROM (SELECT coalesce(
+                nullif(current_setting('pg_flowview.openlineage_host', true), ''),
+                (SELECT trim(a) FROM unnest(string_to_array(current_setting('listen_addresses'), ',')) WITH ORDINALITY l(a, n)
+                  WHERE trim(a) NOT IN ('', '*', '0.0.0.0', '::') ORDER BY n LIMIT 1),
+                host(inet_server_addr()),
+                'localhost') AS h) x
+$$;
+
+-- OpenLineage dataset name: database.schema.table
+CREATE FUNCTION flowview._openlineage_name(rel regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT current_database() || '.' || n.nspname || '.' || c.relname
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = rel
+$$;
+
+-- The OpenLineage 2-0-2 RunEvent of a live view: job = the view's
+-- maintenance, input = its source, output = the view with the schema and
+-- columnLineage facets (from flowview.lineage).  See README "Lineage".
+CREATE FUNCTION flowview.openlineage(view regclass) RETURNS jsonb
+LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r flowview.view_catalog := flowview._view(view);
+    ns text := flowview._openlineage_namespace();
+    producer text := 'urn:pg_flowview:' || (SELECT extversion FROM pg_extension WHERE extname = 'pg_flowview');
+    facet_url text := 'https://openlineage.io/spec/facets/';
+    source_name text := flowview._openlineage_name(r.source_oid::regclass);
+    h text := md5(format('pg_flowview:%s:%s:%s', (SELECT oid FROM pg_database WHERE datname = current_database()),
+                         r.id, r.created_at));
+    run_facets jsonb := '{}';
+BEGIN
+    IF r.state = 'error' THEN
+        run_facets := jsonb_build_object('errorMessage', jsonb_build_object(
+            '_producer', producer,
+            '_schemaURL', facet_url || '1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet',
+            'message', coalesce(r.error, 'error'),
+            'programmingLanguage', 'SQL'));
+    END IF;
+    RETURN jsonb_build_object(
+        'eventType', CASE r.state WHEN 'live' THEN 'RUNNING' WHEN 'backfilling' THEN 'START' ELSE 'FAIL' END,
+        'eventTime', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'producer', producer,
+        'schemaURL', 'https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent',
+        -- one run per view, from its creation until it is dropped: a UUID
+        -- (version 8, RFC 9562) derived from the database, view id and creation time
+        'run', jsonb_build_object(
+            'runId', (substr(h, 1, 12) || '8' || substr(h, 14, 3)
+                      || substr('89ab', ('x' || substr(h, 17, 1))::bit(4)::int % 4 + 1, 1)
+                      || substr(h, 18))::uuid,
+            'facets', run_facets),
+        'job', jsonb_build_object(
+            'namespace', ns,
+            'name', flowview._openlineage_name(view),
+            'facets', jsonb_build_object(
+                'jobType', jsonb_build_object(
+                    '_producer', producer,
+                    '_schemaURL', facet_url || '2-0-3/JobTypeJobFacet.json#/$defs/JobTypeJobFacet',
+                    'processingType', 'STREAMING',
+                    'integration', 'PG_FLOWVIEW',
+                    'jobType', 'LIVE_VIEW'),
+                'sql', jsonb_build_object(
+                    '_producer', producer,
+                    '_schemaURL', facet_url || '1-1-0/SQLJobFacet.json#/$defs/SQLJobFacet',
+                    'query', r.query,
+                    'dialect', 'postgres'))),
+        'inputs', jsonb_build_array(jsonb_build_object(
+            'namespace', ns,
+            'name', source_name,
+            'facets', jsonb_build_object(
+                'schema', jsonb_build_object(
+                    '_producer', producer,
+                    '_schemaURL', facet_url || '1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet',
+                    'fields', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                          'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod))
+                                          ORDER BY a.attnum), '[]')
+                                 FROM pg_attribute a
+                                WHERE a.attrelid = r.source_oid AND a.attnum > 0 AND NOT a.attisdropped))))),
+        'outputs', jsonb_build_array(jsonb_build_object(
+            'namespace', ns,
+            'name', flowview._openlineage_name(view),
+            'facets', jsonb_build_object(
+                'schema', jsonb_build_object(
+                    '_producer', producer,
+                    '_schemaURL', facet_url || '1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet',
+                    'fields', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                          'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod))
+                                          ORDER BY a.attnum), '[]')
+                                 FROM pg_attribute a
+                                WHERE a.attrelid = view AND a.attnum > 0 AND NOT a.attisdropped)),
+                'columnLineage', jsonb_build_object(
+                    '_producer', producer,
+                    '_schemaURL', facet_url || '1-2-0/ColumnLineageDatasetFacet.json#/$defs/ColumnLineageDatasetFacet',
+                    'fields', (
+                        -- per output column, one input field per source column
+                        -- it derives from, with each way it does
+                        WITH l AS (
+                            SELECT l.*, l.ordinality AS ord FROM flowview.lineage(view) WITH ORDINALITY l
+                        ), f AS (
+                            SELECT l."column", l.column_number, min(l.ord) AS ord,
+                                   jsonb_build_object(
+                                       'namespace', ns,
+                                       'name', source_name,
+                                       'field', l.source_column,
+                                       'transformations', jsonb_agg(jsonb_build_object(
+                                           'type', CASE WHEN l.direct THEN 'DIRECT' ELSE 'INDIRECT' END,
+                                           'subtype', CASE WHEN l.transformation = 'group key' THEN 'IDENTITY'
+                                                           WHEN l.transformation LIKE 'expression:%' THEN 'TRANSFORMATION'
+                                                           WHEN l.transformation LIKE 'aggregate:%' THEN 'AGGREGATION'
+                                                           WHEN l.transformation = 'filter' THEN 'FILTER'
+                                                           ELSE 'GROUP_BY' END,
+                                           'description', l.transformation || ': ' || l.expression,
+                                           'masking', false) ORDER BY l.ord)) AS field
+                              FROM l
+                             WHERE l.source_column IS NOT NULL
+                             GROUP BY l."column", l.column_number, l.source_column
+                        )
+                        SELECT coalesce(jsonb_object_agg(a.attname, jsonb_build_object(
+                                   'inputFields', coalesce((SELECT jsonb_agg(f.field ORDER BY f.ord)
+                                                              FROM f WHERE f.column_number = a.attnum), '[]'))), '{}')
+                          FROM pg_attribute a
+                         WHERE a.attrelid = view AND a.attnum > 0 AND NOT a.attisdropped))))));
+END $$;
+-- Securing views (see README "Securing views"): the organisational
+-- hierarchy, row-level security by organisation, roles and privileges.
+-- Keep this section last: it sets the privileges of everything above.
+-- ---------------------------------------------------------------------------
+
+-- Roles are cluster-wide: created once (by the first CREATE EXTENSION in the
+-- cluster), kept by DROP EXTENSION.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'flowview_reader') THEN
+        CREATE ROLE flowview_reader NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'flowview_admin') THEN
+        CREATE ROLE flowview_admin NOLOGIN;
+    END IF;
+    IF NOT pg_catalog.pg_has_role('flowview_admin', 'flowview_reader', 'MEMBER') THEN
+        GRANT flowview_reader TO flowview_admin;
+    END IF;
+END $$;
+
+-- The hierarchy: a forest of units.  Units cannot be renamed; a unit with
+-- children cannot be dropped.
+CREATE TABLE flowview.org_units (
+    unit    text PRIMARY KEY CHECK (unit <> ''),
+    parent  text REFERENCES flowview.org_units (unit)
+);
+CREATE INDEX ON flowview.org_units (parent);
+
+-- Which roles belong to which units.  A role sees its units' rows, and so
+-- does every role that has its privileges (members with INHERIT).
+CREATE TABLE flowview.org_members (
+    role    regrole NOT NULL,
+    unit    text NOT NULL REFERENCES flowview.org_units (unit) ON DELETE CASCADE,
+    PRIMARY KEY (role, unit)
+);
+CREATE INDEX ON flowview.org_members (unit);
+
+-- Ancestor/descendant pairs of the hierarchy, each unit its own ancestor at
+-- depth 0; maintained by triggers on org_units (flowview._org_closure).
+CREATE TABLE flowview.org_closure (
+    ancestor    text NOT NULL REFERENCES flowview.org_units (unit) ON DELETE CASCADE,
+    descendant  text NOT NULL REFERENCES flowview.org_units (unit) ON DELETE CASCADE,
+    depth       int NOT NULL CHECK (depth >= 0),
+    PRIMARY KEY (ancestor, descendant)
+);
+CREATE INDEX ON flowview.org_closure (descendant);
+
+-- One row, updated by every hierarchy change: serialises them (a concurrent
+-- change waits; under REPEATABLE READ it fails with 40001), so two moves can
+-- never make a cycle together.
+CREATE TABLE flowview.org_version (
+    one      boolean PRIMARY KEY DEFAULT true CHECK (one),
+    version  bigint NOT NULL
+);
+INSERT INTO flowview.org_version VALUES (true, 0);
+
+CREATE FUNCTION flowview._org_units_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.unit IS DISTINCT FROM OLD.unit THEN
+        RAISE EXCEPTION 'org units cannot be renamed'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Add a unit with the new name, move the children and role assignments to it, and drop the old one.';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER org_units_check BEFORE UPDATE OF unit ON flowview.org_units
+    FOR EACH ROW EXECUTE FUNCTION flowview._org_units_check();
+
+-- After an insert or a change of parent of unit u (row by row, once the
+-- statement's rows are all in place, so several units in one statement are
+-- fine): refuse a cycle; relink u's subtree below u's new ancestors.
+CREATE FUNCTION flowview._org_closure() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cyclic boolean;
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.parent IS NOT DISTINCT FROM OLD.parent THEN
+        RETURN NULL;
+    END IF;
+    UPDATE flowview.org_version SET version = version + 1;
+    -- u's ancestors, following parent links from the table itself
+    WITH RECURSIVE up(unit) AS (
+        SELECT NEW.parent WHERE NEW.parent IS NOT NULL
+        UNION ALL
+        SELECT o.parent FROM up JOIN flowview.org_units o ON o.unit = up.unit
+         WHERE o.parent IS NOT NULL
+    ) CYCLE unit SET is_cycle USING path
+    SELECT coalesce(bool_or(unit = NEW.unit OR is_cycle), false) INTO cyclic FROM up;
+    IF cyclic THEN
+        RAISE EXCEPTION 'org unit % cannot be placed under %: that would make a cycle',
+                        quote_literal(NEW.unit), quote_literal(NEW.parent)
+            USING ERRCODE = 'check_violation',
+                  DETAIL = format('%L is %L itself or one of its descendants.', NEW.parent, NEW.unit);
+    END IF;
+    -- forget the old links of the subtree to units outside it
+    IF TG_OP = 'UPDATE' THEN
+        DELETE FROM flowview.org_closure c
+         WHERE c.descendant IN (SELECT s.descendant FROM flowview.org_closure s WHERE s.ancestor = NEW.unit)
+           AND c.ancestor NOT IN (SELECT s.descendant FROM flowview.org_closure s WHERE s.ancestor = NEW.unit);
+    END IF;
+    -- (ancestor or self of u) x (u or its descendants), from the table
+    INSERT INTO flowview.org_closure (ancestor, descendant, depth)
+    WITH RECURSIVE up(unit, depth) AS (
+        SELECT NEW.unit, 0
+        UNION ALL
+        SELECT o.parent, up.depth + 1 FROM up JOIN flowview.org_units o ON o.unit = up.unit
+         WHERE o.parent IS NOT NULL
+    ), down(unit, depth) AS (
+        SELECT NEW.unit, 0
+        UNION ALL
+        SELECT o.unit, down.depth + 1 FROM down JOIN flowview.org_units o ON o.parent = down.unit
+    )
+    SELECT up.unit, down.unit, up.depth + down.depth FROM up, down
+    ON CONFLICT (ancestor, descendant) DO UPDATE SET depth = excluded.depth;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER org_closure AFTER INSERT OR UPDATE OF parent ON flowview.org_units
+    FOR EACH ROW EXECUTE FUNCTION flowview._org_closure();
+
+CREATE FUNCTION flowview._org_unit_must_exist(u text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF u IS NULL THEN
+        RAISE EXCEPTION 'org unit must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT FROM flowview.org_units o WHERE o.unit = u) THEN
+        RAISE EXCEPTION 'org unit % does not exist', quote_literal(u)
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'SELECT unit, parent FROM flowview.org_units lists the units.';
+    END IF;
+END $$;
+
+CREATE FUNCTION flowview.add_org_unit(unit text, parent text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF unit IS NULL OR unit = '' THEN
+        RAISE EXCEPTION 'org unit name must not be empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF parent IS NOT NULL THEN
+        PERFORM flowview._org_unit_must_exist(parent);
+    END IF;
+    IF EXISTS (SELECT FROM flowview.org_units o WHERE o.unit = add_org_unit.unit) THEN
+        RAISE EXCEPTION 'org unit % already exists', quote_literal(unit)
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+    INSERT INTO flowview.org_units (unit, parent) VALUES (add_org_unit.unit, add_org_unit.parent);
+END $$;
+
+-- new_parent NULL: the unit becomes a root
+CREATE FUNCTION flowview.move_org_unit(unit text, new_parent text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM flowview._org_unit_must_exist(unit);
+    IF new_parent IS NOT NULL THEN
+        PERFORM flowview._org_unit_must_exist(new_parent);
+    END IF;
+    UPDATE flowview.org_units o SET parent = new_parent WHERE o.unit = move_org_unit.unit;
+END $$;
+
+CREATE FUNCTION flowview.drop_org_unit(unit text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    children text;
+BEGIN
+    PERFORM flowview._org_unit_must_exist(unit);
+    SELECT string_agg(quote_literal(o.unit), ', ' ORDER BY o.unit) INTO children
+      FROM flowview.org_units o WHERE o.parent = drop_org_unit.unit;
+    IF children IS NOT NULL THEN
+        RAISE EXCEPTION 'org unit % has child units', quote_literal(unit)
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = 'Children: ' || children || '.',
+                  HINT = 'Move the children (flowview.move_org_unit) or drop them first.';
+    END IF;
+    -- its role assignments and closure rows go with it (ON DELETE CASCADE)
+    DELETE FROM flowview.org_units o WHERE o.unit = drop_org_unit.unit;
+END $$;
+
+CREATE FUNCTION flowview.assign_role(role regrole, unit text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF role IS NULL THEN
+        RAISE EXCEPTION 'role must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM flowview._org_unit_must_exist(unit);
+    INSERT INTO flowview.org_members (role, unit) VALUES (assign_role.role, assign_role.unit)
+        ON CONFLICT DO NOTHING;
+END $$;
+
+CREATE FUNCTION flowview.unassign_role(role regrole, unit text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM flowview._org_unit_must_exist(unit);
+    DELETE FROM flowview.org_members m WHERE m.role = unassign_role.role AND m.unit = unassign_role.unit;
+END $$;
+
+-- The units whose rows the current role may see: the units assigned to it
+-- or to a role whose privileges it has, and all their descendants.  Called
+-- (once per query, as an initplan) by the policies of enable_org_security;
+-- reads the hierarchy as the extension's owner, so analysts need no access
+-- to it.  See src/views/security.c.
+CREATE FUNCTION flowview._visible_units() RETURNS text[]
+AS 'MODULE_PATHNAME', 'fv_visible_units'
+LANGUAGE C STABLE PARALLEL RESTRICTED;
+
+-- Row-level security by organisation on a live view: see README.
+CREATE FUNCTION flowview.enable_org_security(view regclass, org_column name) RETURNS void
+AS 'MODULE_PATHNAME', 'fv_enable_org_security'
+LANGUAGE C;
+
+CREATE FUNCTION flowview.disable_org_security(view regclass) RETURNS void
+AS 'MODULE_PATHNAME', 'fv_disable_org_security'
+LANGUAGE C;
+
+-- Where a live view's data is: the table an analyst's query reads (RLS
+-- policies go on it), and the storage column behind an output column.
+CREATE FUNCTION flowview.storage_table(view regclass) RETURNS regclass
+AS 'MODULE_PATHNAME', 'fv_storage_table'
+LANGUAGE C STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION flowview.storage_column(view regclass, column_name name) RETURNS name
+AS 'MODULE_PATHNAME', 'fv_storage_column'
+LANGUAGE C STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- Read access follows the user-facing view: whoever may SELECT from it gets
+-- SELECT on its flowview.fv_out_ID and flowview.fv_store_ID (the view is
+-- security_invoker, so the reader's own privileges and RLS apply to those),
+-- and nobody else gets any privilege on them.  Run after every GRANT and
+-- REVOKE (event trigger below) and by create_view.
+CREATE FUNCTION flowview._sync_grants(only_view oid DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v record;
+    t record;
+    g record;
+BEGIN
+    IF current_setting('flowview.syncing_grants', true) = 'on' THEN
+        RETURN;   -- our own GRANT/REVOKE below
+    END IF;
+    PERFORM set_config('flowview.syncing_grants', 'on', true);
+    FOR v IN SELECT c.id, cl.oid, cl.relowner,
+                    array(SELECT a.grantee FROM aclexplode(coalesce(cl.relacl, acldefault('r', cl.relowner))) a
+                           WHERE a.privilege_type = 'SELECT') AS readers
+               FROM flowview.view_catalog c JOIN pg_class cl ON cl.oid = c.view_oid
+              WHERE only_view IS NULL OR c.view_oid = only_view
+    LOOP
+        FOR t IN SELECT x.oid, x.relowner, x.relacl FROM pg_class x
+                  WHERE x.oid IN (format('flowview.fv_out_%s', v.id)::regclass,
+                                  format('flowview.fv_store_%s', v.id)::regclass)
+        LOOP
+            FOR g IN SELECT a.grantee, a.privilege_type
+                       FROM aclexplode(coalesce(t.relacl, acldefault('r', t.relowner))) a
+                      WHERE a.grantee <> t.relowner
+                        AND NOT (a.privilege_type = 'SELECT' AND a.grantee = ANY (v.readers))
+            LOOP
+                EXECUTE format('REVOKE %s ON %s FROM %s', g.privilege_type, t.oid::regclass,
+                               CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END);
+            END LOOP;
+            FOR g IN SELECT r AS grantee FROM unnest(v.readers) r
+                      WHERE r <> t.relowner
+                        AND NOT EXISTS (SELECT FROM aclexplode(coalesce(t.relacl, acldefault('r', t.relowner))) a
+                                         WHERE a.grantee = r AND a.privilege_type = 'SELECT')
+            LOOP
+                EXECUTE format('GRANT SELECT ON %s TO %s', t.oid::regclass,
+                               CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END);
+            END LOOP;
+        END LOOP;
+    END LOOP;
+    PERFORM set_config('flowview.syncing_grants', 'off', true);
+END $$;
+
+CREATE FUNCTION flowview._on_grant() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM flowview._sync_grants(NULL);
+END $$;
+CREATE EVENT TRIGGER flowview_on_grant ON ddl_command_end WHEN TAG IN ('GRANT', 'REVOKE')
+    EXECUTE FUNCTION flowview._on_grant();
+
+-- Functions that change pg_flowview's catalog or storage on behalf of
+-- flowview_admin members run as the extension's owner (search_path pinned
+-- above); EXECUTE is granted below.  _on_drop runs whenever anyone drops
+-- anything, so it must not depend on the dropper's privileges.
+ALTER FUNCTION flowview._on_drop() SECURITY DEFINER;
+ALTER FUNCTION flowview.drop_view(regclass) SECURITY DEFINER;
+ALTER FUNCTION flowview.refresh_view(regclass) SECURITY DEFINER;
+ALTER FUNCTION flowview.set_freshness_sla(regclass, interval) SECURITY DEFINER;
+ALTER FUNCTION flowview.enable_org_security(regclass, name) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION flowview.disable_org_security(regclass) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- Catalog rows and SLA samples are visible to readers only for the views
+-- they may read.
+ALTER TABLE flowview.view_catalog ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON flowview.view_catalog FOR SELECT
+    USING (pg_catalog.pg_has_role('flowview_admin', 'USAGE')
+           OR pg_catalog.has_table_privilege(view_oid, 'SELECT'));
+ALTER TABLE flowview.sla_samples ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON flowview.sla_samples FOR SELECT
+    USING (pg_catalog.pg_has_role('flowview_admin', 'USAGE')
+           OR pg_catalog.has_table_privilege(view_oid, 'SELECT'));
+ALTER VIEW flowview.views SET (security_invoker = true);
+ALTER VIEW flowview.freshness SET (security_invoker = true);
+ALTER VIEW flowview.stats SET (security_invoker = true);
+ALTER VIEW flowview.lineage_graph SET (security_invoker = true);
+
+-- Privileges.  Nothing in the schema is usable by PUBLIC except what the
+-- policies and triggers on live views call.
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA flowview FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION flowview._visible_units() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION flowview._refuse_write() TO PUBLIC;
+
+GRANT USAGE ON SCHEMA flowview TO flowview_reader;
+GRANT SELECT ON flowview.view_catalog, flowview.views, flowview.freshness, flowview.stats,
+                flowview.sla_samples, flowview.lineage_graph TO flowview_reader;
+GRANT EXECUTE ON FUNCTION
+    flowview.wait_for_freshness(regclass, interval),
+    flowview.freshness(),
+    flowview._pipeline(pg_lsn),
+    flowview._view_stats(),
+    flowview.anomalies(float8, int),
+    flowview.sla_report(timestamptz),
+    flowview.storage_table(regclass),
+    flowview.storage_column(regclass, name),
+    flowview.lineage(regclass),
+    flowview.openlineage(regclass),
+    flowview._openlineage_namespace(),
+    flowview._openlineage_name(regclass),
+    flowview._view(regclass)
+  TO flowview_reader;
+
+-- flowview_admin is a member of flowview_reader and has its privileges.
+GRANT EXECUTE ON FUNCTION
+    flowview.create_view(text, text, interval),
+    flowview.drop_view(regclass),
+    flowview.refresh_view(regclass),
+    flowview.set_freshness_sla(regclass, interval),
+    flowview.pause_apply(),
+    flowview.resume_apply(),
+    flowview._set_paused(boolean),
+    flowview.add_org_unit(text, text),
+    flowview.move_org_unit(text, text),
+    flowview.drop_org_unit(text),
+    flowview.assign_role(regrole, text),
+    flowview.unassign_role(regrole, text),
+    flowview._org_unit_must_exist(text),
+    flowview.enable_org_security(regclass, name),
+    flowview.disable_org_security(regclass),
+    flowview.create_alert(text, regclass, text, text),
+    flowview.drop_alert(text, boolean),
+    flowview._alert_condition(regclass, text)
+  TO flowview_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON flowview.org_units, flowview.org_members TO flowview_admin;
+GRANT SELECT ON flowview.org_closure TO flowview_admin;
+-- alert rules: created (as the caller, who must own the view) and dropped by
+-- flowview_admin members; events and state are written by the apply worker
+GRANT SELECT, INSERT, DELETE ON flowview.alert_catalog TO flowview_admin;
+GRANT USAGE ON SEQUENCE flowview.alert_catalog_id_seq TO flowview_admin;
+GRANT SELECT ON flowview.alerts, flowview.alert_events TO flowview_admin;

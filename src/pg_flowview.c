@@ -39,6 +39,7 @@ PG_MODULE_MAGIC;
 
 bool		fv_loaded_at_startup = false;
 char	   *fv_mask_salt = NULL;
+char	   *fv_openlineage_host = NULL;
 
 void		_PG_init(void);
 
@@ -135,6 +136,13 @@ _PG_init(void)
 							 &fv_batch_log_level,
 							 DEBUG1, batch_log_levels,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_flowview.openlineage_host",
+							   "Host name in the OpenLineage namespace (postgres://host:port) of flowview.openlineage().",
+							   "Empty: the first address in listen_addresses, else the address the client connected to, else localhost.",
+							   &fv_openlineage_host,
+							   "",
+							   PGC_USERSET, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pg_flowview");
 

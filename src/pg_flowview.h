@@ -19,4 +19,7 @@ extern bool fv_loaded_at_startup;
 /* GUC pg_flowview.mask_salt: default salt of the CDC "mask" option */
 extern char *fv_mask_salt;
 
+/* GUC pg_flowview.openlineage_host: host of flowview.openlineage()'s namespace */
+extern char *fv_openlineage_host;
+
 #endif							/* PG_FLOWVIEW_H */

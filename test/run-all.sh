@@ -7,6 +7,9 @@
 #   isolation    test/isolation/specs/*.spec
 #   pgTAP        test/pgtap/*.sql via pg_prove
 #   Perl TAP     test/tap/*.pl (PostgreSQL::Test::Cluster, own clusters)
+#   clients      test/jdbc (Java, PostgreSQL JDBC) and test/odbc (C, unixODBC +
+#                psqlODBC): dashboards over TCP with TLS, per-role row-level
+#                security, metadata and typed columns (test/clients/setup.sql)
 # then stops the cluster and prints "N passed, N failed" (one per test file).
 # Exits non-zero on any failure.  FV_SUITES="regress tap" runs a subset.
 set -uo pipefail
@@ -14,7 +17,7 @@ FV_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$FV_ROOT/scripts/lib.sh"
 
 FV_TEST_PORT=${FV_TEST_PORT:-54329}
-SUITES=${FV_SUITES:-regress isolation pgtap tap}
+SUITES=${FV_SUITES:-regress isolation pgtap tap clients}
 
 fv_ensure_packages postgresql-15-pgtap libipc-run-perl libtap-parser-sourcehandler-pgtap-perl
 PGXS_DIR=$(cd "$(dirname "$("$FV_PG_CONFIG" --pgxs)")/.." && pwd)
@@ -121,6 +124,55 @@ run_tap() {
 			[ -f "$l" ] && { echo "---- $l (tail)"; tail -40 "$l"; }
 		done
 	fi
+}
+
+# JDBC and ODBC clients connect over TCP to 127.0.0.1 with TLS
+# (sslmode=require) and scram-sha-256 as the roles of test/clients/setup.sql;
+# each program is one test file.
+run_clients() {
+	local dir="$FV_CLUSTER_DIR/clients" pw p f jdk=
+	fv_log "clients (JDBC, ODBC)"
+	command -v javac >/dev/null 2>&1 || jdk=default-jdk-headless
+	fv_ensure_packages $jdk libpostgresql-jdbc-java unixodbc unixodbc-dev odbc-postgresql
+	rm -rf "$dir" && mkdir -p "$dir/jdbc"
+	pw=$(openssl rand -hex 16)
+	export FV_PORT="$FV_TEST_PORT" FV_DB=fv_clients FV_CLIENT_PASSWORD="$pw" FV_SSL_CERT
+	fv_psql -d postgres -c "CREATE DATABASE fv_clients"
+	if ! fv_psql -d fv_clients -v pw="$pw" -f "$FV_ROOT/test/clients/setup.sql" >"$dir/setup.log" 2>&1; then
+		cat "$dir/setup.log"
+		record clients 0 2
+		return
+	fi
+	p=0 f=0
+
+	# JDBC: Debian's driver, the machine's JDK
+	if javac -Xlint:all -Werror -cp /usr/share/java/postgresql.jar -d "$dir/jdbc" \
+		"$FV_ROOT/test/jdbc/FlowviewJdbcTest.java" 2>&1 | tee "$dir/javac.log" &&
+		java -cp "/usr/share/java/postgresql.jar:$dir/jdbc" FlowviewJdbcTest 2>&1 | tee "$dir/jdbc.log"; then
+		p=$((p + 1))
+	else
+		f=$((f + 1))
+	fi
+
+	# ODBC: psqlODBC through unixODBC, connecting by a DSN of a generated odbc.ini
+	cat >"$dir/odbc.ini" <<-EOF
+		[fv_clients]
+		Description = pg_flowview test dashboards
+		Driver      = PostgreSQL Unicode
+		Servername  = 127.0.0.1
+		Port        = $FV_TEST_PORT
+		Database    = fv_clients
+		SSLmode     = require
+	EOF
+	if cc -Wall -Wextra -Werror -o "$dir/flowview_odbc_test" "$FV_ROOT/test/odbc/flowview_odbc_test.c" -lodbc \
+		2>&1 | tee "$dir/cc.log" &&
+		ODBCINI="$dir/odbc.ini" FV_ODBC_DSN=fv_clients "$dir/flowview_odbc_test" 2>&1 | tee "$dir/odbc.log"; then
+		p=$((p + 1))
+	else
+		f=$((f + 1))
+	fi
+	unset FV_CLIENT_PASSWORD
+	record clients "$p" "$f"
 }
 
 for s in $SUITES; do

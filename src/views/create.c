@@ -59,6 +59,7 @@
 #include "utils/ruleutils.h"
 
 #include "views/analyze.h"
+#include "views/security.h"
 #include "worker/worker.h"
 
 PG_FUNCTION_INFO_V1(fv_create_view);
@@ -684,6 +685,46 @@ ensure_replica_identity_full(Oid source)
 }
 
 /*
+ * Refuse (42622) a name part longer than NAMEDATALEN - 1 bytes, which
+ * stringToQualifiedNameList would silently truncate.  Parts are separated
+ * by dots outside double quotes; "" in quotes is one character.
+ */
+static void
+check_name_length(const char *name)
+{
+	const char *p = name;
+	int			len = 0;
+	bool		quoted = false;
+
+	for (;; p++)
+	{
+		if (*p == '\0' || (*p == '.' && !quoted))
+		{
+			if (len >= NAMEDATALEN)
+				ereport(ERROR,
+						(errcode(ERRCODE_NAME_TOO_LONG),
+						 errmsg("view name \"%s\" is too long", name),
+						 errdetail("Each part of a name can be at most %d bytes long.", NAMEDATALEN - 1)));
+			if (*p == '\0')
+				return;
+			len = 0;
+			continue;
+		}
+		if (*p == '"')
+		{
+			if (quoted && p[1] == '"')
+				p++;
+			else
+			{
+				quoted = !quoted;
+				continue;
+			}
+		}
+		len++;
+	}
+}
+
+/*
  * flowview.create_view(name text, query text, freshness_sla interval)
  *		RETURNS regclass
  *
@@ -708,6 +749,8 @@ fv_create_view(PG_FUNCTION_ARGS)
 	bool		isnull;
 	const char *tz = GetConfigOption("TimeZone", false, false);
 	char	   *changed_groups;
+	Oid			caller;
+	FvSavedUser saved;
 	Datum		values[12];
 	char		nulls[12];
 	Oid			argtypes[12] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID, INTERVALOID,
@@ -719,12 +762,22 @@ fv_create_view(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("freshness SLA must be positive")));
+	check_name_length(name);
 	rv = makeRangeVarFromNameList(stringToQualifiedNameList(name));
 	nsp = RangeVarGetCreationNamespace(rv);
 	rv->schemaname = get_namespace_name(nsp);
 
 	memset(&vs, 0, sizeof(vs));
 	vs.def = fv_analyze_query(query);
+	fv_check_create_privileges(vs.def, nsp);
+
+	/*
+	 * From here on, as the extension's owner with search_path pinned (so the
+	 * SQL deparsed below names everything outside pg_catalog explicitly);
+	 * the objects are then given to the caller.
+	 */
+	caller = GetUserId();
+	fv_become_owner(&saved);
 	vs.dpcontext = deparse_context_for(get_rel_name(vs.def->source), vs.def->source);
 	vs.nkeys = list_length(vs.def->groupkeys);
 
@@ -789,10 +842,32 @@ fv_create_view(PG_FUNCTION_ARGS)
 	/* populate: the time zone is the one just recorded */
 	foreach(lc, backfill)
 		run(fv_with_source(lfirst(lc), vs.def->source));
-	SPI_finish();
 
-	/* the apply worker re-populates it consistently with the stream, then keeps it live */
-	fv_ensure_worker(MyDatabaseId);
+	/*
+	 * The creator owns the view and what is behind it, so it can GRANT read
+	 * access (flowview._sync_grants passes SELECT on to the storage) and
+	 * add its own policies to the storage table.
+	 */
+	if (caller != GetUserId())
+	{
+		const char *role = quote_identifier(GetUserNameFromId(caller, false));
+
+		run(psprintf("ALTER VIEW %s OWNER TO %s", quote_qualified_identifier(rv->schemaname, rv->relname), role));
+		run(psprintf("ALTER VIEW %s OWNER TO %s", vs.out, role));
+		foreach(lc, tables)
+			run(psprintf("ALTER TABLE %s OWNER TO %s", (char *) lfirst(lc), role));
+	}
+	run(psprintf("SELECT flowview._sync_grants(%u)", view_oid));
+	SPI_finish();
+	fv_restore_user(&saved);
+
+	/*
+	 * The apply worker re-populates it consistently with the stream, then
+	 * keeps it live.  Started (or woken) once this transaction commits: a
+	 * worker started now could read the catalog before the view is in it
+	 * and exit for want of views.
+	 */
+	fv_start_worker_at_commit();
 
 	PG_RETURN_OID(view_oid);
 }

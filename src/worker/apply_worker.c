@@ -1644,6 +1644,7 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 	XLogRecPtr	target = GetXLogInsertRecPtr();
 	TimestampTz deadline;
 	int64		usecs = 30 * USECS_PER_SEC;
+	int			idle_polls = 0;
 
 	if (timeout)
 		usecs = timeout->time + (int64) timeout->day * USECS_PER_DAY +
@@ -1681,6 +1682,9 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 			PG_RETURN_BOOL(true);
 		if (GetCurrentTimestamp() >= deadline)
 			PG_RETURN_BOOL(false);
+		/* no worker (it may have exited before a new view was visible) */
+		if (!running && ++idle_polls % 200 == 0)
+			fv_ensure_worker(MyDatabaseId);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 5,
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);

@@ -407,10 +407,40 @@ fv_forget_stats(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(fv_start_worker);
 
-/* flowview._start_worker(): make sure this database's apply worker runs */
+static bool start_at_commit = false;
+
+static void
+start_worker_at_commit(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && start_at_commit)
+		fv_ensure_worker(MyDatabaseId);
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+		start_at_commit = false;
+}
+
+/*
+ * flowview._start_worker() and create_view: make sure this database's apply
+ * worker runs once the calling transaction commits.  (Started earlier, a new worker could read
+ * the catalog before the caller's new view is visible, find no live views
+ * and exit.)
+ */
+void
+fv_start_worker_at_commit(void)
+{
+	static bool registered = false;
+
+	if (!registered)
+	{
+		RegisterXactCallback(start_worker_at_commit, NULL);
+		registered = true;
+	}
+	start_at_commit = true;
+}
+
 Datum
 fv_start_worker(PG_FUNCTION_ARGS)
 {
-	fv_ensure_worker(MyDatabaseId);
+	fv_start_worker_at_commit();
 	PG_RETURN_VOID();
 }

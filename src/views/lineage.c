@@ -1,0 +1,480 @@
+/*-------------------------------------------------------------------------
+ *
+ * lineage.c
+ *	  flowview.lineage(view): which source columns each output column of a
+ *	  live view derives from, and how.
+ *
+ * Lineage is computed when it is asked for, from the defining query kept in
+ * flowview.view_catalog: the query is parsed and analysed again, with the
+ * view's pinned time zone, and its target list, WHERE, GROUP BY and HAVING
+ * are walked.  Nothing is stored, so every live view has lineage whenever it
+ * was created, and it cannot go stale.  The columns a live view reads can be
+ * neither renamed nor dropped (ddl.c, pg_depend), so the stored query still
+ * names them; the source table itself may have been renamed or moved since,
+ * or the caller's search_path may find another table of that name: the
+ * query is then analysed over the source found by its OID (under its old
+ * name as an alias, so qualified column references still resolve).  Other
+ * names (functions, types) resolve through the caller's search_path followed
+ * by the source's schema.
+ *
+ * One row per output column and source column it derives from, and kind:
+ *
+ *	direct:   "group key"        the output is the GROUP BY source column
+ *	          "expression: F"    the output is a GROUP BY expression whose
+ *	                             outermost function or operator is F
+ *	          "aggregate: A"     the output is aggregate A over the column;
+ *	                             "aggregate: count(*)" for count(*)
+ *	indirect: "filter"           the column decides which rows count: in
+ *	                             WHERE, the aggregate's FILTER, or HAVING
+ *	          "group by"         (aggregates only) the column decides the
+ *	                             groups
+ *
+ * A direct output that reads no source column (count(*), a constant key)
+ * has one row without a source column.  A live view reads one table and
+ * cannot read another live view (analyze.c), so lineage is always one level
+ * deep (depth 1).  flowview.openlineage() (SQL) turns these rows into
+ * OpenLineage's columnLineage facet.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/analyze.h"
+#include "parser/parser.h"
+#include "parser/parsetree.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/ruleutils.h"
+
+PG_FUNCTION_INFO_V1(fv_lineage);
+
+/* one dependency of an output column on a source column */
+typedef struct LineageRow
+{
+	AttrNumber	attnum;			/* 0: no source column */
+	const char *transformation;
+	bool		direct;
+	char	   *expression;		/* what the output or the condition computes */
+} LineageRow;
+
+typedef struct LineageContext
+{
+	Oid			source;
+	Index		rtindex;
+	List	   *dpcontext;		/* deparse over the source */
+	List	   *rows;			/* LineageRow * of the output column at hand */
+} LineageContext;
+
+typedef struct VarsContext
+{
+	Index		rtindex;
+	Bitmapset  *attnos;
+} VarsContext;
+
+static bool
+vars_walker(Node *node, VarsContext *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *var = (Var *) node;
+
+		if (var->varno == ctx->rtindex && var->varlevelsup == 0 && var->varattno > 0)
+			ctx->attnos = bms_add_member(ctx->attnos, var->varattno);
+		return false;
+	}
+	return expression_tree_walker(node, vars_walker, (void *) ctx);
+}
+
+/* the source columns expr reads, as a set of attribute numbers */
+static Bitmapset *
+source_columns(LineageContext *lc, Node *expr)
+{
+	VarsContext ctx;
+
+	ctx.rtindex = lc->rtindex;
+	ctx.attnos = NULL;
+	vars_walker(expr, &ctx);
+	return ctx.attnos;
+}
+
+static char *
+expr_sql(LineageContext *lc, Node *expr)
+{
+	return deparse_expression(expr, lc->dpcontext, false, false);
+}
+
+/* add a row to lc->rows unless the same one is there */
+static void
+add_row(LineageContext *lc, AttrNumber attnum, const char *transformation,
+		bool direct, char *expression)
+{
+	ListCell   *cell;
+	LineageRow *row;
+
+	foreach(cell, lc->rows)
+	{
+		row = lfirst(cell);
+		if (row->attnum == attnum && strcmp(row->transformation, transformation) == 0 &&
+			strcmp(row->expression, expression) == 0)
+			return;
+	}
+	row = palloc(sizeof(LineageRow));
+	row->attnum = attnum;
+	row->transformation = transformation;
+	row->direct = direct;
+	row->expression = expression;
+	lc->rows = lappend(lc->rows, row);
+}
+
+/*
+ * One row per source column expr reads; a direct dependency on no column at
+ * all (count(*), a constant) is one row without a column.
+ */
+static void
+add_rows(LineageContext *lc, Node *expr, const char *transformation, bool direct,
+		 char *expression)
+{
+	Bitmapset  *attnos = source_columns(lc, expr);
+	int			x = -1;
+
+	if (bms_is_empty(attnos) && direct)
+		add_row(lc, 0, transformation, direct, expression);
+	while ((x = bms_next_member(attnos, x)) >= 0)
+		add_row(lc, (AttrNumber) x, transformation, direct, expression);
+}
+
+/* the expression without implicit binary-compatible casts on top */
+static Node *
+strip_implicit_relabel(Node *expr)
+{
+	while (expr && IsA(expr, RelabelType) &&
+		   ((RelabelType *) expr)->relabelformat == COERCE_IMPLICIT_CAST)
+		expr = (Node *) ((RelabelType *) expr)->arg;
+	return expr;
+}
+
+/* "date_trunc", "operator +", "cast to date", ...: what computes expr */
+static char *
+expr_kind(Node *expr)
+{
+	switch (nodeTag(expr))
+	{
+		case T_FuncExpr:
+			{
+				FuncExpr   *f = (FuncExpr *) expr;
+
+				if (f->funcformat == COERCE_EXPLICIT_CAST || f->funcformat == COERCE_IMPLICIT_CAST)
+					return psprintf("cast to %s", format_type_be(f->funcresulttype));
+				return get_func_name(f->funcid);
+			}
+		case T_RelabelType:
+		case T_CoerceViaIO:
+		case T_ArrayCoerceExpr:
+		case T_CoerceToDomain:
+			return psprintf("cast to %s", format_type_be(exprType(expr)));
+		case T_OpExpr:
+			return psprintf("operator %s", get_opname(((OpExpr *) expr)->opno));
+		case T_CaseExpr:
+			return pstrdup("CASE");
+		case T_CoalesceExpr:
+			return pstrdup("coalesce");
+		case T_MinMaxExpr:
+			return pstrdup(((MinMaxExpr *) expr)->op == IS_GREATEST ? "greatest" : "least");
+		case T_NullIfExpr:
+			return pstrdup("nullif");
+		case T_BoolExpr:
+			switch (((BoolExpr *) expr)->boolop)
+			{
+				case AND_EXPR:
+					return pstrdup("AND");
+				case OR_EXPR:
+					return pstrdup("OR");
+				case NOT_EXPR:
+					return pstrdup("NOT");
+			}
+			break;
+		case T_NullTest:
+			return pstrdup(((NullTest *) expr)->nulltesttype == IS_NULL ? "IS NULL" : "IS NOT NULL");
+		case T_Const:
+			return pstrdup("constant");
+		default:
+			break;
+	}
+	return pstrdup("expression");
+}
+
+typedef struct AnalyseErrorContext
+{
+	Oid			view;
+	const char *query;
+} AnalyseErrorContext;
+
+/*
+ * Error context: which view's query was being analysed; a parser error
+ * position points into that query, not into the caller's statement.
+ */
+static void
+analyse_error_callback(void *arg)
+{
+	AnalyseErrorContext *ctx = (AnalyseErrorContext *) arg;
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery(ctx->query);
+	}
+	errcontext("analysing the defining query of live view %s",
+			   quote_qualified_identifier(get_namespace_name(get_rel_namespace(ctx->view)),
+										  get_rel_name(ctx->view)));
+}
+
+/*
+ * The view's defining query, analysed over source.  When the name in its
+ * FROM no longer finds source (renamed or moved, another search_path), the
+ * FROM item is pointed at source's current name, under the old name as
+ * alias.  Errors from parse analysis (e.g. a function the caller's
+ * search_path does not find) propagate.
+ */
+static Query *
+analyse_view_query(const char *query, Oid source)
+{
+	List	   *raw = raw_parser(query, RAW_PARSE_DEFAULT);
+	RawStmt    *rawstmt;
+	SelectStmt *select;
+
+	if (list_length(raw) != 1)
+		elog(ERROR, "pg_flowview: the defining query of a live view is not one statement");
+	rawstmt = linitial_node(RawStmt, raw);
+	if (!IsA(rawstmt->stmt, SelectStmt))
+		elog(ERROR, "pg_flowview: the defining query of a live view is not a SELECT");
+	select = (SelectStmt *) rawstmt->stmt;
+	if (list_length(select->fromClause) == 1 && IsA(linitial(select->fromClause), RangeVar))
+	{
+		RangeVar   *rv = linitial_node(RangeVar, select->fromClause);
+
+		if (RangeVarGetRelid(rv, NoLock, true) != source)
+		{
+			if (rv->alias == NULL)
+				rv->alias = makeAlias(rv->relname, NIL);
+			rv->catalogname = NULL;
+			rv->schemaname = get_namespace_name(get_rel_namespace(source));
+			rv->relname = get_rel_name(source);
+		}
+	}
+	return parse_analyze_fixedparams(rawstmt, query, NULL, 0, NULL);
+}
+
+/*
+ * The rows of lc->rows, for output column colno named colname, into the
+ * result tuplestore.
+ */
+static void
+emit_rows(LineageContext *lc, ReturnSetInfo *rsinfo, int colno, const char *colname)
+{
+	char	   *schema = get_namespace_name(get_rel_namespace(lc->source));
+	char	   *table = get_rel_name(lc->source);
+	ListCell   *cell;
+
+	foreach(cell, lc->rows)
+	{
+		LineageRow *row = lfirst(cell);
+		Datum		values[9];
+		bool		nulls[9];
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = CStringGetTextDatum(colname);
+		values[1] = CStringGetTextDatum(schema);
+		values[2] = CStringGetTextDatum(table);
+		if (row->attnum > 0)
+			values[3] = CStringGetTextDatum(get_attname(lc->source, row->attnum, false));
+		else
+			nulls[3] = true;
+		values[4] = CStringGetTextDatum(row->transformation);
+		values[5] = Int32GetDatum(1);
+		values[6] = Int32GetDatum(colno);
+		values[7] = BoolGetDatum(row->direct);
+		values[8] = CStringGetTextDatum(row->expression);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	lc->rows = NIL;
+}
+
+/*
+ * flowview.lineage(view regclass) RETURNS TABLE ("column" text,
+ *		source_schema text, source_table text, source_column text,
+ *		transformation text, depth int, column_number int, direct boolean,
+ *		expression text)
+ *
+ * The lineage rows of a live view (see the file header), output columns in
+ * order, for each its direct dependencies, then filters, then group keys.
+ * Throws 42809 (wrong_object_type) when view is not a live view.
+ */
+Datum
+fv_lineage(PG_FUNCTION_ARGS)
+{
+	Oid			view = PG_GETARG_OID(0);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext work;
+	MemoryContext old;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1];
+	bool		isnull;
+	char	   *query;
+	char	   *tz;
+	Query	   *q;
+	RangeTblRef *rtr;
+	RangeTblEntry *rte;
+	LineageContext lc;
+	ListCell   *cell;
+	int			save_nestlevel;
+	ErrorContextCallback errcallback;
+	AnalyseErrorContext errctx;
+	int			colno = 0;
+	char	   *where_sql = NULL;
+	char	   *having_sql = NULL;
+
+	InitMaterializedSRF(fcinfo, 0);
+	work = AllocSetContextCreate(CurrentMemoryContext, "flowview lineage",
+								 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+
+	/* the catalog entry: query, pinned time zone, source */
+	SPI_connect();
+	args[0] = ObjectIdGetDatum(view);
+	if (SPI_execute_with_args("SELECT query, time_zone, source_oid FROM flowview.view_catalog"
+							  " WHERE view_oid = $1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "pg_flowview: could not read flowview.view_catalog");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a live view",
+						DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(view)))),
+				 errhint("SELECT view FROM flowview.views lists the live views.")));
+	query = MemoryContextStrdup(work, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	tz = MemoryContextStrdup(work, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+	lc.source = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	SPI_finish();
+	MemoryContextSwitchTo(work);
+
+	/*
+	 * Analyse as at creation, in the view's pinned time zone; deparse
+	 * constants the same way whatever the caller's date and interval styles.
+	 */
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("TimeZone", tz, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("IntervalStyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+
+	/*
+	 * Names in the query resolve through the caller's search_path, then the
+	 * source's schema (where an unqualified table was most likely found).
+	 */
+	(void) set_config_option("search_path",
+							 psprintf("%s%s%s", namespace_search_path,
+									  namespace_search_path[0] ? ", " : "",
+									  quote_identifier(get_namespace_name(get_rel_namespace(lc.source)))),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+
+	errctx.view = view;
+	errctx.query = query;
+	errcallback.callback = analyse_error_callback;
+	errcallback.arg = (void *) &errctx;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+	q = analyse_view_query(query, lc.source);
+	error_context_stack = errcallback.previous;
+	if (list_length(q->jointree->fromlist) != 1 ||
+		!IsA(linitial(q->jointree->fromlist), RangeTblRef))
+		elog(ERROR, "pg_flowview: the defining query of live view %u does not read one table", view);
+	rtr = linitial_node(RangeTblRef, q->jointree->fromlist);
+	rte = rt_fetch(rtr->rtindex, q->rtable);
+	if (rte->rtekind != RTE_RELATION || rte->relid != lc.source)
+		elog(ERROR, "pg_flowview: the defining query of live view %u does not read its source", view);
+	lc.rtindex = rtr->rtindex;
+	lc.dpcontext = deparse_context_for(get_rel_name(lc.source), lc.source);
+	lc.rows = NIL;
+	if (q->jointree->quals)
+		where_sql = psprintf("WHERE %s", expr_sql(&lc, q->jointree->quals));
+	if (q->havingQual)
+		having_sql = psprintf("HAVING %s", expr_sql(&lc, q->havingQual));
+
+	foreach(cell, q->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, cell);
+		Node	   *expr = (Node *) tle->expr;
+
+		if (tle->resjunk)
+			continue;
+		colno++;
+
+		/* direct: what the column's value is computed from */
+		if (tle->ressortgroupref != 0)
+		{
+			Node	   *key = strip_implicit_relabel(expr);
+
+			if (IsA(key, Var))
+				add_rows(&lc, key, "group key", true, expr_sql(&lc, expr));
+			else
+				add_rows(&lc, key, psprintf("expression: %s", expr_kind(key)), true,
+						 expr_sql(&lc, expr));
+		}
+		else if (IsA(expr, Aggref))
+		{
+			Aggref	   *agg = (Aggref *) expr;
+
+			add_rows(&lc, (Node *) agg->args,
+					 agg->aggstar ? "aggregate: count(*)" :
+					 psprintf("aggregate: %s", get_func_name(agg->aggfnoid)),
+					 true, expr_sql(&lc, expr));
+			if (agg->aggfilter)
+				add_rows(&lc, (Node *) agg->aggfilter, "filter", false,
+						 psprintf("FILTER (WHERE %s)", expr_sql(&lc, (Node *) agg->aggfilter)));
+		}
+		else
+			elog(ERROR, "pg_flowview: output column \"%s\" of live view %u is neither a group key nor an aggregate",
+				 tle->resname, view);
+
+		/* indirect: which rows count, which groups there are */
+		if (where_sql)
+			add_rows(&lc, q->jointree->quals, "filter", false, where_sql);
+		if (having_sql)
+			add_rows(&lc, q->havingQual, "filter", false, having_sql);
+		if (tle->ressortgroupref == 0)
+		{
+			ListCell   *gc;
+
+			foreach(gc, q->groupClause)
+			{
+				SortGroupClause *sgc = lfirst_node(SortGroupClause, gc);
+				Node	   *key = (Node *) get_sortgroupclause_expr(sgc, q->targetList);
+
+				add_rows(&lc, key, "group by", false, expr_sql(&lc, key));
+			}
+		}
+		emit_rows(&lc, rsinfo, colno, tle->resname ? tle->resname : "?column?");
+	}
+
+	AtEOXact_GUC(true, save_nestlevel);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(work);
+	return (Datum) 0;
+}

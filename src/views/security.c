@@ -1,0 +1,465 @@
+/*-------------------------------------------------------------------------
+ *
+ * security.c
+ *	  Securing live views: the privilege checks of create_view, running
+ *	  pg_flowview's own work as the extension's owner, and row-level
+ *	  security by organisation (flowview.enable_org_security).
+ *
+ * Who reads what.  A live view NAME is a security_invoker view over
+ * flowview.fv_out_ID, itself a security_invoker view over the storage table
+ * flowview.fv_store_ID (see create.c).  An analyst's query therefore reads
+ * fv_store_ID with the analyst's own privileges and row-level security:
+ * that is where enable_org_security puts its policies, and where users put
+ * their own.  flowview._sync_grants (SQL) gives SELECT on fv_out_ID and
+ * fv_store_ID to exactly the roles that may SELECT from NAME.
+ *
+ * The organisation policy is
+ *
+ *	gN = ANY ((SELECT flowview._visible_units())::text[])
+ *
+ * where gN is the storage column behind the view's org column: the units
+ * the current role may see are computed once per query (an initplan) from
+ * the closure table, and the comparison with an array parameter is an index
+ * condition on gN.  A second policy lets members of flowview_admin see all
+ * rows; superusers, BYPASSRLS roles and the table's owner are not subject
+ * to row-level security at all (PostgreSQL's rules).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/parsetree.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/regproc.h"
+#include "utils/rls.h"
+#include "utils/syscache.h"
+
+#include "views/security.h"
+
+PG_FUNCTION_INFO_V1(fv_visible_units);
+PG_FUNCTION_INFO_V1(fv_storage_table);
+PG_FUNCTION_INFO_V1(fv_storage_column);
+PG_FUNCTION_INFO_V1(fv_enable_org_security);
+PG_FUNCTION_INFO_V1(fv_disable_org_security);
+
+/* ----------------------------------------------------------------
+ * create_view's checks
+ * ----------------------------------------------------------------
+ */
+
+static bool
+check_function(Oid func, void *context)
+{
+	Oid			caller = *(Oid *) context;
+	HeapTuple	tup;
+	Oid			owner;
+
+	if (pg_proc_aclcheck(func, caller, ACL_EXECUTE) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(func));
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(func));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", func);
+	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
+	ReleaseSysCache(tup);
+	if (!superuser_arg(owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("function %s is owned by role %s, which is not a superuser",
+						format_procedure(func), GetUserNameFromId(owner, false)),
+				 errdetail("The apply worker evaluates a live view's expressions as a superuser."),
+				 errhint("Have a superuser own the function (ALTER FUNCTION ... OWNER TO), or use built-in functions.")));
+	return false;
+}
+
+static bool
+functions_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, functions_walker, context, 0);
+	(void) check_functions_in_node(node, check_function, context);
+	return expression_tree_walker(node, functions_walker, context);
+}
+
+void
+fv_check_create_privileges(FvViewDef *def, Oid view_namespace)
+{
+	Oid			caller = GetUserId();
+	Oid			source = def->source;
+	ListCell   *lc;
+
+	if (pg_namespace_aclcheck(view_namespace, caller, ACL_CREATE) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_SCHEMA, get_namespace_name(view_namespace));
+
+	if (pg_class_aclcheck(source, caller, ACL_SELECT) != ACLCHECK_OK)
+	{
+		/* count(*) alone: like SELECT count(*), any column will do */
+		if (def->used_columns == NIL &&
+			pg_attribute_aclcheck_all(source, caller, ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK)
+			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(source));
+		foreach(lc, def->used_columns)
+		{
+			char	   *column = lfirst(lc);
+
+			if (pg_attribute_aclcheck(source, get_attnum(source, column), caller, ACL_SELECT) != ACLCHECK_OK)
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("permission denied for column \"%s\" of table \"%s\"",
+								column, get_rel_name(source)),
+						 errdetail("The query reads this column; a live view never shows data its creator cannot read.")));
+		}
+	}
+
+	if (check_enable_rls(source, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("table \"%s\" has row-level security that applies to role \"%s\"",
+						get_rel_name(source), GetUserNameFromId(caller, false)),
+				 errdetail("A live view is maintained from every row of its source, including rows the policies hide from you."),
+				 errhint("Create the view as the table's owner or as a role with BYPASSRLS.")));
+
+	(void) query_tree_walker(def->query, functions_walker, &caller, 0);
+
+	/*
+	 * create_view sets REPLICA IDENTITY FULL where it is missing (as the
+	 * extension's owner): only the tables' owner may have that done.
+	 */
+	foreach(lc, find_all_inheritors(source, NoLock, NULL))
+	{
+		Oid			relid = lfirst_oid(lc);
+		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+		char		ident;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		ident = ((Form_pg_class) GETSTRUCT(tup))->relreplident;
+		ReleaseSysCache(tup);
+		if (ident != REPLICA_IDENTITY_FULL && !pg_class_ownercheck(relid, caller))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("table \"%s\" needs REPLICA IDENTITY FULL, and only its owner can set that",
+							get_rel_name(relid)),
+					 errhint("Have the owner run ALTER TABLE %s REPLICA IDENTITY FULL;",
+							 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+														get_rel_name(relid)))));
+	}
+}
+
+/* ----------------------------------------------------------------
+ * Running as the extension's owner
+ * ----------------------------------------------------------------
+ */
+
+static Oid
+flowview_owner(void)
+{
+	Oid			nsp = get_namespace_oid("flowview", false);
+	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for schema %u", nsp);
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+void
+fv_become_owner(FvSavedUser *saved)
+{
+	Oid			owner = flowview_owner();
+
+	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
+	SetUserIdAndSecContext(owner, saved->sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	saved->guc_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+void
+fv_restore_user(FvSavedUser *saved)
+{
+	AtEOXact_GUC(true, saved->guc_nestlevel);
+	SetUserIdAndSecContext(saved->userid, saved->sec_context);
+}
+
+/* ----------------------------------------------------------------
+ * Organisation security
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * flowview._visible_units() RETURNS text[]
+ *
+ * The units assigned to the current role, or to a role whose privileges it
+ * has (pg_has_role USAGE: membership with INHERIT), and their descendants.
+ * Reads the hierarchy as the extension's owner.
+ */
+Datum
+fv_visible_units(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			who = GetUserId();
+	FvSavedUser saved;
+	Datum		args[1] = {ObjectIdGetDatum(who)};
+	Datum		result;
+	bool		isnull;
+
+	fv_become_owner(&saved);
+	SPI_connect();
+	if (plan == NULL)
+	{
+		Oid			argtypes[1] = {OIDOID};
+		SPIPlanPtr	p = SPI_prepare("SELECT coalesce(array_agg(DISTINCT c.descendant), '{}')"
+									" FROM flowview.org_members m"
+									" JOIN pg_catalog.pg_roles r ON r.oid = m.role"
+									" JOIN flowview.org_closure c ON c.ancestor = m.unit"
+									" WHERE pg_catalog.pg_has_role($1, r.oid, 'USAGE')",
+									1, argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "pg_flowview: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		plan = p;
+	}
+	if (SPI_execute_plan(plan, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "pg_flowview: could not read the organisation hierarchy");
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	result = SPI_datumTransfer(result, false, -1);
+	SPI_finish();
+	fv_restore_user(&saved);
+	PG_RETURN_DATUM(result);
+}
+
+/* the catalog id of live view "view", or an error saying it is not one */
+static int
+live_view_id(Oid view)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(view)};
+	bool		isnull;
+	int			id;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT id FROM flowview.view_catalog WHERE view_oid = $1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "pg_flowview: could not read the view catalog");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a live view", DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(view)))),
+				 errhint("SELECT view FROM flowview.views lists the live views.")));
+	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return id;
+}
+
+static Oid
+store_oid(int id)
+{
+	return get_relname_relid(psprintf("fv_store_%d", id), get_namespace_oid("flowview", false));
+}
+
+/* the relation and column a plain Var output column "attno" of a view reads; false if not a Var */
+static bool
+view_column_var(Oid view, AttrNumber attno, Oid *relid, AttrNumber *relattno)
+{
+	Relation	rel = relation_open(view, AccessShareLock);
+	Query	   *q = get_view_query(rel);
+	TargetEntry *tle = get_tle_by_resno(q->targetList, attno);
+	bool		found = false;
+
+	if (tle != NULL && IsA(tle->expr, Var) && ((Var *) tle->expr)->varlevelsup == 0)
+	{
+		Var		   *var = (Var *) tle->expr;
+		RangeTblEntry *rte = rt_fetch(var->varno, q->rtable);
+
+		if (rte->rtekind == RTE_RELATION)
+		{
+			*relid = rte->relid;
+			*relattno = var->varattno;
+			found = true;
+		}
+	}
+	relation_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * The storage column of fv_store_ID behind output column "column" of the
+ * live view: a group key column gN; an error for an aggregate.
+ */
+static char *
+storage_column(Oid view, int id, const char *column)
+{
+	AttrNumber	attno = get_attnum(view, column);
+	Oid			out;
+	AttrNumber	outattno;
+	Oid			store;
+	AttrNumber	storeattno;
+
+	if (attno == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of live view \"%s\" does not exist", column, get_rel_name(view))));
+	if (!view_column_var(view, attno, &out, &outattno) ||
+		!view_column_var(out, outattno, &store, &storeattno) ||
+		store != store_oid(id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" of live view \"%s\" is not a GROUP BY key", column, get_rel_name(view)),
+				 errdetail("Rows can be filtered by organisation only on a column the view groups by.")));
+	return get_attname(store, storeattno, false);
+}
+
+/* flowview.storage_table(view regclass) RETURNS regclass */
+Datum
+fv_storage_table(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_OID(store_oid(live_view_id(PG_GETARG_OID(0))));
+}
+
+/* flowview.storage_column(view regclass, column_name name) RETURNS name */
+Datum
+fv_storage_column(PG_FUNCTION_ARGS)
+{
+	Oid			view = PG_GETARG_OID(0);
+	char	   *column = NameStr(*PG_GETARG_NAME(1));
+
+	PG_RETURN_DATUM(DirectFunctionCall1(namein,
+										CStringGetDatum(storage_column(view, live_view_id(view), column))));
+}
+
+static void
+run(const char *sql)
+{
+	if (SPI_execute(sql, false, 0) < 0)
+		elog(ERROR, "pg_flowview: SPI_execute failed for: %s", sql);
+}
+
+/* drop pg_flowview's policies and index on fv_store_ID, if there */
+static void
+drop_org_objects(int id)
+{
+	run(psprintf("DO $$ BEGIN"
+				 " IF EXISTS (SELECT FROM pg_policy WHERE polrelid = 'flowview.fv_store_%d'::regclass"
+				 "            AND polname = 'flowview_org') THEN"
+				 "   DROP POLICY flowview_org ON flowview.fv_store_%d; END IF;"
+				 " IF EXISTS (SELECT FROM pg_policy WHERE polrelid = 'flowview.fv_store_%d'::regclass"
+				 "            AND polname = 'flowview_org_admin') THEN"
+				 "   DROP POLICY flowview_org_admin ON flowview.fv_store_%d; END IF;"
+				 " IF to_regclass('flowview.fv_store_%d_org') IS NOT NULL THEN"
+				 "   DROP INDEX flowview.fv_store_%d_org; END IF;"
+				 " END $$", id, id, id, id, id, id));
+}
+
+/*
+ * flowview.enable_org_security(view regclass, org_column name)
+ *
+ * SECURITY DEFINER (the extension's owner), search_path pinned.
+ */
+Datum
+fv_enable_org_security(PG_FUNCTION_ARGS)
+{
+	Oid			view;
+	char	   *column;
+	int			id;
+	Oid			store;
+	char	   *store_sql;
+	char	   *col;
+	Oid			coltype;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("view and org_column must not be NULL")));
+	view = PG_GETARG_OID(0);
+	column = NameStr(*PG_GETARG_NAME(1));
+	id = live_view_id(view);
+	store = store_oid(id);
+	col = storage_column(view, id, column);
+	coltype = get_atttype(store, get_attnum(store, col));
+	if (coltype != TEXTOID && coltype != VARCHAROID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of live view \"%s\" is of type %s, not text", column,
+						get_rel_name(view), format_type_be(coltype)),
+				 errdetail("Org units are text; the org column must be text or varchar."),
+				 errhint("Group by the column cast to text, e.g. GROUP BY region_id::text AS region_id.")));
+	store_sql = psprintf("flowview.fv_store_%d", id);
+
+	SPI_connect();
+	run(psprintf("ALTER TABLE %s ENABLE ROW LEVEL SECURITY", store_sql));
+	drop_org_objects(id);
+	run(psprintf("CREATE POLICY flowview_org ON %s AS PERMISSIVE FOR SELECT TO PUBLIC"
+				 " USING (%s = ANY ((SELECT flowview._visible_units())::text[]))",
+				 store_sql, quote_identifier(col)));
+	run(psprintf("CREATE POLICY flowview_org_admin ON %s AS PERMISSIVE FOR SELECT TO flowview_admin"
+				 " USING (true)", store_sql));
+	/* the unique index on the keys serves the first key; others get one */
+	if (strcmp(col, "g1") != 0)
+		run(psprintf("CREATE INDEX fv_store_%d_org ON %s (%s)", id, store_sql, quote_identifier(col)));
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * flowview.disable_org_security(view regclass)
+ *
+ * Drops the two policies; row-level security stays enabled while the table
+ * has other (user-defined) policies.
+ */
+Datum
+fv_disable_org_security(PG_FUNCTION_ARGS)
+{
+	Oid			view;
+	int			id;
+	char	   *store_sql;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1];
+	bool		isnull;
+	int64		others;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("view must not be NULL")));
+	view = PG_GETARG_OID(0);
+	id = live_view_id(view);
+	store_sql = psprintf("flowview.fv_store_%d", id);
+	args[0] = ObjectIdGetDatum(store_oid(id));
+
+	SPI_connect();
+	drop_org_objects(id);
+	if (SPI_execute_with_args("SELECT count(*) FROM pg_catalog.pg_policy WHERE polrelid = $1",
+							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "pg_flowview: could not read pg_policy");
+	others = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (others == 0)
+		run(psprintf("ALTER TABLE %s DISABLE ROW LEVEL SECURITY", store_sql));
+	else
+		ereport(NOTICE,
+				(errmsg("row-level security stays enabled on %s: it has %lld other policies",
+						store_sql, (long long) others)));
+	SPI_finish();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,38 @@
+/*-------------------------------------------------------------------------
+ *
+ * security.h
+ *	  Privilege checks of create_view, running as the extension's owner,
+ *	  row-level security by organisation (security.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef FV_SECURITY_H
+#define FV_SECURITY_H
+
+#include "views/analyze.h"
+
+/* What fv_become_owner saved, for fv_restore_user. */
+typedef struct FvSavedUser
+{
+	Oid			userid;
+	int			sec_context;
+	int			guc_nestlevel;
+} FvSavedUser;
+
+/*
+ * Refuse (42501) a view that would let the calling role see or run what it
+ * cannot: every source column read needs SELECT, the target schema CREATE,
+ * the query's functions EXECUTE (and a superuser owner, since the apply
+ * worker runs them as a superuser); a source under row-level security that
+ * applies to the caller is refused.
+ */
+extern void fv_check_create_privileges(FvViewDef *def, Oid view_namespace);
+
+/*
+ * Run as the owner of schema flowview (the extension's owner) with
+ * search_path pinned to pg_catalog, pg_temp until fv_restore_user.
+ */
+extern void fv_become_owner(FvSavedUser *saved);
+extern void fv_restore_user(FvSavedUser *saved);
+
+#endif							/* FV_SECURITY_H */
