@@ -177,28 +177,30 @@ INSERT INTO al_orders (region, ts, amount) VALUES ('us', '2026-11-30 11:00:00+00
 SELECT flowview.wait_for_freshness(NULL, '60 s') AS fresh;
 SELECT name, last_error, events FROM flowview.alerts WHERE name = 'divide';
 
--- a rule is evaluated as its owner (here a role that can read the view)
-CREATE ROLE al_owner;
+-- rules are created by flowview_admin members on views they own, and
+-- evaluated as the role that created them
+CREATE ROLE al_owner IN ROLE flowview_admin;
 ALTER VIEW al_per_minute OWNER TO al_owner;
-GRANT USAGE ON SCHEMA flowview TO al_owner;
-GRANT SELECT ON ALL TABLES IN SCHEMA flowview TO al_owner;
-GRANT INSERT ON flowview.alert_catalog TO al_owner;
-GRANT USAGE ON SEQUENCE flowview.alert_catalog_id_seq TO al_owner;
+GRANT SELECT ON al_per_minute TO al_owner;   -- read grants follow the view to its storage
 SET ROLE al_owner;
 SELECT al_try($$SELECT flowview.create_alert('not mine', 'al_total', 'true')$$);
 SELECT flowview.create_alert('as owner', 'al_per_minute', 'orders >= 1 AND current_user = ''al_owner''');
-RESET ROLE;
 SELECT name, owner FROM flowview.alerts WHERE name = 'as owner';
+RESET ROLE;
+CREATE ROLE al_other;
+SET ROLE al_other;
+SELECT al_try($$SELECT flowview.create_alert('not admin', 'al_total', 'true')$$);
+RESET ROLE;
 SELECT pg_sleep(1);
 INSERT INTO al_orders (region, ts, amount) VALUES ('asia', '2026-11-30 12:00:00+00', 1);
 SELECT flowview.wait_for_freshness(NULL, '60 s') AS fresh;
 SELECT alert, group_key FROM flowview.alert_events WHERE alert = 'as owner';
+SET ROLE al_owner;
 SELECT flowview.drop_alert('as owner');
+RESET ROLE;
+REVOKE SELECT ON al_per_minute FROM al_owner;
 ALTER VIEW al_per_minute OWNER TO CURRENT_USER;
-REVOKE ALL ON ALL TABLES IN SCHEMA flowview FROM al_owner;
-REVOKE ALL ON SCHEMA flowview FROM al_owner;
-REVOKE ALL ON SEQUENCE flowview.alert_catalog_id_seq FROM al_owner;
-DROP ROLE al_owner;
+DROP ROLE al_owner, al_other;
 
 -- drop_alert removes the rule, its state and its events; drop_view (and
 -- DROP TABLE ... CASCADE of the source) removes the view's rules
