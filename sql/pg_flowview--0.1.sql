@@ -43,26 +43,6 @@ CREATE TABLE flowview.view_catalog (
     snapshot_xip    bigint[]
 );
 
--- Alert rules (flowview.create_alert): checked by the apply worker after each
--- batch, on the groups the batch changed, by flowview._fire_alerts().
-CREATE TABLE flowview.alert_catalog (
-    id          serial PRIMARY KEY,
-    name        text NOT NULL UNIQUE,
-    view_oid    oid NOT NULL,
-    condition   text NOT NULL,
-    channel     text NOT NULL,
-    created_at  timestamptz NOT NULL DEFAULT now()
-);
-
--- Called by the apply worker, inside the batch's transaction, after a view
--- with alert rules was applied; groups: the changed groups, a jsonb array of
--- objects {group key output column: value}.
-CREATE FUNCTION flowview._fire_alerts(v regclass, groups jsonb) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    RETURN;  -- rules are evaluated here (alerts)
-END $$;
-
 -- ---------------------------------------------------------------------------
 -- Live views: functions
 -- ---------------------------------------------------------------------------
@@ -388,6 +368,263 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       FROM s
      GROUP BY s.view_oid
 $$;
+
+-- ---------------------------------------------------------------------------
+-- Alert rules on live data (see README "Alerts on live data")
+-- ---------------------------------------------------------------------------
+
+-- One row per rule.  condition is the deparsed form flowview._alert_condition
+-- returns (one expression over the view's columns, names outside pg_catalog
+-- qualified): the only condition text the worker ever runs.  The rules of a
+-- view go with it (drop_view, DROP ... CASCADE, DROP EXTENSION).
+CREATE TABLE flowview.alert_catalog (
+    id            serial PRIMARY KEY,
+    name          text NOT NULL UNIQUE,
+    view_oid      oid NOT NULL REFERENCES flowview.view_catalog (view_oid) ON DELETE CASCADE,
+    condition     text NOT NULL,
+    channel       text NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    owner         oid NOT NULL,             -- the role the condition is evaluated as
+    last_error    text,                     -- the last evaluation error (NULL once it works again)
+    last_error_at timestamptz
+);
+CREATE INDEX ON flowview.alert_catalog (view_oid);
+
+-- Groups currently satisfying their rule's condition (an open episode).
+CREATE TABLE flowview.alert_state (
+    alert_id  int NOT NULL REFERENCES flowview.alert_catalog (id) ON DELETE CASCADE,
+    group_key jsonb NOT NULL,
+    event_id  bigint NOT NULL,
+    PRIMARY KEY (alert_id, group_key)
+);
+
+-- One row per firing: a group that started satisfying a rule.
+CREATE TABLE flowview.alert_events (
+    id           bigserial PRIMARY KEY,
+    alert_id     int NOT NULL REFERENCES flowview.alert_catalog (id) ON DELETE CASCADE,
+    alert        text NOT NULL,
+    view         regclass NOT NULL,
+    group_key    jsonb NOT NULL,            -- {group key column: value}
+    group_values jsonb,                     -- the group's row of the view when it fired
+    fired_at     timestamptz NOT NULL,
+    ended_at     timestamptz                -- when it stopped satisfying the condition (NULL: still does)
+);
+CREATE INDEX ON flowview.alert_events (alert_id, fired_at);
+
+-- The condition, checked and deparsed: see src/views/alert.c.
+CREATE FUNCTION flowview._alert_condition(v regclass, condition text) RETURNS text
+AS 'MODULE_PATHNAME', 'fv_alert_condition' LANGUAGE C STRICT;
+
+CREATE FUNCTION flowview.create_alert(name text, view regclass, condition text,
+                                      channel text DEFAULT 'flowview_alert')
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r flowview.view_catalog;
+    cond text;
+BEGIN
+    IF name IS NULL OR view IS NULL OR condition IS NULL OR channel IS NULL THEN
+        RAISE EXCEPTION 'create_alert needs a name, a view, a condition and a channel'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF name = '' OR length(name) > 255 THEN
+        RAISE EXCEPTION 'an alert name must have 1 to 255 characters'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF channel = '' OR octet_length(channel) > 63 THEN
+        RAISE EXCEPTION 'invalid notification channel name "%"', channel
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A channel is an identifier of 1 to 63 bytes, as LISTEN takes it.';
+    END IF;
+    r := flowview._view(view);
+    IF NOT pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = view), 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of live view %', view
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF r.changed_groups_sql IS NULL THEN
+        RAISE EXCEPTION 'live view % cannot have alerts', view
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'A GROUP BY key of the view is not among its output columns, so its rows cannot name their group.',
+                  HINT = 'Recreate the view with every GROUP BY key in the select list.';
+    END IF;
+    IF EXISTS (SELECT FROM flowview.alert_catalog a WHERE a.name = create_alert.name) THEN
+        RAISE EXCEPTION 'alert "%" already exists', name
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Drop it first with flowview.drop_alert(), or choose another name.';
+    END IF;
+    cond := flowview._alert_condition(view, condition);
+    INSERT INTO flowview.alert_catalog (name, view_oid, condition, channel, owner)
+    VALUES (name, view, cond, channel, (SELECT oid FROM pg_roles WHERE rolname = current_user));
+END $$;
+
+CREATE FUNCTION flowview.drop_alert(name text, if_exists boolean DEFAULT false) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    a flowview.alert_catalog;
+BEGIN
+    SELECT * INTO a FROM flowview.alert_catalog c WHERE c.name = drop_alert.name;
+    IF NOT FOUND THEN
+        IF if_exists THEN
+            RAISE NOTICE 'alert "%" does not exist, skipping', name;
+            RETURN;
+        END IF;
+        RAISE EXCEPTION 'alert "%" does not exist', name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'SELECT name FROM flowview.alerts lists the alerts.';
+    END IF;
+    IF NOT pg_has_role(current_user, a.owner, 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of alert "%"', name
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    DELETE FROM flowview.alert_catalog WHERE id = a.id;   -- its state and events follow
+END $$;
+
+CREATE VIEW flowview.alerts AS
+SELECT a.name,
+       a.view_oid::regclass AS view,
+       a.condition,
+       a.channel,
+       a.owner::regrole AS owner,
+       a.created_at,
+       (SELECT count(*) FROM flowview.alert_state s WHERE s.alert_id = a.id) AS firing_groups,
+       (SELECT count(*) FROM flowview.alert_events e WHERE e.alert_id = a.id) AS events,
+       (SELECT max(e.fired_at) FROM flowview.alert_events e WHERE e.alert_id = a.id) AS last_fired_at,
+       a.last_error,
+       a.last_error_at
+  FROM flowview.alert_catalog a;
+
+-- Called by the apply worker, inside the batch's transaction, after view v
+-- (which has rules) was applied.  groups: the groups the batch changed, a
+-- jsonb array of objects {group key column: value} (view_catalog.
+-- changed_groups_sql; NULL when none); truncated: a TRUNCATE of the source
+-- emptied the view in this batch, so the rules' open episodes are checked
+-- too.  Per rule, each group is looked up in the view (its visible rows: a
+-- group HAVING hides, or that no longer exists, does not satisfy the
+-- condition) and the condition is evaluated as the rule's owner.  A group
+-- that starts satisfying it gets an event, a state row and a NOTIFY on the
+-- rule's channel; one that stops closes its event.  A rule whose evaluation
+-- fails is skipped with a WARNING and its error kept in alert_catalog: an
+-- alert never puts its view in state error.
+-- (jit off: the lookups are many small index scans, which JIT compilation,
+-- triggered by their summed cost, only slows down.)
+CREATE FUNCTION flowview._fire_alerts(v regclass, groups jsonb, truncated boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    a flowview.alert_catalog;
+    keys jsonb;
+    key_eq text;
+    key_match text;
+    key_present text;
+    owner_name text;
+    as_owner boolean;
+    res jsonb;
+    fired bigint;
+BEGIN
+    FOR a IN SELECT * FROM flowview.alert_catalog c WHERE c.view_oid = v ORDER BY c.id LOOP
+        keys := coalesce(groups, '[]');
+        IF truncated THEN
+            keys := keys || coalesce((SELECT jsonb_agg(s.group_key) FROM flowview.alert_state s
+                                       WHERE s.alert_id = a.id), '[]');
+        END IF;
+        CONTINUE WHEN jsonb_array_length(keys) = 0;
+        -- every object has the view's group key columns (none for a view
+        -- without GROUP BY); a NULL key is an ordinary group, but only
+        -- equality finds a group through the storage's index: groups
+        -- without NULL keys are looked up with it, the others without
+        SELECT coalesce(string_agg(format('v.%1$I = (g.rec).%1$I', n), ' AND '), 'true'),
+               coalesce(string_agg(format('(v.%1$I = (g.rec).%1$I OR (v.%1$I IS NULL AND (g.rec).%1$I IS NULL))', n), ' AND '), 'true'),
+               coalesce(string_agg(format('(g.rec).%1$I IS NOT NULL', n), ' AND '), 'true')
+          INTO key_eq, key_match, key_present FROM jsonb_object_keys(keys->0) n;
+        BEGIN
+            SELECT r.rolname INTO owner_name FROM pg_roles r WHERE r.oid = a.owner;
+            IF owner_name IS NULL THEN
+                RAISE EXCEPTION 'the owner (role %) of alert "%" no longer exists', a.owner, a.name;
+            END IF;
+            as_owner := owner_name <> current_user;
+            IF as_owner THEN
+                PERFORM set_config('role', owner_name, true);
+            END IF;
+            EXECUTE format($q$
+                WITH g (key, rec) AS (
+                    SELECT d.key, jsonb_populate_record(NULL::%1$s, d.key)
+                      FROM (SELECT DISTINCT e.key FROM jsonb_array_elements($1) AS e(key)) d
+                )
+                SELECT jsonb_agg(jsonb_build_object('key', x.key, 'values', x.vals, 'hit', coalesce(x.hit, false)))
+                  FROM (SELECT g.key, r.vals, r.hit FROM g
+                          LEFT JOIN LATERAL (SELECT to_jsonb(v) AS vals, (%2$s) AS hit
+                                               FROM %1$s AS v WHERE %3$s) r ON true
+                         WHERE %5$s
+                        UNION ALL
+                        SELECT g.key, r.vals, r.hit FROM g
+                          LEFT JOIN LATERAL (SELECT to_jsonb(v) AS vals, (%2$s) AS hit
+                                               FROM %1$s AS v WHERE %4$s) r ON true
+                         WHERE NOT (%5$s)) x$q$,
+                v, a.condition, key_eq, key_match, key_present)
+              INTO res USING keys;
+            IF as_owner THEN
+                PERFORM set_config('role', 'none', true);
+            END IF;
+
+            WITH r AS (
+                SELECT * FROM jsonb_to_recordset(res) AS x(key jsonb, "values" jsonb, hit boolean)
+            ), ended AS (
+                DELETE FROM flowview.alert_state s USING r
+                 WHERE s.alert_id = a.id AND s.group_key = r.key AND NOT r.hit
+                RETURNING s.event_id
+            ), closed AS (
+                UPDATE flowview.alert_events e SET ended_at = clock_timestamp()
+                  FROM ended WHERE e.id = ended.event_id
+            ), started AS (
+                INSERT INTO flowview.alert_events (alert_id, alert, view, group_key, group_values, fired_at)
+                SELECT a.id, a.name, v, r.key, r."values", clock_timestamp()
+                  FROM r
+                 WHERE r.hit
+                   AND NOT EXISTS (SELECT FROM flowview.alert_state s
+                                    WHERE s.alert_id = a.id AND s.group_key = r.key)
+                RETURNING *
+            ), opened AS (
+                INSERT INTO flowview.alert_state (alert_id, group_key, event_id)
+                SELECT alert_id, group_key, id FROM started
+            )
+            SELECT count(pg_notify(a.channel, flowview._alert_payload(st.id, st.alert, st.view,
+                                                                      st.group_key, st.group_values,
+                                                                      st.fired_at)))
+              INTO fired
+              FROM started st;
+
+            IF a.last_error IS NOT NULL THEN
+                UPDATE flowview.alert_catalog SET last_error = NULL, last_error_at = NULL WHERE id = a.id;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            -- the subtransaction rolled back whatever the rule did, role included
+            UPDATE flowview.alert_catalog SET last_error = SQLERRM, last_error_at = clock_timestamp()
+             WHERE id = a.id;
+            RAISE WARNING 'pg_flowview: alert "%" on live view % could not be evaluated: %', a.name, v, SQLERRM;
+        END;
+    END LOOP;
+END $$;
+
+-- only the apply worker (a superuser) fires alerts
+REVOKE EXECUTE ON FUNCTION flowview._fire_alerts(regclass, jsonb, boolean) FROM PUBLIC;
+
+-- The NOTIFY payload of a firing (at most 8000 bytes: beyond, without the
+-- values, which stay in flowview.alert_events).
+CREATE FUNCTION flowview._alert_payload(event_id bigint, alert text, view regclass, group_key jsonb,
+                                        group_values jsonb, fired_at timestamptz)
+RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p text := jsonb_build_object('alert', alert, 'view', view::text, 'group_key', group_key,
+                                 'values', group_values, 'event_id', event_id, 'fired_at', fired_at)::text;
+BEGIN
+    IF octet_length(p) >= 8000 THEN
+        p := jsonb_build_object('alert', alert, 'view', view::text, 'group_key', group_key,
+                                'values', NULL, 'values_omitted', true,
+                                'event_id', event_id, 'fired_at', fired_at)::text;
+    END IF;
+    RETURN p;
+END $$;
 
 -- ---------------------------------------------------------------------------
 -- Lineage (see README "Lineage")
@@ -895,7 +1132,15 @@ GRANT EXECUTE ON FUNCTION
     flowview.unassign_role(regrole, text),
     flowview._org_unit_must_exist(text),
     flowview.enable_org_security(regclass, name),
-    flowview.disable_org_security(regclass)
+    flowview.disable_org_security(regclass),
+    flowview.create_alert(text, regclass, text, text),
+    flowview.drop_alert(text, boolean),
+    flowview._alert_condition(regclass, text)
   TO flowview_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE ON flowview.org_units, flowview.org_members TO flowview_admin;
 GRANT SELECT ON flowview.org_closure TO flowview_admin;
+-- alert rules: created (as the caller, who must own the view) and dropped by
+-- flowview_admin members; events and state are written by the apply worker
+GRANT SELECT, INSERT, DELETE ON flowview.alert_catalog TO flowview_admin;
+GRANT USAGE ON SEQUENCE flowview.alert_catalog_id_seq TO flowview_admin;
+GRANT SELECT ON flowview.alerts, flowview.alert_events TO flowview_admin;

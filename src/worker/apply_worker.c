@@ -1007,8 +1007,9 @@ apply_batch(List *sources, XLogRecPtr end)
 							v->batch_groups = SPI_processed;
 					}
 				if (v->has_alerts && v->changed_groups_sql != NULL)
-					run_sql(psprintf("SELECT flowview._fire_alerts(%u, (%s))",
-									 v->view_oid, v->changed_groups_sql));
+					run_sql(psprintf("SELECT flowview._fire_alerts(%u, (%s), %s)",
+									 v->view_oid, v->changed_groups_sql,
+									 truncated ? "true" : "false"));
 				ReleaseCurrentSubTransaction();
 				MemoryContextSwitchTo(batch_cxt);
 				CurrentResourceOwner = owner;
