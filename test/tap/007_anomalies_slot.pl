@@ -11,7 +11,7 @@ use Test::More;
 use FlowviewTest;
 
 my $node = FlowviewTest::node('anom',
-	'pg_flowview.sla_sample_interval' => "'200ms'",
+	'pg_flowview.sla_sample_interval' => "'500ms'",	# long enough to smooth batching jitter
 	'pg_flowview.max_retained_wal' => "'1MB'",
 	'max_slot_wal_keep_size' => "'1MB'",
 	'wal_keep_size' => '0');
@@ -32,8 +32,8 @@ sub pgbench
 		'-f', $script, $node->connstr('postgres'));
 }
 
-# a steady 200 rows/s for 8 s (40 samples), then nothing
-pgbench(200, 8);
+# a steady 200 rows/s for 14 s (28 samples), then nothing
+pgbench(200, 14);
 ok($node->poll_query_until('postgres',
 	q{SELECT kind FROM flowview.anomalies(3, 20) WHERE view = 'v'::regclass}, 'stopped'),
 	'the workload stopped: anomaly "stopped"');
