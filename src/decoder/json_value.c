@@ -162,6 +162,25 @@ write_json_escape(char *dst, unsigned char c)
 }
 
 /*
+ * Does any of the eight bytes of w need escaping in a JSON string: a control
+ * character (< 0x20), '"' or '\\'?  Exact, with the usual word-at-a-time
+ * tests: (x - 0x01..) & ~x & 0x80.. is nonzero iff some byte of x is zero,
+ * and (x - 0x20..) & ~x & 0x80.. iff some byte is below 0x20.
+ */
+static inline bool
+word_needs_escape(uint64 w)
+{
+	const uint64 ones = UINT64CONST(0x0101010101010101);
+	const uint64 highs = UINT64CONST(0x8080808080808080);
+	uint64		quote = w ^ (ones * '"');
+	uint64		backslash = w ^ (ones * '\\');
+
+	return ((((w - ones * 0x20) & ~w) |
+			((quote - ones) & ~quote) |
+			((backslash - ones) & ~backslash)) & highs) != 0;
+}
+
+/*
  * fv_append_json_string
  *		Append s[0..len) as a JSON string literal.
  *
@@ -184,6 +203,16 @@ fv_append_json_string(StringInfo buf, const char *s, int len)
 	{
 		const char *run = p;
 
+		/* eight bytes at a time while none needs escaping, then bytewise */
+		while (end - p >= (int) sizeof(uint64))
+		{
+			uint64		w;
+
+			memcpy(&w, p, sizeof(uint64));
+			if (word_needs_escape(w))
+				break;
+			p += sizeof(uint64);
+		}
 		while (p < end && likely((unsigned char) *p >= 0x20 && *p != '"' && *p != '\\'))
 			p++;
 		memcpy(buf->data + buf->len, run, p - run);
