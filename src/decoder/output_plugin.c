@@ -19,10 +19,13 @@
  *
  * Per relation we cache, in a hash invalidated by relcache callbacks, what is
  * needed to write its rows: whether the table is selected, the column names
- * pre-escaped as JSON, how each column's values are written (json_value.c)
- * and which columns are masked.  Per transaction we cache the JSON of the
- * fields that are the same for all its changes.  Rows are written with one
- * heap_deform_tuple and no per-value catalog lookups.
+ * pre-escaped as JSON, the fixed head of its change lines ({"op":..,
+ * "schema":..,"table":..,), how each column's values are written
+ * (json_value.c) and which columns are masked; the entry used last is kept
+ * at hand, as consecutive changes are mostly of one table.  Per transaction
+ * we cache the JSON of the fields that are the same for all its changes.
+ * Rows are written with one heap_deform_tuple and no per-value catalog
+ * lookups, into ctx->out with inlined appends (fv_append_bytes).
  *
  *-------------------------------------------------------------------------
  */
