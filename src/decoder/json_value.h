@@ -23,8 +23,11 @@ typedef enum FvValueKind
 	FV_INT8,
 	FV_BOOL,					/* true / false */
 	FV_TEXTLIKE,				/* text, varchar, bpchar: escaped from bytes */
-	FV_FLOAT,					/* number; NaN/Infinity as strings */
+	FV_FLOAT4,					/* number; NaN/Infinity as strings */
+	FV_FLOAT8,
 	FV_NUMERIC,					/* number keeping every digit; NaN/Inf strings */
+	FV_TIMESTAMPTZ,				/* string, as timestamptz_out writes it */
+	FV_TIMESTAMP,				/* string, as timestamp_out writes it */
 	FV_JSON,					/* json, jsonb: embedded as is */
 	FV_ARRAY,					/* JSON array of typed elements */
 	FV_OTHER					/* the type's text output, as a JSON string */
@@ -34,13 +37,29 @@ typedef struct FvTypeOut
 {
 	FvValueKind kind;
 	Oid			typid;			/* base type (domains resolved) */
-	FmgrInfo	outfunc;		/* valid for FLOAT, NUMERIC, JSON, OTHER */
+	FmgrInfo	outfunc;		/* valid for all kinds but INT*, BOOL, TEXTLIKE
+								 * and ARRAY (the rare cases of the fast
+								 * paths fall back to it) */
 	/* for arrays: the element type */
 	int16		elmlen;
 	bool		elmbyval;
 	char		elmalign;
 	struct FvTypeOut *elem;
 } FvTypeOut;
+
+/*
+ * Append len bytes to buf: an inlined appendBinaryStringInfo for the small
+ * pieces a change is made of (the capacity test is all that usually runs).
+ */
+static inline void
+fv_append_bytes(StringInfo buf, const char *s, int len)
+{
+	if (unlikely(buf->len + len >= buf->maxlen))
+		enlargeStringInfo(buf, len);
+	memcpy(buf->data + buf->len, s, len);
+	buf->len += len;
+	buf->data[buf->len] = '\0';
+}
 
 /* Resolve how values of type typid are written; allocations go to mcxt. */
 extern void fv_typeout_init(FvTypeOut *out, Oid typid, MemoryContext mcxt);

@@ -19,10 +19,13 @@
  *
  * Per relation we cache, in a hash invalidated by relcache callbacks, what is
  * needed to write its rows: whether the table is selected, the column names
- * pre-escaped as JSON, how each column's values are written (json_value.c)
- * and which columns are masked.  Per transaction we cache the JSON of the
- * fields that are the same for all its changes.  Rows are written with one
- * heap_deform_tuple and no per-value catalog lookups.
+ * pre-escaped as JSON, the fixed head of its change lines ({"op":..,
+ * "schema":..,"table":..,), how each column's values are written
+ * (json_value.c) and which columns are masked; the entry used last is kept
+ * at hand, as consecutive changes are mostly of one table.  Per transaction
+ * we cache the JSON of the fields that are the same for all its changes.
+ * Rows are written with one heap_deform_tuple and no per-value catalog
+ * lookups, into ctx->out with inlined appends (fv_append_bytes).
  *
  *-------------------------------------------------------------------------
  */
@@ -38,6 +41,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/bitmapset.h"
+#include "port/pg_bitutils.h"
 #include "replication/logical.h"
 #include "replication/origin.h"
 #include "replication/output_plugin.h"
@@ -93,6 +97,9 @@ typedef struct FvRelInfo
 	MemoryContext mcxt;			/* everything below */
 	char	   *schema_json;	/* "schema" as a JSON string */
 	char	   *table_json;
+	/* json format: {"op":"X","schema":..,"table":.., for X = c, u, d, t */
+	char	   *head[4];
+	int			head_len[4];
 	int			natts;
 	FvAttInfo  *atts;
 	Datum	   *values;			/* deform buffers, natts each */
@@ -116,6 +123,7 @@ typedef struct FvData
 	MemoryContext change_ctx;	/* reset after every change */
 	MemoryContext cache_ctx;	/* relation cache */
 	MemoryContextCallback forget_cb;	/* clears fv_relinfo_hash */
+	FvRelInfo  *last_ri;		/* the entry get_relinfo returned last */
 	char	   *dbname_json;	/* for Debezium's source.db; set lazily */
 
 	/* per transaction */
@@ -468,6 +476,11 @@ get_relinfo(FvData *data, Relation rel)
 	Bitmapset  *keyattrs = NULL;
 	int			i;
 
+	/* consecutive changes are mostly of one table: skip the hash lookup */
+	if (data->last_ri != NULL && data->last_ri->relid == relid &&
+		data->last_ri->valid)
+		return data->last_ri;
+
 	if (!fv_relcache_callback_registered)
 	{
 		CacheRegisterRelcacheCallback(fv_relcache_invalidate, (Datum) 0);
@@ -476,7 +489,10 @@ get_relinfo(FvData *data, Relation rel)
 
 	ri = hash_search(fv_relinfo_hash, &relid, HASH_ENTER, &found);
 	if (found && ri->valid)
+	{
+		data->last_ri = ri;
 		return ri;
+	}
 	if (found)
 		MemoryContextDelete(ri->mcxt);
 
@@ -492,6 +508,14 @@ get_relinfo(FvData *data, Relation rel)
 	ri->replident = rel->rd_rel->relreplident;
 	ri->schema_json = json_string_cstr(nspname, "", NULL);
 	ri->table_json = json_string_cstr(RelationGetRelationName(rel), "", NULL);
+	for (i = 0; i < lengthof(ri->head); i++)
+	{
+		char	   *head = psprintf("{\"op\":\"%c\",\"schema\":%s,\"table\":%s,",
+									"cudt"[i], ri->schema_json, ri->table_json);
+
+		ri->head[i] = head;
+		ri->head_len[i] = strlen(head);
+	}
 
 	if (ri->replident != REPLICA_IDENTITY_FULL)
 		keyattrs = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY);
@@ -535,6 +559,7 @@ get_relinfo(FvData *data, Relation rel)
 	}
 	MemoryContextSwitchTo(old);
 	ri->valid = true;
+	data->last_ri = ri;
 	return ri;
 }
 
@@ -563,33 +588,38 @@ append_iso_timestamp(StringInfo buf, TimestampTz ts)
 	appendBinaryStringInfo(buf, "Z\"", 2);
 }
 
-/* append "hi/lo" as PostgreSQL prints an LSN (upper-case hex), quoted; no snprintf */
-static void
-append_hex32(StringInfo buf, uint32 v)
+/* write v in upper-case hex without leading zeros (as %X) at dst; the length */
+static inline int
+write_hex32(char *dst, uint32 v)
 {
 	static const char digits[] = "0123456789ABCDEF";
-	char		tmp[8];
-	int			n = 0;
+	int			n = v == 0 ? 1 : (pg_leftmost_one_pos32(v) >> 2) + 1;
+	int			i;
 
-	do
+	for (i = n - 1; i >= 0; i--)
 	{
-		tmp[n++] = digits[v & 0xF];
+		dst[i] = digits[v & 0xF];
 		v >>= 4;
-	} while (v != 0);
-	while (n > 0)
-		buf->data[buf->len++] = tmp[--n];
+	}
+	return n;
 }
 
+/* append "hi/lo" as PostgreSQL prints an LSN (upper-case hex), quoted; no snprintf */
 static void
 append_lsn_string(StringInfo buf, XLogRecPtr lsn)
 {
-	enlargeStringInfo(buf, 20);
-	buf->data[buf->len++] = '"';
-	append_hex32(buf, (uint32) (lsn >> 32));
-	buf->data[buf->len++] = '/';
-	append_hex32(buf, (uint32) lsn);
-	buf->data[buf->len++] = '"';
-	buf->data[buf->len] = '\0';
+	char	   *dst;
+
+	if (unlikely(buf->len + 20 >= buf->maxlen))
+		enlargeStringInfo(buf, 20);
+	dst = buf->data + buf->len;
+	*dst++ = '"';
+	dst += write_hex32(dst, (uint32) (lsn >> 32));
+	*dst++ = '/';
+	dst += write_hex32(dst, (uint32) lsn);
+	*dst++ = '"';
+	*dst = '\0';
+	buf->len = dst - buf->data;
 }
 
 static int64
@@ -641,7 +671,7 @@ append_row(StringInfo buf, FvData *data, FvRelInfo *ri, TupleDesc desc,
 	int			i;
 
 	heap_deform_tuple(tuple, desc, ri->values, ri->nulls);
-	appendStringInfoCharMacro(buf, '{');
+	fv_append_bytes(buf, "{", 1);
 	for (i = 0; i < ri->natts; i++)
 	{
 		FvAttInfo  *ai = &ri->atts[i];
@@ -650,13 +680,13 @@ append_row(StringInfo buf, FvData *data, FvRelInfo *ri, TupleDesc desc,
 		if (ai->skip || (keys_only && !ai->is_key))
 			continue;
 		if (!first)
-			appendStringInfoCharMacro(buf, ',');
+			fv_append_bytes(buf, ",", 1);
 		first = false;
-		appendBinaryStringInfo(buf, ai->name_json, ai->name_json_len);
+		fv_append_bytes(buf, ai->name_json, ai->name_json_len);
 
 		if (ri->nulls[i])
 		{
-			appendBinaryStringInfo(buf, "null", 4);
+			fv_append_bytes(buf, "null", 4);
 			continue;
 		}
 		if (ai->varlena && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(value)))
@@ -688,7 +718,7 @@ append_row(StringInfo buf, FvData *data, FvRelInfo *ri, TupleDesc desc,
 		else
 			fv_append_json_value(buf, &ai->typeout, value);
 	}
-	appendStringInfoCharMacro(buf, '}');
+	fv_append_bytes(buf, "}", 1);
 }
 
 /*
@@ -832,16 +862,12 @@ start_change(StringInfo out, FvData *data, char op, FvRelInfo *ri)
 {
 	if (data->format == FV_FORMAT_JSON)
 	{
-		appendBinaryStringInfo(out, "{\"op\":\"", 7);
-		appendStringInfoCharMacro(out, op);
-		appendBinaryStringInfo(out, "\",\"schema\":", 11);
-		appendStringInfoString(out, ri->schema_json);
-		appendStringInfoString(out, ",\"table\":");
-		appendStringInfoString(out, ri->table_json);
-		appendStringInfoCharMacro(out, ',');
+		int			i = op == 'c' ? 0 : op == 'u' ? 1 : op == 'd' ? 2 : 3;
+
+		fv_append_bytes(out, ri->head[i], ri->head_len[i]);
 	}
 	else
-		appendStringInfoCharMacro(out, '{');
+		fv_append_bytes(out, "{", 1);
 }
 
 /* Finish one change line: the fields after "after". */
@@ -851,9 +877,9 @@ finish_change(StringInfo out, FvData *data, ReorderBufferTXN *txn, char op,
 {
 	if (data->format == FV_FORMAT_JSON)
 	{
-		appendBinaryStringInfo(out, data->xact_fields.data, data->xact_fields.len);
+		fv_append_bytes(out, data->xact_fields.data, data->xact_fields.len);
 		append_lsn_string(out, lsn);
-		appendBinaryStringInfo(out, data->xact_tail.data, data->xact_tail.len);
+		fv_append_bytes(out, data->xact_tail.data, data->xact_tail.len);
 	}
 	else
 	{
@@ -910,20 +936,22 @@ fv_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	OutputPluginPrepareWrite(ctx, true);
 	start_change(out, data, op, ri);
 
-	appendStringInfoString(out, "\"before\":");
 	if (oldtuple != NULL)
+	{
+		fv_append_bytes(out, "\"before\":", 9);
 		append_row(out, data, ri, desc, oldtuple, NULL,
 				   ri->replident != REPLICA_IDENTITY_FULL);
+		fv_append_bytes(out, ",\"after\":", 9);
+	}
 	else
-		appendBinaryStringInfo(out, "null", 4);
+		fv_append_bytes(out, "\"before\":null,\"after\":", 22);
 
-	appendStringInfoString(out, ",\"after\":");
 	if (newtuple != NULL)
 		append_row(out, data, ri, desc, newtuple,
 				   ri->replident == REPLICA_IDENTITY_FULL ? oldtuple : NULL,
 				   false);
 	else
-		appendBinaryStringInfo(out, "null", 4);
+		fv_append_bytes(out, "null", 4);
 
 	finish_change(out, data, txn, op, ri, change->lsn);
 	OutputPluginWrite(ctx, true);

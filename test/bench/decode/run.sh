@@ -14,10 +14,12 @@
 #      agree: same numbers of inserts/updates/deletes and the same checksums
 #      (sum of ids and amounts) parsed from each output; any difference fails;
 #   4. times a full read through each plugin, $FV_BENCH_RUNS rounds, the
-#      plugins interleaved within each round:
+#      plugins interleaved within each round (each round starting with the
+#      next plugin):
 #        SELECT count(*) FROM pg_logical_slot_peek_changes(slot, end_lsn, NULL, options)
 #      (peek, so every run reads the same changes), and prints seconds and
-#      row changes per second for each plugin (best run), and the ratios.
+#      row changes per second for each plugin (median of the rounds; the best
+#      round is shown too), and the ratios of the medians.
 #      Each round also times the "decode floor": the same read through
 #      pg_flowview with exclude-tables=*.* (everything decoded, nothing
 #      written), i.e. the part of every plugin's time that is PostgreSQL's.
@@ -28,7 +30,7 @@
 #   FV_BENCH_BULK_ROWS    rows of the large transaction (500000)
 #   FV_BENCH_SMALL_XACTS  small transactions, 4 row changes each (130000)
 #   FV_BENCH_CLIENTS      pgbench clients for the small transactions (4)
-#   FV_BENCH_RUNS         timed rounds (3)
+#   FV_BENCH_RUNS         timed rounds (5)
 #   FV_BENCH_WORK_MEM     work_mem of the reading sessions (unset: the server
 #                         default, 4MB; the peek's result then goes to a temp
 #                         file, which measured faster than keeping it in memory)
@@ -52,7 +54,7 @@ BENCH_PORT=${FV_BENCH_PORT:-54360}
 BULK_ROWS=${FV_BENCH_BULK_ROWS:-500000}
 SMALL_XACTS=${FV_BENCH_SMALL_XACTS:-130000}
 CLIENTS=${FV_BENCH_CLIENTS:-4}
-RUNS=${FV_BENCH_RUNS:-3}
+RUNS=${FV_BENCH_RUNS:-5}
 WORK_MEM=${FV_BENCH_WORK_MEM:-}
 MIN_CHANGES=1000000
 TARGET=1.5
@@ -306,8 +308,11 @@ declare -A TIMES   # plugin (or floor) -> space-separated seconds
 timed_read() { # SLOT OPTS_SQL -> "nrows|secs"
 	qread -c "SELECT nrows, round(secs::numeric, 3) FROM bench_read('$1', '$END_LSN', $2)"
 }
+ORDER=("${PLUGINS[@]}" floor)
 for ((r = 1; r <= RUNS; r++)); do
-	for p in "${PLUGINS[@]}" floor; do
+	# each round starts with the next one, so no plugin always goes first
+	for ((k = 0; k < ${#ORDER[@]}; k++)); do
+		p=${ORDER[$(((r - 1 + k) % ${#ORDER[@]}))]}
 		if [ "$p" = floor ]; then
 			IFS='|' read -r n s < <(timed_read "${SLOT[pg_flowview]}" "$FLOOR_OPTS")
 			expect=0
@@ -374,19 +379,22 @@ fi
 best_of() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | sed -n 1p; }
 median_of() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-declare -A BEST RATE
+declare -A BEST MEDIAN RATE BRATE
 for p in "${PLUGINS[@]}" floor; do
 	BEST[$p]=$(best_of "${TIMES[$p]}")
-	RATE[$p]=$(awk -v n="$N_CHANGES" -v s="${BEST[$p]}" 'BEGIN {printf "%.0f", n / s}')
+	MEDIAN[$p]=$(median_of "${TIMES[$p]}")
+	RATE[$p]=$(awk -v n="$N_CHANGES" -v s="${MEDIAN[$p]}" 'BEGIN {printf "%.0f", n / s}')
+	BRATE[$p]=$(awk -v n="$N_CHANGES" -v s="${BEST[$p]}" 'BEGIN {printf "%.0f", n / s}')
 done
 ratio() { awk -v a="${RATE[$1]}" -v b="${RATE[$2]}" 'BEGIN {printf "%.2f", a / b}'; }
+bratio() { awk -v a="${BRATE[$1]}" -v b="${BRATE[$2]}" 'BEGIN {printf "%.2f", a / b}'; }
 R_W2J=$(ratio pg_flowview wal2json)
 R_TD=$(ratio pg_flowview test_decoding)
 MET=$(awk -v r="$R_W2J" -v t="$TARGET" 'BEGIN {print (r >= t) ? "MET" : "NOT MET"}')
 # time above the floor: what the plugin itself (and its output volume) costs
-above() { awk -v a="${BEST[$1]}" -v f="${BEST[floor]}" 'BEGIN {printf "%.3f", a - f}'; }
-# the best pg_flowview time that would meet the target
-NEEDED=$(awk -v w="${BEST[wal2json]}" -v t="$TARGET" 'BEGIN {printf "%.3f", w / t}')
+above() { awk -v a="${MEDIAN[$1]}" -v f="${MEDIAN[floor]}" 'BEGIN {printf "%.3f", a - f}'; }
+# the median pg_flowview time that would meet the target
+NEEDED=$(awk -v w="${MEDIAN[wal2json]}" -v t="$TARGET" 'BEGIN {printf "%.3f", w / t}')
 
 echo
 echo "pg_flowview decode benchmark (PostgreSQL $(q -c 'SHOW server_version'), $(nproc) CPUs)"
@@ -396,38 +404,38 @@ printf '  row changes      %s  (%s inserts, %s updates, %s deletes; table orders
 printf '  transactions     %s  (1 large: %s inserts; %s small: 4 changes each, pgbench, %s clients)\n' \
 	"$N_XACTS" "$BULK_ROWS" "$SMALL_XACTS" "$CLIENTS"
 printf '  read             SELECT count(*) FROM pg_logical_slot_peek_changes(slot, end_lsn, NULL, options)\n'
-printf '                   work_mem = %s; %s rounds, plugins interleaved; rows/s = row changes / best time\n' \
+printf '                   work_mem = %s; %s rounds, plugins interleaved; rows/s = row changes / median time\n' \
 	"$(qread -c 'SHOW work_mem' | tail -1)" "$RUNS"
 echo
-printf '  %-14s %8s %8s %12s %9s   %s\n' plugin "best s" "median s" "rows/s" "above floor" options
+printf '  %-14s %8s %8s %12s %9s   %s\n' plugin "median s" "best s" "rows/s" "above floor" options
 for p in "${PLUGINS[@]}"; do
-	printf '  %-14s %8.3f %8.3f %12s %9.3f s   %s\n' "$p" "${BEST[$p]}" "$(median_of "${TIMES[$p]}")" \
+	printf '  %-14s %8.3f %8.3f %12s %9.3f s   %s\n' "$p" "${MEDIAN[$p]}" "${BEST[$p]}" \
 		"${RATE[$p]}" "$(above "$p")" "${OPTS_SHOWN[$p]}"
 done
-printf '  %-14s %8.3f %8.3f %12s %9s     %s\n' "(decode floor)" "${BEST[floor]}" "$(median_of "${TIMES[floor]}")" \
+printf '  %-14s %8.3f %8.3f %12s %9s     %s\n' "(decode floor)" "${MEDIAN[floor]}" "${BEST[floor]}" \
 	"" "" "pg_flowview exclude-tables=*.*: all decoded, nothing written"
 echo
 printf '  runs (s):  '
 for p in "${PLUGINS[@]}" floor; do printf '%s:%s  ' "$p" "${TIMES[$p]}"; done
 echo
 echo
-printf '  ratio pg_flowview / wal2json       %sx\n' "$R_W2J"
-printf '  ratio pg_flowview / test_decoding  %sx\n' "$R_TD"
-printf '  time above the floor: pg_flowview %s s, wal2json %s s, test_decoding %s s\n' \
+printf '  ratio pg_flowview / wal2json       %sx  (of medians; of best rounds %sx)\n' "$R_W2J" "$(bratio pg_flowview wal2json)"
+printf '  ratio pg_flowview / test_decoding  %sx  (of medians; of best rounds %sx)\n' "$R_TD" "$(bratio pg_flowview test_decoding)"
+printf '  time above the floor (medians): pg_flowview %s s, wal2json %s s, test_decoding %s s\n' \
 	"$(above pg_flowview)" "$(above wal2json)" "$(above test_decoding)"
 if [ -n "${FV_BENCH_STREAM:-}" ]; then
-	printf '  walsender (pg_recvlogical to /dev/null), best of %s:' "$RUNS"
+	printf '  walsender (pg_recvlogical to /dev/null), median of %s:' "$RUNS"
 	for p in "${PLUGINS[@]}"; do
-		b=$(best_of "${STIMES[$p]}")
+		b=$(median_of "${STIMES[$p]}")
 		printf '  %s %.3f s (%s rows/s)' "$p" "$b" "$(awk -v n="$N_CHANGES" -v s="$b" 'BEGIN {printf "%.0f", n / s}')"
 	done
 	echo
 	printf '    ratio pg_flowview / wal2json %sx  (runs:' \
-		"$(awk -v a="$(best_of "${STIMES[pg_flowview]}")" -v b="$(best_of "${STIMES[wal2json]}")" 'BEGIN {printf "%.2f", b / a}')"
+		"$(awk -v a="$(median_of "${STIMES[pg_flowview]}")" -v b="$(median_of "${STIMES[wal2json]}")" 'BEGIN {printf "%.2f", b / a}')"
 	for p in "${PLUGINS[@]}"; do printf ' %s:%s' "$p" "${STIMES[$p]}"; done
 	echo ")"
 fi
-printf '  target pg_flowview json >= %sx wal2json rows/s: %s (%sx; needs pg_flowview <= %s s)\n' \
+printf '  target pg_flowview json >= %sx wal2json rows/s (medians): %s (%sx; needs pg_flowview <= %s s)\n' \
 	"$TARGET" "$MET" "$R_W2J" "$NEEDED"
 echo "  total bench time $((SECONDS - START_TIME)) s"
 
