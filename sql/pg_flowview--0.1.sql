@@ -151,13 +151,20 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'fv_wait_for_freshness'
 LANGUAGE C;
 
+-- the apply worker's position (shared memory): see fv_applied_lsn
+CREATE FUNCTION flowview._applied_lsn() RETURNS pg_lsn
+AS 'MODULE_PATHNAME', 'fv_applied_lsn' LANGUAGE C STABLE;
+
 CREATE VIEW flowview.views AS
 SELECT c.view_oid::regclass AS view,
        c.query,
        ARRAY[c.source_oid::regclass] AS sources,
        c.state,
        c.created_at,
-       c.applied_lsn,
+       -- a live view reflects everything the worker applied; the catalog
+       -- copy (written at most once a second) covers a stopped worker
+       CASE WHEN c.state = 'live' THEN greatest(c.applied_lsn, flowview._applied_lsn())
+            ELSE c.applied_lsn END AS applied_lsn,
        c.error,
        c.freshness_sla,
        c.time_zone
@@ -680,6 +687,19 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
      WHERE c.oid = rel
 $$;
 
+-- OpenLineage schema dataset facet of a relation: its columns and types
+CREATE FUNCTION flowview._openlineage_schema_facet(rel regclass, producer text) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object(
+               '_producer', producer,
+               '_schemaURL', 'https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet',
+               'fields', coalesce(jsonb_agg(jsonb_build_object(
+                                     'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod))
+                                     ORDER BY a.attnum), '[]'))
+      FROM pg_attribute a
+     WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+$$;
+
 -- The OpenLineage 2-0-2 RunEvent of a live view: job = the view's
 -- maintenance, input = its source, output = the view with the schema and
 -- columnLineage facets (from flowview.lineage).  See README "Lineage".
@@ -733,26 +753,12 @@ BEGIN
             'namespace', ns,
             'name', source_name,
             'facets', jsonb_build_object(
-                'schema', jsonb_build_object(
-                    '_producer', producer,
-                    '_schemaURL', facet_url || '1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet',
-                    'fields', (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                                          'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod))
-                                          ORDER BY a.attnum), '[]')
-                                 FROM pg_attribute a
-                                WHERE a.attrelid = r.source_oid AND a.attnum > 0 AND NOT a.attisdropped))))),
+                'schema', flowview._openlineage_schema_facet(r.source_oid::regclass, producer)))),
         'outputs', jsonb_build_array(jsonb_build_object(
             'namespace', ns,
             'name', flowview._openlineage_name(view),
             'facets', jsonb_build_object(
-                'schema', jsonb_build_object(
-                    '_producer', producer,
-                    '_schemaURL', facet_url || '1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet',
-                    'fields', (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                                          'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod))
-                                          ORDER BY a.attnum), '[]')
-                                 FROM pg_attribute a
-                                WHERE a.attrelid = view AND a.attnum > 0 AND NOT a.attisdropped)),
+                'schema', flowview._openlineage_schema_facet(view, producer),
                 'columnLineage', jsonb_build_object(
                     '_producer', producer,
                     '_schemaURL', facet_url || '1-2-0/ColumnLineageDatasetFacet.json#/$defs/ColumnLineageDatasetFacet',
@@ -1113,6 +1119,8 @@ GRANT EXECUTE ON FUNCTION
     flowview.openlineage(regclass),
     flowview._openlineage_namespace(),
     flowview._openlineage_name(regclass),
+    flowview._openlineage_schema_facet(regclass, text),
+    flowview._applied_lsn(),
     flowview._view(regclass)
   TO flowview_reader;
 

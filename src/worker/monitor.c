@@ -405,6 +405,24 @@ fv_forget_stats(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+PG_FUNCTION_INFO_V1(fv_applied_lsn);
+
+/*
+ * flowview._applied_lsn(): the position this database's apply worker has
+ * applied up to (every live view reflects every transaction committed
+ * before it); NULL when no worker has published one.
+ */
+Datum
+fv_applied_lsn(PG_FUNCTION_ARGS)
+{
+	bool		running;
+	XLogRecPtr	lsn = fv_worker_applied_lsn(MyDatabaseId, &running);
+
+	if (XLogRecPtrIsInvalid(lsn))
+		PG_RETURN_NULL();
+	PG_RETURN_LSN(lsn);
+}
+
 PG_FUNCTION_INFO_V1(fv_start_worker);
 
 static bool start_at_commit = false;
