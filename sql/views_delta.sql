@@ -12,7 +12,7 @@ FROM generate_series(1, 60) g;
 CREATE TABLE defs (name text PRIMARY KEY, q text);
 INSERT INTO defs VALUES
  ('d_full',   $$SELECT grp, date_trunc('hour', bucket) AS hour, count(*) AS n, count(v) AS nv, sum(v) AS sv, sum(amt) AS sa, avg(v) AS av, min(v) AS mn, max(amt) AS mx FROM events GROUP BY 1, 2$$),
- ('d_filter', $$SELECT grp, count(*) FILTER (WHERE flag) AS nf, sum(v) FILTER (WHERE v > 5) AS big, min(v) FILTER (WHERE flag) AS mnf FROM events WHERE v IS DISTINCT FROM 3 GROUP BY grp$$),
+ ('d_filter', $$SELECT grp, count(*) FILTER (WHERE flag) AS nf, sum(v) FILTER (WHERE v > 5) AS big, min(v) FILTER (WHERE flag) AS mnf, max(v) FILTER (WHERE flag) AS mxf, max(v) AS mxv FROM events WHERE v IS DISTINCT FROM 3 GROUP BY grp$$),
  ('d_having', $$SELECT v, count(*) AS n FROM events GROUP BY v HAVING count(*) > 3 AND max(amt) > 10$$),
  ('d_global', $$SELECT count(*) AS n, sum(v) AS s, min(amt) AS mn, max(v) AS mx, avg(amt) AS av FROM events WHERE flag$$);
 SELECT name, flowview.create_view(name, q) IS NOT NULL AS created FROM defs ORDER BY name;
@@ -90,3 +90,5 @@ SELECT * FROM differences();
 SELECT * FROM d_global;
 SELECT count(*) AS groups_left FROM d_full;
 SELECT view, state, applied_lsn IS NOT NULL AS applied FROM flowview.views WHERE view::text LIKE 'd\_%' ORDER BY 1;
+-- min and max over the same argument and FILTER share one multiset
+SELECT count(*) AS multisets FROM unnest((SELECT storage_tables FROM flowview.view_catalog WHERE view_oid = 'd_filter'::regclass)) t WHERE t ~ '_m[0-9]+$';

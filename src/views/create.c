@@ -105,16 +105,37 @@ type_sql(Oid type, int32 typmod, Oid collation)
 	return t;
 }
 
-static char *
-aux_name(ViewSql *vs, int i)
-{
-	return psprintf("flowview.fv_store_%d_m%d", vs->id, i + 1);
-}
-
 static bool
 is_minmax(FvAgg *agg)
 {
 	return agg->kind == FV_AGG_MIN || agg->kind == FV_AGG_MAX;
+}
+
+/*
+ * The aggregate whose multiset min/max aggregate i uses: the first min/max
+ * over the same argument with the same FILTER (min(x) and max(x) share one).
+ */
+static int
+multiset_of(ViewSql *vs, int i)
+{
+	FvAgg	   *agg = list_nth(vs->def->aggs, i);
+	int			j;
+
+	for (j = 0; j < i; j++)
+	{
+		FvAgg	   *other = list_nth(vs->def->aggs, j);
+
+		if (is_minmax(other) && equal(other->arg, agg->arg) && equal(other->filter, agg->filter))
+			return j;
+	}
+	return i;
+}
+
+/* the multiset table of min/max aggregate i */
+static char *
+aux_name(ViewSql *vs, int i)
+{
+	return psprintf("flowview.fv_store_%d_m%d", vs->id, multiset_of(vs, i) + 1);
 }
 
 /* "(filter) AND " or "" */
@@ -332,7 +353,7 @@ create_storage(ViewSql *vs)
 		int			i = foreach_current_index(lc);
 		char	   *aux;
 
-		if (!is_minmax(agg))
+		if (!is_minmax(agg) || multiset_of(vs, i) != i)
 			continue;
 		aux = aux_name(vs, i);
 		run(psprintf("CREATE TABLE %s (%s%sv %s NOT NULL, n bigint NOT NULL)", aux,
@@ -382,7 +403,7 @@ backfill_statements(ViewSql *vs)
 	{
 		FvAgg	   *agg = lfirst(lc);
 
-		if (!is_minmax(agg))
+		if (!is_minmax(agg) || multiset_of(vs, foreach_current_index(lc)) != foreach_current_index(lc))
 			continue;
 		stmts = lappend(stmts, psprintf("INSERT INTO %s %s", aux_name(vs, foreach_current_index(lc)),
 										multiset_select(vs, agg, FV_SOURCE_TOKEN, "count(*)")));
@@ -425,13 +446,16 @@ apply_statements(ViewSql *vs)
 		if (!is_minmax(agg))
 			continue;
 		aux = aux_name(vs, i);
-		initStringInfo(&buf);
-		appendStringInfo(&buf, "INSERT INTO %s AS m %s", aux,
-						 multiset_select(vs, agg, vs->delta, "sum(__sign)"));
-		appendStringInfo(&buf, " ON CONFLICT (%s%sv) DO UPDATE SET n = m.n + excluded.n",
-						 vs->def->global ? "" : vs->keys, vs->def->global ? "" : ", ");
-		stmts = lappend(stmts, buf.data);
-		stmts = lappend(stmts, psprintf("DELETE FROM %s WHERE n = 0", aux));
+		if (multiset_of(vs, i) == i)
+		{
+			initStringInfo(&buf);
+			appendStringInfo(&buf, "INSERT INTO %s AS m %s", aux,
+							 multiset_select(vs, agg, vs->delta, "sum(__sign)"));
+			appendStringInfo(&buf, " ON CONFLICT (%s%sv) DO UPDATE SET n = m.n + excluded.n",
+							 vs->def->global ? "" : vs->keys, vs->def->global ? "" : ", ");
+			stmts = lappend(stmts, buf.data);
+			stmts = lappend(stmts, psprintf("DELETE FROM %s WHERE n = 0", aux));
+		}
 
 		/*
 		 * With plain equality on non-NULL keys, min/max is one probe of the

@@ -1412,6 +1412,14 @@ fv_apply_worker_main(Datum arg)
 	/* see confirm_flushed() */
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
+	/*
+	 * No JIT: the apply statements touch few rows, but their estimated
+	 * costs grow with the storage tables (the NULL-key min/max branch), and
+	 * kept plans would be compiled again at every batch (measured: 20 ms
+	 * per batch on a 750,000-value min/max multiset, 6 ms without).
+	 */
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
 	if (!claim_entry(dboid))
 		proc_exit(0);
 	snprintf(slot_name, sizeof(slot_name), "pg_flowview_%u", dboid);
