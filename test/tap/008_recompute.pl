@@ -41,9 +41,10 @@ $node->safe_psql('postgres', q{
 	DELETE FROM t WHERE id % 11 = 0;
 	INSERT INTO t SELECT i, i % 3, -i, 'late' FROM generate_series(30001, 40000) i;
 	BEGIN; INSERT INTO t VALUES (-2, 1, 1, 'rolled back'); ROLLBACK;
+	CREATE TABLE other1 AS SELECT i, repeat('o', 500) AS pad FROM generate_series(1, 100000) i;
 });
 $node->safe_psql('postgres', 'SELECT flowview.resume_apply()');
-ok($node->wait_for_log(qr/to catch up on, more than the \d+ MB of the source tables: recomputing 2 live views instead/),
+ok($node->wait_for_log(qr/to catch up on, more than 4 times the \d+ MB of the source tables: recomputing 2 live views instead/),
 	'the worker recomputed instead of decoding the backlog');
 is($node->safe_psql('postgres', "SELECT flowview.wait_for_freshness(NULL, '60 s')"), 't', 'caught up');
 is($node->safe_psql('postgres', $oracle), '0', 'views equal their queries after the recompute');
@@ -60,6 +61,7 @@ $node->safe_psql('postgres', q{
 	INSERT INTO t SELECT i, i % 7, i, repeat('y', 100) FROM generate_series(40001, 60000) i;
 	TRUNCATE t;
 	INSERT INTO t SELECT i, i % 4, i, repeat('z', 100) FROM generate_series(1, 20000) i;
+	CREATE TABLE other2 AS SELECT i, repeat('o', 500) AS pad FROM generate_series(1, 100000) i;
 });
 $node->safe_psql('postgres', 'SELECT flowview.resume_apply()');
 is($node->safe_psql('postgres', "SELECT flowview.wait_for_freshness(NULL, '60 s')"), 't', 'caught up again');
@@ -72,7 +74,7 @@ $node->safe_psql('postgres', 'SELECT flowview.pause_apply()');
 $node->safe_psql('postgres', q{
 	INSERT INTO t SELECT i, i % 5, i, repeat('r', 100) FROM generate_series(20001, 50000) i;
 	DELETE FROM t WHERE id % 3 = 0;
-	CREATE TABLE other AS SELECT i, repeat('o', 500) AS pad FROM generate_series(1, 100000) i;
+	CREATE TABLE other3 AS SELECT i, repeat('o', 500) AS pad FROM generate_series(1, 100000) i;
 });
 $node->safe_psql('postgres', 'SELECT flowview.resume_apply()');
 is($node->safe_psql('postgres', "SELECT flowview.wait_for_freshness(NULL, '60 s')"), 't', 'caught up by decoding');
