@@ -39,6 +39,8 @@
  */
 #include "postgres.h"
 
+#include "access/sysattr.h"
+
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -76,38 +78,19 @@ typedef struct LineageContext
 	List	   *rows;			/* LineageRow * of the output column at hand */
 } LineageContext;
 
-typedef struct VarsContext
-{
-	Index		rtindex;
-	Bitmapset  *attnos;
-} VarsContext;
-
-static bool
-vars_walker(Node *node, VarsContext *ctx)
-{
-	if (node == NULL)
-		return false;
-	if (IsA(node, Var))
-	{
-		Var		   *var = (Var *) node;
-
-		if (var->varno == ctx->rtindex && var->varlevelsup == 0 && var->varattno > 0)
-			ctx->attnos = bms_add_member(ctx->attnos, var->varattno);
-		return false;
-	}
-	return expression_tree_walker(node, vars_walker, (void *) ctx);
-}
-
-/* the source columns expr reads, as a set of attribute numbers */
+/* the source columns expr reads, as a set of attribute numbers (> 0) */
 static Bitmapset *
 source_columns(LineageContext *lc, Node *expr)
 {
-	VarsContext ctx;
+	Bitmapset  *offset = NULL;
+	Bitmapset  *attnos = NULL;
+	int			x = -1;
 
-	ctx.rtindex = lc->rtindex;
-	ctx.attnos = NULL;
-	vars_walker(expr, &ctx);
-	return ctx.attnos;
+	pull_varattnos(expr, lc->rtindex, &offset);
+	while ((x = bms_next_member(offset, x)) >= 0)
+		if (x + FirstLowInvalidHeapAttributeNumber > 0)
+			attnos = bms_add_member(attnos, x + FirstLowInvalidHeapAttributeNumber);
+	return attnos;
 }
 
 static char *
