@@ -341,10 +341,13 @@ create_storage(ViewSql *vs)
 			appendStringInfo(&buf, ", a%d_v %s", i,
 							 type_sql(agg->argtype, exprTypmod(agg->arg), exprCollation(agg->arg)));
 	}
-	run(psprintf("CREATE TABLE %s (%s)", vs->store, buf.data));
+	/*
+	 * Only the keys are indexed and pages keep room, so that the worker's
+	 * updates of a group (every batch, for a busy one) are HOT: no index
+	 * entry per version for lookups to step over.
+	 */
+	run(psprintf("CREATE TABLE %s (%s) WITH (fillfactor = 80)", vs->store, buf.data));
 	run(psprintf("CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT", vs->store, vs->keys));
-	if (!vs->def->global)
-		run(psprintf("CREATE INDEX ON %s (__rows) WHERE __rows = 0", vs->store));
 	tables = lappend(tables, vs->store);
 
 	foreach(lc, vs->def->aggs)
@@ -409,6 +412,22 @@ backfill_statements(ViewSql *vs)
 										multiset_select(vs, agg, FV_SOURCE_TOKEN, "count(*)")));
 	}
 	return stmts;
+}
+
+/* "(SELECT DISTINCT <group keys> FROM <batch> WHERE ...) t(g1, ...)": the groups a batch touches */
+static char *
+touched_groups(ViewSql *vs)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "(SELECT DISTINCT ");
+	append_group_exprs(&buf, vs);
+	appendStringInfo(&buf, " FROM %s", vs->delta);
+	if (vs->def->where)
+		appendStringInfo(&buf, " WHERE %s", expr_sql(vs, vs->def->where));
+	appendStringInfo(&buf, ") t(%s)", vs->keys);
+	return buf.data;
 }
 
 static List *
@@ -479,20 +498,14 @@ apply_statements(ViewSql *vs)
 		initStringInfo(&buf);
 		appendStringInfo(&buf, "UPDATE %s s SET %s", vs->store, minmax.data);
 		if (!vs->def->global)
-		{
-			appendStringInfoString(&buf, " FROM (SELECT DISTINCT ");
-			append_group_exprs(&buf, vs);
-			appendStringInfo(&buf, " FROM %s", vs->delta);
-			if (vs->def->where)
-				appendStringInfo(&buf, " WHERE %s", expr_sql(vs, vs->def->where));
-			appendStringInfo(&buf, ") t(%s) WHERE %s", vs->keys, keys_match(vs, "s", "t"));
-		}
+			appendStringInfo(&buf, " FROM %s WHERE %s", touched_groups(vs), keys_match(vs, "s", "t"));
 		stmts = lappend(stmts, buf.data);
 	}
 
-	/* 3. groups without rows disappear (the global row always stays) */
+	/* 3. touched groups left without rows disappear (the global row stays) */
 	if (!vs->def->global)
-		stmts = lappend(stmts, psprintf("DELETE FROM %s WHERE __rows = 0", vs->store));
+		stmts = lappend(stmts, psprintf("DELETE FROM %s s USING %s WHERE %s AND s.__rows = 0",
+										vs->store, touched_groups(vs), keys_match(vs, "s", "t")));
 	return stmts;
 }
 
