@@ -25,6 +25,7 @@ CREATE TABLE flowview.view_catalog (
     source_oid      oid NOT NULL,              -- the source table
     query           text NOT NULL,             -- as given to create_view
     time_zone       text NOT NULL,             -- pinned at creation
+    minmax          text NOT NULL DEFAULT 'rescan' CHECK (minmax IN ('rescan', 'multiset')),
     state           text NOT NULL CHECK (state IN ('backfilling', 'live', 'error')),
     created_at      timestamptz NOT NULL DEFAULT now(),
     applied_lsn     pg_lsn,
@@ -63,7 +64,8 @@ BEGIN
               HINT = 'Change the source table; the view follows.';
 END $$;
 
-CREATE FUNCTION flowview.create_view(name text, query text, freshness_sla interval DEFAULT NULL)
+CREATE FUNCTION flowview.create_view(name text, query text, freshness_sla interval DEFAULT NULL,
+                                     minmax text DEFAULT 'rescan')
 RETURNS regclass
 AS 'MODULE_PATHNAME', 'fv_create_view'
 LANGUAGE C;
@@ -167,7 +169,8 @@ SELECT c.view_oid::regclass AS view,
             ELSE c.applied_lsn END AS applied_lsn,
        c.error,
        c.freshness_sla,
-       c.time_zone
+       c.time_zone,
+       c.minmax
   FROM flowview.view_catalog c;
 
 -- ---------------------------------------------------------------------------
@@ -1126,7 +1129,7 @@ GRANT EXECUTE ON FUNCTION
 
 -- flowview_admin is a member of flowview_reader and has its privileges.
 GRANT EXECUTE ON FUNCTION
-    flowview.create_view(text, text, interval),
+    flowview.create_view(text, text, interval, text),
     flowview.drop_view(regclass),
     flowview.refresh_view(regclass),
     flowview.set_freshness_sla(regclass, interval),

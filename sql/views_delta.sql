@@ -9,13 +9,16 @@ INSERT INTO events SELECT g, (ARRAY['a', 'b', 'c', NULL])[g % 4 + 1], '2024-01-0
                           CASE WHEN g % 7 = 0 THEN NULL ELSE g % 11 END, g * 0.5, g % 2 = 0
 FROM generate_series(1, 60) g;
 
-CREATE TABLE defs (name text PRIMARY KEY, q text);
+-- min/max are kept both ways: minmax 'rescan' (the default) and 'multiset' (the _ms views)
+CREATE TABLE defs (name text PRIMARY KEY, q text, minmax text DEFAULT 'rescan');
 INSERT INTO defs VALUES
  ('d_full',   $$SELECT grp, date_trunc('hour', bucket) AS hour, count(*) AS n, count(v) AS nv, sum(v) AS sv, sum(amt) AS sa, avg(v) AS av, min(v) AS mn, max(amt) AS mx FROM events GROUP BY 1, 2$$),
  ('d_filter', $$SELECT grp, count(*) FILTER (WHERE flag) AS nf, sum(v) FILTER (WHERE v > 5) AS big, min(v) FILTER (WHERE flag) AS mnf, max(v) FILTER (WHERE flag) AS mxf, max(v) AS mxv FROM events WHERE v IS DISTINCT FROM 3 GROUP BY grp$$),
  ('d_having', $$SELECT v, count(*) AS n FROM events GROUP BY v HAVING count(*) > 3 AND max(amt) > 10$$),
  ('d_global', $$SELECT count(*) AS n, sum(v) AS s, min(amt) AS mn, max(v) AS mx, avg(amt) AS av FROM events WHERE flag$$);
-SELECT name, flowview.create_view(name, q) IS NOT NULL AS created FROM defs ORDER BY name;
+INSERT INTO defs SELECT name || '_ms', q, 'multiset' FROM defs WHERE name <> 'd_having';
+SELECT name, flowview.create_view(name, q, minmax => minmax) IS NOT NULL AS created FROM defs ORDER BY name;
+SELECT view, minmax FROM flowview.views WHERE view::text LIKE 'd\_%' ORDER BY 1;
 SELECT flowview.wait_for_freshness(NULL, '60 s') AS fresh;
 SELECT view, state FROM flowview.views WHERE view::text LIKE 'd\_%' ORDER BY 1;
 
@@ -90,5 +93,10 @@ SELECT * FROM differences();
 SELECT * FROM d_global;
 SELECT count(*) AS groups_left FROM d_full;
 SELECT view, state, applied_lsn IS NOT NULL AS applied FROM flowview.views WHERE view::text LIKE 'd\_%' ORDER BY 1;
--- min and max over the same argument and FILTER share one multiset
-SELECT count(*) AS multisets FROM unnest((SELECT storage_tables FROM flowview.view_catalog WHERE view_oid = 'd_filter'::regclass)) t WHERE t ~ '_m[0-9]+$';
+-- min and max over the same argument and FILTER share one multiset;
+-- minmax 'rescan' keeps none
+SELECT view, (SELECT count(*) FROM unnest(storage_tables) t WHERE t ~ '_m[0-9]+$') AS multisets
+  FROM flowview.view_catalog c, LATERAL (SELECT c.view_oid::regclass AS view) v
+ WHERE view::text IN ('d_filter', 'd_filter_ms') ORDER BY 1;
+-- a bad minmax
+SELECT flowview.create_view('d_bad', 'SELECT count(*) FROM events', minmax => 'sometimes');

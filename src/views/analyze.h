@@ -81,5 +81,8 @@ extern char *fv_with_source(const char *sql, Oid source);
  */
 #define FV_DELTA_NAME "flowview_delta"
 
+/* apply_sql statements starting with this do nothing for a batch without old row versions */
+#define FV_ONLY_WITH_REMOVALS "/* only with removed rows */ "
+
 
 #endif							/* FV_ANALYZE_H */

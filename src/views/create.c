@@ -86,6 +86,7 @@ typedef struct ViewSql
 	const char *delta;			/* FV_DELTA_NAME */
 	char	   *keys;			/* "g1, g2" or "__all" */
 	int			nkeys;
+	bool		rescan;			/* minmax => 'rescan': no multisets */
 	List	   *dpcontext;		/* deparse over the source */
 } ViewSql;
 
@@ -356,7 +357,7 @@ create_storage(ViewSql *vs)
 		int			i = foreach_current_index(lc);
 		char	   *aux;
 
-		if (!is_minmax(agg) || multiset_of(vs, i) != i)
+		if (!is_minmax(agg) || multiset_of(vs, i) != i || vs->rescan)
 			continue;
 		aux = aux_name(vs, i);
 		run(psprintf("CREATE TABLE %s (%s%sv %s NOT NULL, n bigint NOT NULL)", aux,
@@ -406,7 +407,8 @@ backfill_statements(ViewSql *vs)
 	{
 		FvAgg	   *agg = lfirst(lc);
 
-		if (!is_minmax(agg) || multiset_of(vs, foreach_current_index(lc)) != foreach_current_index(lc))
+		if (!is_minmax(agg) || multiset_of(vs, foreach_current_index(lc)) != foreach_current_index(lc) ||
+			vs->rescan)
 			continue;
 		stmts = lappend(stmts, psprintf("INSERT INTO %s %s", aux_name(vs, foreach_current_index(lc)),
 										multiset_select(vs, agg, FV_SOURCE_TOKEN, "count(*)")));
@@ -414,9 +416,13 @@ backfill_statements(ViewSql *vs)
 	return stmts;
 }
 
-/* "(SELECT DISTINCT <group keys> FROM <batch> WHERE ...) t(g1, ...)": the groups a batch touches */
+/*
+ * "(SELECT DISTINCT <group keys> FROM <batch> WHERE ...) t(g1, ...)": the
+ * groups a batch touches; with only_removed, those it removed a row version
+ * from (only they can be left without rows).
+ */
 static char *
-touched_groups(ViewSql *vs)
+touched_groups(ViewSql *vs, bool only_removed)
 {
 	StringInfoData buf;
 
@@ -424,9 +430,114 @@ touched_groups(ViewSql *vs)
 	appendStringInfoString(&buf, "(SELECT DISTINCT ");
 	append_group_exprs(&buf, vs);
 	appendStringInfo(&buf, " FROM %s", vs->delta);
-	if (vs->def->where)
-		appendStringInfo(&buf, " WHERE %s", expr_sql(vs, vs->def->where));
+	if (vs->def->where || only_removed)
+		appendStringInfo(&buf, " WHERE %s%s%s", only_removed ? "__sign < 0" : "",
+						 only_removed && vs->def->where ? " AND " : "",
+						 vs->def->where ? expr_sql(vs, vs->def->where) : "");
 	appendStringInfo(&buf, ") t(%s)", vs->keys);
+	return buf.data;
+}
+
+/*
+ * minmax => 'rescan': "read the group's extreme again from the source", for
+ * min/max aggregate agg of the group row aliased __fv_s.  The plain-equality
+ * form can use an index of the source on the group columns; groups with a
+ * NULL key take the NULL-matching form.
+ */
+static char *
+rescan_expr(ViewSql *vs, FvAgg *agg)
+{
+	StringInfoData buf;
+	const char *fn = agg->kind == FV_AGG_MIN ? "min" : "max";
+	char	   *head = psprintf("SELECT %s(%s) FROM %s __fv_src WHERE %s%s(%s) IS NOT NULL",
+								fn, expr_sql(vs, agg->arg), FV_SOURCE_TOKEN, filter_and(vs, agg),
+								vs->def->where ? psprintf("(%s) AND ", expr_sql(vs, vs->def->where)) : "",
+								expr_sql(vs, agg->arg));
+	StringInfoData eq,
+				match;
+	ListCell   *lc;
+
+	if (vs->def->global)
+		return psprintf("(%s)", head);
+	initStringInfo(&eq);
+	initStringInfo(&match);
+	foreach(lc, vs->def->groupkeys)
+	{
+		char	   *e = expr_sql(vs, ((FvGroupKey *) lfirst(lc))->expr);
+		int			k = foreach_current_index(lc) + 1;
+
+		appendStringInfo(&eq, " AND (%s) = __fv_s.g%d", e, k);
+		appendStringInfo(&match, " AND ((%s) = __fv_s.g%d OR ((%s) IS NULL AND __fv_s.g%d IS NULL))",
+						 e, k, e, k);
+	}
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "CASE WHEN %s THEN (%s%s) ELSE (%s%s) END",
+					 keys_not_null(vs, "__fv_s"), head, eq.data, head, match.data);
+	return buf.data;
+}
+
+/*
+ * minmax => 'rescan': the statement that keeps the min/max aggregates over
+ * the same argument and FILTER as aggregate j in the group row.  Per group,
+ * the net change of each value in each source transaction (new row versions
+ * minus old ones) is folded in: values that come in lower a minimum (least);
+ * when a value at or below the minimum before the batch goes, the minimum is
+ * read again from the source.  max likewise.  A group left without values
+ * gets NULL.
+ *
+ * Why this is exact: the re-read sees every transaction applied so far (the
+ * worker waits for them to be visible) and maybe some later ones.  Folding
+ * in a value twice cannot change a minimum, and removing any value at or
+ * below the minimum triggers a re-read, so once the later transactions are
+ * applied too, the minimum is the source's.  Changes are netted only within
+ * one transaction, which a snapshot sees entirely or not at all: netting an
+ * insert in one transaction against a delete in a later one could hide the
+ * delete of a value a re-read had already picked up from the future.
+ */
+static char *
+rescan_statement(ViewSql *vs, int j)
+{
+	FvAgg	   *first = list_nth(vs->def->aggs, j);
+	bool		global = vs->def->global;
+	StringInfoData buf,
+				set,
+				changes;
+	ListCell   *lc;
+
+	initStringInfo(&set);
+	initStringInfo(&changes);
+	foreach(lc, vs->def->aggs)
+	{
+		FvAgg	   *agg = lfirst(lc);
+		int			i = foreach_current_index(lc) + 1;
+		bool		min = agg->kind == FV_AGG_MIN;
+		const char *fn = min ? "min" : "max";
+
+		if (!is_minmax(agg) || multiset_of(vs, i - 1) != j)
+			continue;
+		/* groups whose value may change (most batches change no extreme) */
+		appendStringInfo(&changes, "%s__fv_s.a%d_n = 0 OR __fv_s.a%d_v IS NULL OR __fv_d.r_%s %s __fv_s.a%d_v"
+						 " OR __fv_d.i_%s %s __fv_s.a%d_v",
+						 changes.len ? " OR " : "", i, i, fn, min ? "<=" : ">=", i, fn, min ? "<" : ">", i);
+		appendStringInfo(&set, "%sa%d_v = CASE WHEN __fv_s.a%d_n = 0 THEN NULL"
+						 " WHEN __fv_d.r_%s IS NOT NULL AND (__fv_s.a%d_v IS NULL OR __fv_d.r_%s %s __fv_s.a%d_v) THEN %s"
+						 " ELSE %s(__fv_s.a%d_v, __fv_d.i_%s) END",
+						 set.len ? ", " : "", i, i, fn, i, fn, min ? "<=" : ">=", i,
+						 rescan_expr(vs, agg), min ? "least" : "greatest", i, fn);
+	}
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "UPDATE %s __fv_s SET %s FROM (SELECT %s%s"
+					 "min(v) FILTER (WHERE n > 0) AS i_min, max(v) FILTER (WHERE n > 0) AS i_max,"
+					 " min(v) FILTER (WHERE n < 0) AS r_min, max(v) FILTER (WHERE n < 0) AS r_max"
+					 " FROM (%s) m(%s%sv, n)",
+					 vs->store, set.data, global ? "" : vs->keys, global ? "" : ", ",
+					 psprintf("%s, __xid", multiset_select(vs, first, vs->delta, "sum(__sign)")),
+					 global ? "" : vs->keys, global ? "" : ", ");
+	if (!global)
+		append_group_by(&buf, vs->nkeys);
+	appendStringInfo(&buf, ") __fv_d WHERE (%s)", changes.data);
+	if (!global)
+		appendStringInfo(&buf, " AND %s", keys_match(vs, "__fv_s", "__fv_d"));
 	return buf.data;
 }
 
@@ -464,6 +575,12 @@ apply_statements(ViewSql *vs)
 
 		if (!is_minmax(agg))
 			continue;
+		if (vs->rescan)
+		{
+			if (multiset_of(vs, i) == i)
+				stmts = lappend(stmts, rescan_statement(vs, i));
+			continue;
+		}
 		aux = aux_name(vs, i);
 		if (multiset_of(vs, i) == i)
 		{
@@ -498,14 +615,14 @@ apply_statements(ViewSql *vs)
 		initStringInfo(&buf);
 		appendStringInfo(&buf, "UPDATE %s s SET %s", vs->store, minmax.data);
 		if (!vs->def->global)
-			appendStringInfo(&buf, " FROM %s WHERE %s", touched_groups(vs), keys_match(vs, "s", "t"));
+			appendStringInfo(&buf, " FROM %s WHERE %s", touched_groups(vs, false), keys_match(vs, "s", "t"));
 		stmts = lappend(stmts, buf.data);
 	}
 
 	/* 3. touched groups left without rows disappear (the global row stays) */
 	if (!vs->def->global)
-		stmts = lappend(stmts, psprintf("DELETE FROM %s s USING %s WHERE %s AND s.__rows = 0",
-										vs->store, touched_groups(vs), keys_match(vs, "s", "t")));
+		stmts = lappend(stmts, psprintf(FV_ONLY_WITH_REMOVALS "DELETE FROM %s s USING %s WHERE %s AND s.__rows = 0",
+										vs->store, touched_groups(vs, true), keys_match(vs, "s", "t")));
 	return stmts;
 }
 
@@ -762,8 +879,8 @@ check_name_length(const char *name)
 }
 
 /*
- * flowview.create_view(name text, query text, freshness_sla interval)
- *		RETURNS regclass
+ * flowview.create_view(name text, query text, freshness_sla interval,
+ *						 minmax text) RETURNS regclass
  *
  * Checks query (fv_analyze_query), creates the storage and views, records
  * the view in flowview.view_catalog, and populates it.  Runs in the caller's
@@ -788,10 +905,11 @@ fv_create_view(PG_FUNCTION_ARGS)
 	char	   *changed_groups;
 	Oid			caller;
 	FvSavedUser saved;
-	Datum		values[12];
-	char		nulls[12];
-	Oid			argtypes[12] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID, INTERVALOID,
-	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID};
+	char	   *minmax = PG_ARGISNULL(3) ? "rescan" : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	Datum		values[13];
+	char		nulls[13];
+	Oid			argtypes[13] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID, INTERVALOID,
+	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, TEXTOID};
 
 	if (!PG_ARGISNULL(2) &&
 		DatumGetInt32(DirectFunctionCall2(interval_cmp, PG_GETARG_DATUM(2),
@@ -799,12 +917,17 @@ fv_create_view(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("freshness SLA must be positive")));
+	if (strcmp(minmax, "rescan") != 0 && strcmp(minmax, "multiset") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("minmax must be 'rescan' or 'multiset', not \"%s\"", minmax)));
 	check_name_length(name);
 	rv = makeRangeVarFromNameList(stringToQualifiedNameList(name));
 	nsp = RangeVarGetCreationNamespace(rv);
 	rv->schemaname = get_namespace_name(nsp);
 
 	memset(&vs, 0, sizeof(vs));
+	vs.rescan = strcmp(minmax, "rescan") == 0;
 	vs.def = fv_analyze_query(query);
 	fv_check_create_privileges(vs.def, nsp);
 
@@ -869,11 +992,12 @@ fv_create_view(PG_FUNCTION_ARGS)
 	changed_groups = changed_groups_statement(&vs);
 	values[11] = changed_groups ? CStringGetTextDatum(changed_groups) : (Datum) 0;
 	nulls[11] = changed_groups ? ' ' : 'n';
+	values[12] = CStringGetTextDatum(minmax);
 	if (SPI_execute_with_args("INSERT INTO flowview.view_catalog (id, view_oid, source_oid, query, time_zone,"
 							  " freshness_sla, storage_tables, objects, backfill_sql, apply_sql, used_columns,"
-							  " changed_groups_sql, state)"
-							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'backfilling')",
-							  12, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+							  " changed_groups_sql, minmax, state)"
+							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'backfilling')",
+							  13, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "pg_flowview: could not record the view in the catalog");
 
 	/* populate: the time zone is the one just recorded */

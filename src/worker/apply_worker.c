@@ -791,7 +791,7 @@ view_plans(FvSource *src, FvLiveView *v)
 	MemoryContextSwitchTo(old);
 	foreach(lc, v->apply_sql)
 	{
-		SPIPlanPtr	plan = SPI_prepare(lfirst(lc), 0, NULL);
+		SPIPlanPtr	plan = SPI_prepare(fv_with_source(lfirst(lc), v->source_oid), 0, NULL);
 
 		if (plan == NULL)
 			elog(ERROR, "pg_flowview: could not prepare: %s", (char *) lfirst(lc));
@@ -951,6 +951,21 @@ apply_batch(List *sources, XLogRecPtr end)
 	ResourceOwner owner;
 	TimestampTz view_started;
 
+	/*
+	 * A transaction's commit record can be decoded a moment before the
+	 * transaction becomes visible to snapshots.  Views with minmax 'rescan'
+	 * read groups again from the source, and those reads must see every
+	 * transaction applied so far: wait for this batch's to become visible.
+	 */
+	foreach(lc, batch.xids)
+	{
+		while (TransactionIdIsInProgress((TransactionId) lfirst_oid(lc)))
+		{
+			CHECK_FOR_INTERRUPTS();
+			pg_usleep(100);
+		}
+	}
+
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -993,6 +1008,10 @@ apply_batch(List *sources, XLogRecPtr end)
 				{
 					foreach(sc, view_plans(src, v)->plans)
 					{
+						if (src->nremoved == 0 &&
+							strncmp(list_nth(v->apply_sql, foreach_current_index(sc)), FV_ONLY_WITH_REMOVALS,
+									strlen(FV_ONLY_WITH_REMOVALS)) == 0)
+							continue;
 						if (SPI_execute_plan(lfirst(sc), NULL, NULL, false, 0) < 0)
 							elog(ERROR, "pg_flowview: apply statement failed");
 						if (foreach_current_index(sc) == 0)
@@ -1002,7 +1021,7 @@ apply_batch(List *sources, XLogRecPtr end)
 				else
 					foreach(sc, v->apply_sql)
 					{
-						run_sql(lfirst(sc));
+						run_sql(fv_with_source(lfirst(sc), v->source_oid));
 						if (foreach_current_index(sc) == 0)
 							v->batch_groups = SPI_processed;
 					}
@@ -1537,6 +1556,7 @@ fv_apply_worker_main(Datum arg)
 			src->rows = tuplestore_begin_heap(false, true, work_mem);
 			CurrentResourceOwner = save;
 			src->truncated = false;
+			src->nremoved = 0;
 			src->touched = false;
 			src->ncommits = src->maxcommits = 0;
 			src->commit_times = NULL;

@@ -157,6 +157,8 @@ add_row(FvBatch *batch, FvRelMap *m, TupleDesc reldesc, Datum *values, bool *nul
 		batch->last_xid = xid;
 	}
 	src->touched = true;
+	if (sign < 0)
+		src->nremoved++;
 	CurrentResourceOwner = batch->owner;
 	tuplestore_putvalues(src->rows, src->desc, out, outnulls);
 	CurrentResourceOwner = saveowner;

@@ -116,6 +116,7 @@ typedef struct FvSource
 	TupleDesc	desc;			/* used columns, __sign int4, __xid int8 */
 	Tuplestorestate *rows;		/* this batch's row versions; sign 0: TRUNCATE */
 	bool		truncated;		/* a TRUNCATE marker is among the rows */
+	int64		nremoved;		/* rows with sign -1 (old versions) */
 	List	   *views;			/* FvLiveView * */
 	/* this batch's transactions with rows for it (monitoring) */
 	bool		touched;		/* by the transaction being decoded */
