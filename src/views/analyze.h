@@ -81,8 +81,13 @@ extern char *fv_with_source(const char *sql, Oid source);
  */
 #define FV_DELTA_NAME "flowview_delta"
 
-/* apply_sql statements starting with this do nothing for a batch without old row versions */
+/*
+ * apply_sql statements starting with FV_ONLY_WITH_REMOVALS are run only for a
+ * batch with old row versions (sign -1) of the source, those starting with
+ * FV_ONLY_WITHOUT_REMOVALS only for one without.
+ */
 #define FV_ONLY_WITH_REMOVALS "/* only with removed rows */ "
+#define FV_ONLY_WITHOUT_REMOVALS "/* only without removed rows */ "
 
 
 #endif							/* FV_ANALYZE_H */

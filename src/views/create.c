@@ -175,54 +175,62 @@ append_group_by(StringInfo buf, int n)
 }
 
 /*
- * The SELECT that aggregates rows of "from" into storage rows.  For the
- * backfill each row counts once; for deltas each counts __sign times and
- * min/max are left NULL (they come from the multisets).
+ * The SELECT that aggregates rows of "from" into storage rows:
+ *	FV_ROWS_ALL      the source itself (backfill): each row counts once;
+ *	FV_ROWS_NEW      a batch of new row versions only (inserts): likewise,
+ *	                 min/max folded in only with minmax 'rescan';
+ *	FV_ROWS_SIGNED   any batch: each row counts __sign times; min/max are
+ *	                 left NULL (they come from the multisets or
+ *	                 rescan_statement).
  */
+typedef enum FvRows
+{
+	FV_ROWS_ALL,
+	FV_ROWS_NEW,
+	FV_ROWS_SIGNED
+} FvRows;
+
 static char *
-storage_select(ViewSql *vs, const char *from, bool delta)
+storage_select(ViewSql *vs, const char *from, FvRows rows)
 {
 	StringInfoData buf;
 	ListCell   *lc;
-	const char *sign = delta ? "__sign" : "1";
+	bool		signed_rows = rows == FV_ROWS_SIGNED;
+	bool		minmax = rows == FV_ROWS_ALL || (rows == FV_ROWS_NEW && vs->rescan);
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "SELECT ");
 	append_group_exprs(&buf, vs);
-	appendStringInfo(&buf, ", %s", delta ? "coalesce(sum(__sign), 0)" : "count(*)");
+	appendStringInfo(&buf, ", %s", signed_rows ? "coalesce(sum(__sign), 0)" : "count(*)");
 	foreach(lc, vs->def->aggs)
 	{
 		FvAgg	   *agg = lfirst(lc);
-		char	   *f = filter_and(vs, agg);
 		char	   *state = format_type_be(agg->statetype);
+		char	   *arg = agg->arg ? expr_sql(vs, agg->arg) : NULL;
+		char	   *filter = agg->filter ? psprintf(" FILTER (WHERE %s)", expr_sql(vs, agg->filter)) : "";
 
 		if (agg->kind == FV_AGG_COUNT_STAR)
 		{
-			if (agg->filter)
-				appendStringInfo(&buf, ", coalesce(sum(%s) FILTER (WHERE %s), 0)",
-								 sign, expr_sql(vs, agg->filter));
-			else
-				appendStringInfo(&buf, ", coalesce(sum(%s), 0)", sign);
+			appendStringInfo(&buf, signed_rows ? ", coalesce(sum(__sign)%s, 0)" : ", count(*)%s", filter);
 			continue;
 		}
 		/* rows with a non-null argument */
-		appendStringInfo(&buf, ", coalesce(sum(%s) FILTER (WHERE %s(%s) IS NOT NULL), 0)",
-						 sign, f, expr_sql(vs, agg->arg));
+		if (signed_rows)
+			appendStringInfo(&buf, ", coalesce(sum(__sign) FILTER (WHERE %s(%s) IS NOT NULL), 0)",
+							 filter_and(vs, agg), arg);
+		else
+			appendStringInfo(&buf, ", count(%s)%s", arg, filter);
 		if (agg->kind == FV_AGG_SUM || agg->kind == FV_AGG_AVG)
-			appendStringInfo(&buf, ", coalesce(sum(%s * (%s)::%s)%s%s%s, 0)::%s",
-							 sign, expr_sql(vs, agg->arg), state,
-							 agg->filter ? " FILTER (WHERE " : "",
-							 agg->filter ? expr_sql(vs, agg->filter) : "",
-							 agg->filter ? ")" : "", state);
-		else if (is_minmax(agg) && delta)
+		{
+			if (signed_rows)
+				appendStringInfo(&buf, ", coalesce(sum(__sign * (%s)::%s)%s, 0)::%s", arg, state, filter, state);
+			else
+				appendStringInfo(&buf, ", coalesce(sum((%s)::%s)%s, 0)::%s", arg, state, filter, state);
+		}
+		else if (is_minmax(agg) && !minmax)
 			appendStringInfo(&buf, ", NULL::%s", state);
 		else if (is_minmax(agg))
-			appendStringInfo(&buf, ", %s(%s)%s%s%s",
-							 agg->kind == FV_AGG_MIN ? "min" : "max",
-							 expr_sql(vs, agg->arg),
-							 agg->filter ? " FILTER (WHERE " : "",
-							 agg->filter ? expr_sql(vs, agg->filter) : "",
-							 agg->filter ? ")" : "");
+			appendStringInfo(&buf, ", %s(%s)%s", agg->kind == FV_AGG_MIN ? "min" : "max", arg, filter);
 	}
 	appendStringInfo(&buf, " FROM %s", from);
 	if (vs->def->where)
@@ -402,7 +410,7 @@ backfill_statements(ViewSql *vs)
 	ListCell   *lc;
 
 	stmts = lappend(stmts, psprintf("INSERT INTO %s (%s) %s", vs->store, storage_columns(vs),
-									storage_select(vs, FV_SOURCE_TOKEN, false)));
+									storage_select(vs, FV_SOURCE_TOKEN, FV_ROWS_ALL)));
 	foreach(lc, vs->def->aggs)
 	{
 		FvAgg	   *agg = lfirst(lc);
@@ -541,6 +549,37 @@ rescan_statement(ViewSql *vs, int j)
 	return buf.data;
 }
 
+/*
+ * The upsert of the groups' counts and sums from the batch; for a batch of
+ * new rows only (new_rows) of min/max too with minmax 'rescan'
+ * (least/greatest).
+ */
+static char *
+upsert_statement(ViewSql *vs, bool new_rows)
+{
+	bool		fold_minmax = new_rows && vs->rescan;
+
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "INSERT INTO %s AS s (%s) %s ON CONFLICT (%s) DO UPDATE SET __rows = s.__rows + excluded.__rows",
+					 vs->store, storage_columns(vs), storage_select(vs, vs->delta, new_rows ? FV_ROWS_NEW : FV_ROWS_SIGNED), vs->keys);
+	foreach(lc, vs->def->aggs)
+	{
+		FvAgg	   *agg = lfirst(lc);
+		int			i = foreach_current_index(lc) + 1;
+
+		appendStringInfo(&buf, ", a%d_n = s.a%d_n + excluded.a%d_n", i, i, i);
+		if (agg->kind == FV_AGG_SUM || agg->kind == FV_AGG_AVG)
+			appendStringInfo(&buf, ", a%d_s = s.a%d_s + excluded.a%d_s", i, i, i);
+		else if (is_minmax(agg) && fold_minmax)
+			appendStringInfo(&buf, ", a%d_v = %s(s.a%d_v, excluded.a%d_v)", i,
+							 agg->kind == FV_AGG_MIN ? "least" : "greatest", i, i);
+	}
+	return buf.data;
+}
+
 static List *
 apply_statements(ViewSql *vs)
 {
@@ -550,20 +589,13 @@ apply_statements(ViewSql *vs)
 	StringInfoData minmax;
 	bool		any_minmax = false;
 
-	/* 1. add the deltas to the groups' sums and counts */
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "INSERT INTO %s AS s (%s) %s ON CONFLICT (%s) DO UPDATE SET __rows = s.__rows + excluded.__rows",
-					 vs->store, storage_columns(vs), storage_select(vs, vs->delta, true), vs->keys);
-	foreach(lc, vs->def->aggs)
-	{
-		FvAgg	   *agg = lfirst(lc);
-		int			i = foreach_current_index(lc) + 1;
-
-		appendStringInfo(&buf, ", a%d_n = s.a%d_n + excluded.a%d_n", i, i, i);
-		if (agg->kind == FV_AGG_SUM || agg->kind == FV_AGG_AVG)
-			appendStringInfo(&buf, ", a%d_s = s.a%d_s + excluded.a%d_s", i, i, i);
-	}
-	stmts = lappend(stmts, buf.data);
+	/*
+	 * 1. add the deltas to the groups' sums and counts: for a batch of new
+	 * rows only (inserts), without multiplying by signs, and with minmax
+	 * 'rescan' folding in min/max too (all such a batch needs).
+	 */
+	stmts = lappend(stmts, psprintf(FV_ONLY_WITHOUT_REMOVALS "%s", upsert_statement(vs, true)));
+	stmts = lappend(stmts, psprintf(FV_ONLY_WITH_REMOVALS "%s", upsert_statement(vs, false)));
 
 	/* 2. min/max: update the multisets, then recompute the touched groups */
 	initStringInfo(&minmax);
@@ -578,7 +610,7 @@ apply_statements(ViewSql *vs)
 		if (vs->rescan)
 		{
 			if (multiset_of(vs, i) == i)
-				stmts = lappend(stmts, rescan_statement(vs, i));
+				stmts = lappend(stmts, psprintf(FV_ONLY_WITH_REMOVALS "%s", rescan_statement(vs, i)));
 			continue;
 		}
 		aux = aux_name(vs, i);

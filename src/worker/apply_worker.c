@@ -936,6 +936,17 @@ publish_batch_stats(List *sources, XLogRecPtr end)
 					traces.len ? "; traces: " : "", traces.data)));
 }
 
+/* Is apply statement sql to be run for the batch's rows of src? */
+static bool
+statement_applies(const char *sql, FvSource *src)
+{
+	if (strncmp(sql, FV_ONLY_WITH_REMOVALS, strlen(FV_ONLY_WITH_REMOVALS)) == 0)
+		return src->nremoved > 0;
+	if (strncmp(sql, FV_ONLY_WITHOUT_REMOVALS, strlen(FV_ONLY_WITHOUT_REMOVALS)) == 0)
+		return src->nremoved == 0;
+	return true;
+}
+
 /*
  * apply_batch
  *		Apply the collected batch in one transaction that also records the
@@ -1004,27 +1015,25 @@ apply_batch(List *sources, XLogRecPtr end)
 				if (truncated)
 					foreach(sc, v->storage_tables)
 						run_sql(psprintf("DELETE FROM %s", (char *) lfirst(sc)));
-				if (tuplestore_tuple_count(rows) <= FV_PLAN_MAX_ROWS)
 				{
-					foreach(sc, view_plans(src, v)->plans)
-					{
-						if (src->nremoved == 0 &&
-							strncmp(list_nth(v->apply_sql, foreach_current_index(sc)), FV_ONLY_WITH_REMOVALS,
-									strlen(FV_ONLY_WITH_REMOVALS)) == 0)
-							continue;
-						if (SPI_execute_plan(lfirst(sc), NULL, NULL, false, 0) < 0)
-							elog(ERROR, "pg_flowview: apply statement failed");
-						if (foreach_current_index(sc) == 0)
-							v->batch_groups = SPI_processed;	/* the groups' upsert */
-					}
-				}
-				else
+					List	   *plans = tuplestore_tuple_count(rows) <= FV_PLAN_MAX_ROWS ?
+						view_plans(src, v)->plans : NIL;
+					bool		first = true;
+
 					foreach(sc, v->apply_sql)
 					{
-						run_sql(fv_with_source(lfirst(sc), v->source_oid));
-						if (foreach_current_index(sc) == 0)
-							v->batch_groups = SPI_processed;
+						if (!statement_applies(lfirst(sc), src))
+							continue;
+						if (plans == NIL)
+							run_sql(fv_with_source(lfirst(sc), v->source_oid));
+						else if (SPI_execute_plan(list_nth(plans, foreach_current_index(sc)),
+												  NULL, NULL, false, 0) < 0)
+							elog(ERROR, "pg_flowview: apply statement failed");
+						if (first)
+							v->batch_groups = SPI_processed;	/* the groups' upsert */
+						first = false;
 					}
+				}
 				if (v->has_alerts && v->changed_groups_sql != NULL)
 					run_sql(psprintf("SELECT flowview._fire_alerts(%u, (%s), %s)",
 									 v->view_oid, v->changed_groups_sql,
