@@ -57,3 +57,7 @@ SELECT flowview.set_freshness_sla('pg_class', '1 s');
 SELECT flowview.drop_view('clicks_by_page');
 SELECT flowview.drop_view('clicks_total');
 SELECT count(*) FROM flowview.stats WHERE view::text LIKE 'clicks\_%';
+
+-- the worker's pacing settings
+SELECT name, setting, unit, context FROM pg_settings
+ WHERE name IN ('pg_flowview.naptime', 'pg_flowview.naptime_under_load', 'pg_flowview.batch_max_changes') ORDER BY 1;

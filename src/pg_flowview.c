@@ -105,6 +105,12 @@ _PG_init(void)
 							&fv_naptime_ms,
 							20, 1, 10000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_flowview.naptime_under_load",
+							"Pause between batches while the apply worker's batches are large.",
+							"Used after a batch of at least " CppAsString2(FV_LOAD_BATCH_CHANGES) " row changes: fewer, larger batches leave the writers more CPU. At most pg_flowview.naptime has no effect.",
+							&fv_naptime_under_load_ms,
+							50, 1, 10000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pg_flowview.recompute_backlog",
 							"WAL backlog above which an apply worker recomputes its views instead of decoding it.",

@@ -91,6 +91,10 @@ extern int	fv_batch_log_level;
 /* GUCs */
 extern int	fv_batch_max_changes;
 extern int	fv_naptime_ms;
+extern int	fv_naptime_under_load_ms;
+
+/* a batch of at least this many row changes: pg_flowview.naptime_under_load */
+#define FV_LOAD_BATCH_CHANGES 100
 extern int	fv_recompute_backlog_mb;
 
 /* shared memory (worker/apply_worker.c) */
