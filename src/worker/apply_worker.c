@@ -745,14 +745,17 @@ view_rows(FvSource *src, FvLiveView *v, bool *truncated)
  * that keeps up (parsing and planning would otherwise be most of their
  * cost).  A plan is only valid for the delta's columns it was made with
  * (the union of the used columns of the source's views), so that is part of
- * the key; large batches are planned afresh, with their real size.
+ * the key; so is the source's current name, which statements that read the
+ * source (min/max re-reads) name: a plan made before a rename would be
+ * re-analysed with the old name.  Large batches are planned afresh, with
+ * their real size.
  */
 #define FV_PLAN_MAX_ROWS 5000
 
 typedef struct FvPlans
 {
 	int			id;
-	char	   *columns;		/* the delta's column names, comma-separated */
+	char	   *columns;		/* plan_key(): the delta's columns, the source's name */
 	List	   *plans;			/* SPIPlanPtr, one per apply_sql statement */
 	bool		seen;
 } FvPlans;
@@ -771,12 +774,23 @@ source_columns(FvSource *src)
 	return buf.data;
 }
 
+static char *
+plan_key(FvSource *src)
+{
+	char	   *name = get_rel_name(src->relid);
+	char	   *nsp = get_namespace_name(get_rel_namespace(src->relid));
+
+	if (name == NULL || nsp == NULL)	/* dropped meanwhile */
+		return psprintf("%s|%u", source_columns(src), src->relid);
+	return psprintf("%s|%s", source_columns(src), quote_qualified_identifier(nsp, name));
+}
+
 static FvPlans *
 view_plans(FvSource *src, FvLiveView *v)
 {
 	ListCell   *lc;
 	FvPlans    *p;
-	char	   *columns = source_columns(src);
+	char	   *columns = plan_key(src);
 	MemoryContext old;
 
 	foreach(lc, plan_cache)
@@ -820,7 +834,7 @@ forget_plans(List *sources)
 	foreach(lc, sources)
 	{
 		FvSource   *src = lfirst(lc);
-		char	   *columns = source_columns(src);
+		char	   *columns = plan_key(src);
 		ListCell   *vc,
 				   *pc;
 
