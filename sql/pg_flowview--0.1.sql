@@ -1074,6 +1074,32 @@ END $$;
 CREATE EVENT TRIGGER flowview_on_grant ON ddl_command_end WHEN TAG IN ('GRANT', 'REVOKE')
     EXECUTE FUNCTION flowview._on_grant();
 
+-- Sources keep REPLICA IDENTITY FULL (the worker subtracts old row
+-- versions): partitions created or attached under a source after
+-- create_view get it at the end of the command that made them one, and a
+-- source set back to another identity gets FULL again; with a NOTICE.
+-- (Creating or attaching a partition needs ownership of the source.)
+CREATE FUNCTION flowview._on_new_partition() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE r record;
+BEGIN
+    FOR r IN
+        SELECT DISTINCT t.relid::regclass AS part, s.source_oid::regclass AS source
+          FROM (SELECT DISTINCT source_oid FROM flowview.view_catalog) s,
+               LATERAL pg_partition_tree(s.source_oid) t
+          JOIN pg_class c ON c.oid = t.relid
+         WHERE c.relkind = 'r' AND c.relreplident <> 'f'
+         ORDER BY 1
+    LOOP
+        RAISE NOTICE 'setting REPLICA IDENTITY FULL on table %', r.part
+            USING DETAIL = format('It is %s the source of a live view, whose worker subtracts old row versions.',
+                                  CASE WHEN r.part = r.source THEN 'the table itself,' ELSE 'a partition of ' || r.source::text || ',' END);
+        EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', r.part);
+    END LOOP;
+END $$;
+CREATE EVENT TRIGGER flowview_on_new_partition ON ddl_command_end WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION flowview._on_new_partition();
+
 -- Functions that change pg_flowview's catalog or storage on behalf of
 -- flowview_admin members run as the extension's owner (search_path pinned
 -- above); EXECUTE is granted below.  _on_drop runs whenever anyone drops

@@ -15,6 +15,21 @@ SELECT (SELECT count(*) FROM (SELECT * FROM site_stats EXCEPT ALL SELECT site, c
      + (SELECT count(*) FROM (SELECT site, count(*), sum(val), max(day) FROM readings GROUP BY site EXCEPT ALL SELECT * FROM site_stats) b) AS differences;
 SELECT * FROM site_stats ORDER BY site;
 
+-- partitions created or attached later get REPLICA IDENTITY FULL too
+CREATE TABLE readings_mar PARTITION OF readings FOR VALUES FROM ('2024-03-01') TO ('2024-04-01');
+CREATE TABLE readings_apr (id int, site text, day date, val numeric, PRIMARY KEY (id, day));
+ALTER TABLE readings ATTACH PARTITION readings_apr FOR VALUES FROM ('2024-04-01') TO ('2024-05-01');
+ALTER TABLE readings_jan REPLICA IDENTITY DEFAULT;   -- set back at once
+SELECT relname, relreplident FROM pg_class WHERE relname LIKE 'readings%' AND relkind IN ('r', 'p') ORDER BY 1;
+INSERT INTO readings VALUES (300, 's1', '2024-03-03', 30), (301, 's2', '2024-04-04', 40), (302, 's2', '2024-04-05', 50);
+UPDATE readings SET val = val + 1, site = 's0' WHERE id IN (300, 301);
+UPDATE readings SET day = '2024-03-30' WHERE id = 302;   -- from April to March
+DELETE FROM readings WHERE id = 300;
+SELECT flowview.wait_for_freshness('site_stats', '60 s') AS fresh;
+SELECT (SELECT count(*) FROM (SELECT * FROM site_stats EXCEPT ALL SELECT site, count(*), sum(val), max(day) FROM readings GROUP BY site) a)
+     + (SELECT count(*) FROM (SELECT site, count(*), sum(val), max(day) FROM readings GROUP BY site EXCEPT ALL SELECT * FROM site_stats) b) AS differences;
+SELECT state FROM flowview.views WHERE view = 'site_stats'::regclass;
+
 -- two-phase commit
 BEGIN;
 INSERT INTO readings VALUES (200, 's2pc', '2024-01-05', 7);
