@@ -193,6 +193,7 @@ echo "pg_flowview live-view benchmark ($(q 'SELECT version()' | cut -d' ' -f1-2)
 want 1 && awk -v b="$base_tps" -v s="$src_tps" -v l="$lag" 'BEGIN {
 	printf "  write overhead   no views %.0f TPS, 3 live views %.0f TPS: ratio %.2f (target >= 0.95: %s); views fresh %d ms after the writers stop\n",
 		b, s, s / b, (s / b >= 0.95) ? "met" : "NOT MET", l }'
+want 1 && awk '$1 == "base" {b = $2} $1 == "src" {r = r sprintf(" %.2f", $2 / b)} END {print "                   per round (3 views / none, same round):" r}' "$WORK/tps"
 want 2 && echo "  apply            catching up after a pause (rows/s; wal2json decoding the same WAL; target >= 3x):"
 want 2 && awk '{ a = $3 / ($4 / 1000); w = $5 / ($6 / 1000); f = $3 / ($7 / 1000);
 	printf "                   %-5s %8d rows, recompute_backlog %-4s: %9.0f rows/s in %6d ms; wal2json %9.0f rows/s; ratio %.2fx (%s); decode floor %9.0f rows/s = %.2fx wal2json\n",
