@@ -558,7 +558,6 @@ static char *
 upsert_statement(ViewSql *vs, bool new_rows)
 {
 	bool		fold_minmax = new_rows && vs->rescan;
-
 	StringInfoData buf;
 	ListCell   *lc;
 
