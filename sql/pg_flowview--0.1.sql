@@ -256,9 +256,13 @@ CREATE FUNCTION flowview._view_stats(
     OUT latency_p50_ms float8, OUT latency_p95_ms float8, OUT latency_p99_ms float8,
     OUT latency_samples bigint, OUT last_trace_id text, OUT last_trace_at timestamptz,
     OUT change_rate float8, OUT change_rate_mean float8, OUT change_rate_stddev float8,
-    OUT change_rate_z float8, OUT change_rate_samples bigint)
+    OUT change_rate_z float8, OUT change_rate_samples bigint, OUT minmax_rereads bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'fv_view_stats_sql' LANGUAGE C;
+
+-- The apply's min/max re-reads (minmax 'rescan') go through this, to be counted.
+CREATE FUNCTION flowview._reread(value anyelement) RETURNS anyelement
+AS 'MODULE_PATHNAME', 'fv_reread' LANGUAGE C;
 
 CREATE VIEW flowview.freshness AS SELECT * FROM flowview.freshness();
 
@@ -271,6 +275,7 @@ SELECT c.view_oid::regclass AS view,
        coalesce(st.batches, 0) AS batches,
        coalesce(st.errors, 0) AS errors,
        coalesce(st.apply_ms, 0) AS apply_ms,
+       coalesce(st.minmax_rereads, 0) AS minmax_rereads,
        st.latency_p50_ms, st.latency_p95_ms, st.latency_p99_ms,
        coalesce(st.latency_samples, 0) AS latency_samples,
        st.last_trace_id, st.last_trace_at,

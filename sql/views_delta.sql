@@ -98,5 +98,8 @@ SELECT view, state, applied_lsn IS NOT NULL AS applied FROM flowview.views WHERE
 SELECT view, (SELECT count(*) FROM unnest(storage_tables) t WHERE t ~ '_m[0-9]+$') AS multisets
   FROM flowview.view_catalog c, LATERAL (SELECT c.view_oid::regclass AS view) v
  WHERE view::text IN ('d_filter', 'd_filter_ms') ORDER BY 1;
+-- only minmax 'rescan' reads values again from the source (flowview.stats)
+SELECT view, minmax_rereads > 0 AS reread FROM flowview.stats
+ WHERE view::text IN ('d_full', 'd_full_ms', 'd_global', 'd_global_ms') ORDER BY 1;
 -- a bad minmax
 SELECT flowview.create_view('d_bad', 'SELECT count(*) FROM events', minmax => 'sometimes');

@@ -450,7 +450,8 @@ touched_groups(ViewSql *vs, bool only_removed)
  * minmax => 'rescan': "read the group's extreme again from the source", for
  * min/max aggregate agg of the group row aliased __fv_s.  The plain-equality
  * form can use an index of the source on the group columns; groups with a
- * NULL key take the NULL-matching form.
+ * NULL key take the NULL-matching form.  flowview._reread counts it
+ * (flowview.stats.minmax_rereads).
  */
 static char *
 rescan_expr(ViewSql *vs, FvAgg *agg)
@@ -466,7 +467,7 @@ rescan_expr(ViewSql *vs, FvAgg *agg)
 	ListCell   *lc;
 
 	if (vs->def->global)
-		return psprintf("(%s)", head);
+		return psprintf("flowview._reread((%s))", head);
 	initStringInfo(&eq);
 	initStringInfo(&match);
 	foreach(lc, vs->def->groupkeys)
@@ -479,7 +480,7 @@ rescan_expr(ViewSql *vs, FvAgg *agg)
 						 e, k, e, k);
 	}
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "CASE WHEN %s THEN (%s%s) ELSE (%s%s) END",
+	appendStringInfo(&buf, "flowview._reread(CASE WHEN %s THEN (%s%s) ELSE (%s%s) END)",
 					 keys_not_null(vs, "__fv_s"), head, eq.data, head, match.data);
 	return buf.data;
 }

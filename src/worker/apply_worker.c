@@ -928,6 +928,7 @@ publish_batch_stats(List *sources, XLogRecPtr end)
 			st->groups_touched += v->batch_groups;
 			st->batches++;
 			st->apply_us += v->batch_us;
+			st->minmax_rereads += v->batch_rereads;
 			for (i = 0; i < src->ncommits; i++)
 			{
 				fv_stats_add_latency(st, now, (double) (now - src->commit_times[i]) / 1000.0);
@@ -1020,6 +1021,7 @@ apply_batch(List *sources, XLogRecPtr end)
 			v->batch_rows = tuplestore_tuple_count(rows);
 			v->batch_groups = 0;
 			view_started = GetCurrentTimestamp();
+			fv_minmax_rereads = 0;
 			owner = CurrentResourceOwner;
 			BeginInternalSubTransaction(NULL);
 			PG_TRY();
@@ -1059,6 +1061,7 @@ apply_batch(List *sources, XLogRecPtr end)
 				applied = lappend_int(applied, v->id);
 				v->applied = true;
 				v->batch_us = GetCurrentTimestamp() - view_started;
+				v->batch_rereads = fv_minmax_rereads;
 			}
 			PG_CATCH();
 			{

@@ -349,8 +349,8 @@ fv_view_stats_sql(PG_FUNCTION_ARGS)
 	for (i = 0; i < FV_MAX_VIEW_STATS; i++)
 	{
 		FvViewStats *st = &fv_shared->views[i];
-		Datum		values[19];
-		bool		nulls[19];
+		Datum		values[20];
+		bool		nulls[20];
 		int64		samples;
 		double		p;
 		int			k;
@@ -383,10 +383,29 @@ fv_view_stats_sql(PG_FUNCTION_ARGS)
 		values[16] = Float8GetDatum(sqrt(st->rate_var));
 		values[17] = Float8GetDatum(st->rate_z);
 		values[18] = Int64GetDatum(st->rate_samples);
+		values[19] = Int64GetDatum(st->minmax_rereads);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	LWLockRelease(fv_shared->lock);
 	return (Datum) 0;
+}
+
+int64		fv_minmax_rereads = 0;
+
+PG_FUNCTION_INFO_V1(fv_reread);
+
+/*
+ * flowview._reread(value anyelement) RETURNS anyelement: value, counted.
+ * Wraps the apply's min/max re-reads from the source (minmax 'rescan'), so
+ * that flowview.stats can tell how often they happen.
+ */
+Datum
+fv_reread(PG_FUNCTION_ARGS)
+{
+	fv_minmax_rereads++;
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 }
 
 PG_FUNCTION_INFO_V1(fv_forget_stats);

@@ -51,6 +51,7 @@ typedef struct FvViewStats
 	int64		batches;
 	int64		errors;
 	int64		apply_us;		/* time spent applying */
+	int64		minmax_rereads; /* min/max values read again from the source */
 	TimestampTz applied_commit_time;	/* newest applied source transaction */
 	/* commit-to-visible latency: two windows of FV_LATENCY_WINDOW_SECS */
 	uint32		latency[2][FV_LATENCY_BUCKETS];
@@ -91,6 +92,7 @@ extern int	fv_batch_log_level;
 /* GUCs */
 extern int	fv_batch_max_changes;
 extern int	fv_naptime_ms;
+extern int64 fv_minmax_rereads;	/* flowview._reread() calls, reset per view and batch */
 extern int	fv_naptime_under_load_ms;
 
 /* a batch of at least this many row changes: pg_flowview.naptime_under_load */
@@ -156,6 +158,7 @@ typedef struct FvLiveView
 	int64		batch_rows;
 	int64		batch_groups;
 	int64		batch_us;
+	int64		batch_rereads;
 } FvLiveView;
 
 typedef struct FvBatch
