@@ -101,12 +101,7 @@ is($node->safe_psql('postgres', "SELECT flowview.wait_for_freshness(NULL, '120 s
 	'views caught up after the crashes');
 for my $name (sort keys %views)
 {
-	my $diff = $node->safe_psql('postgres', qq{
-		SELECT string_agg(side || ': ' || r, E'\n') FROM (
-		  SELECT 'view only' AS side, x::text AS r FROM (SELECT * FROM $name EXCEPT ALL $views{$name}) x
-		  UNION ALL
-		  SELECT 'query only', x::text FROM ($views{$name} EXCEPT ALL SELECT * FROM $name) x) d});
-	is($diff, '', "$name equals its query after kill -9 and immediate shutdowns");
+	is(FlowviewTest::differences($node, $name, $views{$name}), '', "$name equals its query after kill -9 and immediate shutdowns");
 }
 is($node->safe_psql('postgres', "SELECT string_agg(state, ',') FROM flowview.views"), 'live,live,live',
 	'all views live');

@@ -6,6 +6,12 @@
 # as pg_flowview needs: wal_level = logical, pg_flowview preloaded and, where
 # this PostgreSQL build has the setting, listed in output_plugin_libraries.
 # An override with value undef leaves that setting out.
+#
+#   my $diff = FlowviewTest::differences($node, 'view', 'SELECT ...');
+#
+# the oracle check: the rows in the live view but not in its defining query
+# and the other way round (EXCEPT ALL both ways), one per line prefixed
+# "view only: " or "query only: "; '' when they are equal.
 package FlowviewTest;
 
 use strict;
@@ -42,6 +48,16 @@ sub node
 	}
 	$node->append_conf('postgresql.conf', $text);
 	return $node;
+}
+
+sub differences
+{
+	my ($node, $view, $query) = @_;
+	return $node->safe_psql('postgres', qq{
+		SELECT string_agg(side || ': ' || r, E'\n') FROM (
+		  SELECT 'view only' AS side, x::text AS r FROM (SELECT * FROM $view EXCEPT ALL $query) x
+		  UNION ALL
+		  SELECT 'query only', x::text FROM ($query EXCEPT ALL SELECT * FROM $view) x) d}) // '';
 }
 
 1;
