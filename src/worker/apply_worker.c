@@ -785,12 +785,12 @@ plan_key(FvSource *src)
 	return psprintf("%s|%s", source_columns(src), quote_qualified_identifier(nsp, name));
 }
 
+/* v's kept plans for deltas with plan key "columns" (plan_key(v's source)) */
 static FvPlans *
-view_plans(FvSource *src, FvLiveView *v)
+view_plans(const char *columns, FvLiveView *v)
 {
 	ListCell   *lc;
 	FvPlans    *p;
-	char	   *columns = plan_key(src);
 	MemoryContext old;
 
 	foreach(lc, plan_cache)
@@ -952,6 +952,36 @@ publish_batch_stats(List *sources, XLogRecPtr end)
 					traces.len ? "; traces: " : "", traces.data)));
 }
 
+/*
+ * A snapshot that sees every transaction of the batch.  A commit record can
+ * be decoded a moment before its transaction becomes visible (between the
+ * WAL flush and ProcArrayEndTransaction; with synchronous replication, for
+ * as long as the standby takes): views with minmax 'rescan' read groups again
+ * from the source, and those reads must see every transaction applied so
+ * far.  Statements take newer snapshots still (read committed).
+ */
+static Snapshot
+batch_snapshot(void)
+{
+	for (;;)
+	{
+		Snapshot	snap = GetTransactionSnapshot();
+		ListCell   *lc;
+		bool		all_visible = true;
+
+		foreach(lc, batch.xids)
+			if (XidInMVCCSnapshot((TransactionId) lfirst_oid(lc), snap))
+			{
+				all_visible = false;
+				break;
+			}
+		if (all_visible)
+			return snap;
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(100);
+	}
+}
+
 /* Is apply statement sql to be run for the batch's rows of src? */
 static bool
 statement_applies(const char *sql, FvSource *src)
@@ -978,24 +1008,9 @@ apply_batch(List *sources, XLogRecPtr end)
 	ResourceOwner owner;
 	TimestampTz view_started;
 
-	/*
-	 * A transaction's commit record can be decoded a moment before the
-	 * transaction becomes visible to snapshots.  Views with minmax 'rescan'
-	 * read groups again from the source, and those reads must see every
-	 * transaction applied so far: wait for this batch's to become visible.
-	 */
-	foreach(lc, batch.xids)
-	{
-		while (TransactionIdIsInProgress((TransactionId) lfirst_oid(lc)))
-		{
-			CHECK_FOR_INTERRUPTS();
-			pg_usleep(100);
-		}
-	}
-
 	StartTransactionCommand();
 	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	PushActiveSnapshot(batch_snapshot());
 	replorigin_session_origin_lsn = end;
 	replorigin_session_origin_timestamp = batch.last_commit_time;
 
@@ -1003,9 +1018,11 @@ apply_batch(List *sources, XLogRecPtr end)
 	{
 		FvSource   *src = lfirst(lc);
 		ListCell   *vc;
+		char	   *key;
 
 		if (!src->truncated && tuplestore_tuple_count(src->rows) == 0)
 			continue;
+		key = plan_key(src);
 		foreach(vc, src->views)
 		{
 			FvLiveView *v = lfirst(vc);
@@ -1034,7 +1051,7 @@ apply_batch(List *sources, XLogRecPtr end)
 						run_sql(psprintf("DELETE FROM %s", (char *) lfirst(sc)));
 				{
 					List	   *plans = tuplestore_tuple_count(rows) <= FV_PLAN_MAX_ROWS ?
-						view_plans(src, v)->plans : NIL;
+						view_plans(key, v)->plans : NIL;
 					bool		first = true;
 
 					foreach(sc, v->apply_sql)
@@ -1462,6 +1479,8 @@ fv_apply_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	/* see confirm_flushed() */
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	/* a new snapshot per statement (batch_snapshot() relies on it too) */
+	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
 
 	/*
 	 * No JIT: the apply statements touch few rows, but their estimated
