@@ -11,7 +11,8 @@
 #                psqlODBC): dashboards over TCP with TLS, per-role row-level
 #                security, metadata and typed columns (test/clients/setup.sql)
 # then stops the cluster and prints "N passed, N failed" (one per test file).
-# Exits non-zero on any failure.  FV_SUITES="regress tap" runs a subset.
+# Exits non-zero on any failure.  FV_SUITES="regress tap" runs a subset;
+# FV_TAP="011_upgrade 003_apply_crash" runs only those Perl TAP files.
 set -uo pipefail
 FV_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$FV_ROOT/scripts/lib.sh"
@@ -110,7 +111,11 @@ run_tap() {
 	fv_log "Perl TAP"
 	local dir="$FV_CLUSTER_DIR/tap"
 	rm -rf "$dir" && mkdir -p "$dir/t"
-	cp "$FV_ROOT"/test/tap/*.pl "$dir/t/"
+	if [ -n "${FV_TAP:-}" ]; then
+		for t in $FV_TAP; do cp "$FV_ROOT/test/tap/$t.pl" "$dir/t/"; done
+	else
+		cp "$FV_ROOT"/test/tap/*.pl "$dir/t/"
+	fi
 	cp "$FV_ROOT"/test/tap/*.pm "$dir/" 2>/dev/null || true
 	chown -R "$FV_PGUSER" "$dir"
 	(cd "$dir" && fv_as_pg env PATH="$FV_PGBIN:$PATH" TESTDIR="$dir" \

@@ -1,0 +1,89 @@
+# Extension upgrades: the released 0.1 install script is unchanged; a database
+# on 0.1 with live views is updated with ALTER EXTENSION while writers write,
+# and its views then equal their queries; an updated database and a fresh
+# install have the same objects in schema flowview.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Digest::SHA qw(sha256_hex);
+use FlowviewTest;
+
+# 0.1 as released (commit 479beb5): never edit it, write an upgrade script
+my $sharedir = `pg_config --sharedir`;
+chomp $sharedir;
+is(sha256_hex(slurp_file("$sharedir/extension/pg_flowview--0.1.sql")),
+	'cd77556eaeba64cb23702bed29a16bff68c610201a29d4b5d37ecc34225e912a',
+	'the installed 0.1 script is the released one');
+
+my $node = FlowviewTest::node('upgrade');
+$node->start;
+$node->safe_psql('postgres', q{
+	CREATE DATABASE fresh;
+	CREATE EXTENSION pg_flowview VERSION '0.1';
+	CREATE TABLE t (id int PRIMARY KEY, g int, x numeric);
+	INSERT INTO t SELECT i, i % 7, i FROM generate_series(1, 1000) i;
+	SELECT flowview.create_view('by_g', $$SELECT g, count(*), sum(x), min(x), max(x) FROM t GROUP BY g$$);
+	SELECT flowview.set_freshness_sla('by_g', '5 s');
+	SELECT flowview.create_alert('big', 'by_g', 'count > 1000000');
+	SELECT flowview.add_org_unit('hq');
+});
+is($node->safe_psql('postgres', "SELECT extversion FROM pg_extension WHERE extname = 'pg_flowview'"),
+	'0.1', 'installed as 0.1');
+is($node->safe_psql('postgres', "SELECT flowview.wait_for_freshness('by_g', '30 s')"), 't', 'live on 0.1');
+
+# writers keep writing through the update
+my $writer = $node->background_psql('postgres', on_error_stop => 1);
+$writer->query_until(qr/started/, q{
+	\echo started
+	DO $$BEGIN FOR i IN 1001..4000 LOOP
+	  INSERT INTO t VALUES (i, i % 7, i);
+	  IF i % 3 = 0 THEN DELETE FROM t WHERE id = i - 1000; END IF;
+	  IF i % 50 = 0 THEN COMMIT; END IF;
+	END LOOP; END$$;
+});
+$node->safe_psql('postgres', 'ALTER EXTENSION pg_flowview UPDATE');
+$writer->quit;
+
+is($node->safe_psql('postgres', "SELECT extversion FROM pg_extension WHERE extname = 'pg_flowview'"),
+	$node->safe_psql('postgres', "SELECT default_version FROM pg_available_extensions WHERE name = 'pg_flowview'"),
+	'updated to the default version');
+$node->safe_psql('postgres', 'UPDATE t SET g = g + 1 WHERE id % 5 = 0');
+is($node->safe_psql('postgres', "SELECT flowview.wait_for_freshness('by_g', '30 s')"), 't', 'fresh after the update');
+is(FlowviewTest::differences($node, 'by_g',
+	'SELECT g, count(*), sum(x), min(x), max(x) FROM t GROUP BY g'), '',
+	'the view equals its query: nothing lost or counted twice across the update');
+is($node->safe_psql('postgres', "SELECT state FROM flowview.views WHERE view = 'by_g'::regclass"), 'live', 'still live');
+
+# an updated database has what a fresh install has
+$node->safe_psql('fresh', 'CREATE EXTENSION pg_flowview');
+my $objects = q{
+	SELECT pg_describe_object(classid, objid, objsubid) FROM pg_depend
+	 WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+	   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_flowview')
+	 ORDER BY 1};
+my $defs = q{
+	SELECT p.oid::regprocedure || ' ' || pg_get_functiondef(p.oid) FROM pg_proc p
+	 WHERE pronamespace = 'flowview'::regnamespace AND prokind <> 'a' ORDER BY 1};
+my $cols = q{
+	SELECT c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+	       || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
+	  FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+	  LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+	 WHERE c.relnamespace = 'flowview'::regnamespace AND c.relname NOT LIKE 'fv\_%' ORDER BY 1};
+my $acls = q{
+	SELECT relname || ' ' || coalesce(relacl::text, '') FROM pg_class
+	 WHERE relnamespace = 'flowview'::regnamespace AND relname NOT LIKE 'fv\_%'
+	UNION ALL
+	SELECT p.oid::regprocedure || ' ' || coalesce(proacl::text, '') || ' ' || prosecdef
+	  FROM pg_proc p WHERE pronamespace = 'flowview'::regnamespace ORDER BY 1};
+for my $q ([ 'extension members', $objects ], [ 'function definitions', $defs ],
+	[ 'table columns', $cols ], [ 'privileges', $acls ])
+{
+	is($node->safe_psql('postgres', $q->[1]), $node->safe_psql('fresh', $q->[1]),
+		"updated and fresh databases: same $q->[0]");
+}
+
+$node->stop;
+done_testing();
