@@ -59,6 +59,7 @@
 #include "replication/slot.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
@@ -74,6 +75,7 @@
 #include "utils/memutils.h"
 #include "utils/pg_lsn.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "views/analyze.h"
@@ -211,7 +213,11 @@ fv_ensure_worker(Oid dboid)
  * ----------------------------------------------------------------
  */
 
-/* databases that accept connections */
+/*
+ * Databases that accept connections, as a list allocated in the caller's
+ * memory context (as PostgreSQL's launcher does: the transaction's context
+ * is gone once this returns).
+ */
 static List *
 database_list(void)
 {
@@ -219,6 +225,7 @@ database_list(void)
 	TableScanDesc scan;
 	HeapTuple	tup;
 	List	   *dbs = NIL;
+	MemoryContext caller = CurrentMemoryContext;
 
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -229,12 +236,18 @@ database_list(void)
 		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
 
 		if (db->datallowconn && !db->datistemplate)
+		{
+			MemoryContext old = MemoryContextSwitchTo(caller);
+
 			dbs = lappend_oid(dbs, db->oid);
+			MemoryContextSwitchTo(old);
+		}
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(caller);
 	return dbs;
 }
 
@@ -612,6 +625,24 @@ set_time_zone(const char *tz)
 }
 
 /*
+ * Lock a source table against DROP for the rest of the transaction and tell
+ * whether it still exists.  The worker reads its list of views and sources
+ * at most every 250 ms: a view and its source may be dropped in between
+ * (drop_view, then DROP TABLE), and nothing may then be built from the
+ * source's name.  False (no lock kept): the source is gone, and so are its
+ * views; the next catalog read forgets them.
+ */
+static bool
+lock_source(Oid relid)
+{
+	LockRelationOid(relid, AccessShareLock);
+	if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		return true;
+	UnlockRelationOid(relid, AccessShareLock);
+	return false;
+}
+
+/*
  * backfill_view
  *		Populate a 'backfilling' view consistently with the stream.
  *
@@ -651,6 +682,15 @@ backfill_view(FvLiveView *v)
 		pg_usleep(1000);
 	}
 
+	if (!lock_source(v->source_oid) ||
+		!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(v->view_oid)))
+	{
+		/* dropped since the catalog was read: nothing to populate */
+		UnregisterSnapshot(snap);
+		SPI_finish();
+		CommitTransactionCommand();
+		return;
+	}
 	PushActiveSnapshot(snap);
 	set_time_zone(v->time_zone);
 	/* DELETE, not TRUNCATE: readers of the view are never blocked */
@@ -1022,6 +1062,8 @@ apply_batch(List *sources, XLogRecPtr end)
 
 		if (!src->truncated && tuplestore_tuple_count(src->rows) == 0)
 			continue;
+		if (!lock_source(src->relid))
+			continue;			/* dropped since the catalog was read */
 		key = plan_key(src);
 		foreach(vc, src->views)
 		{
@@ -1031,6 +1073,8 @@ apply_batch(List *sources, XLogRecPtr end)
 
 			if (strcmp(v->state, "live") != 0)
 				continue;
+			if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(v->view_oid)))
+				continue;		/* dropped since the catalog was read */
 			rows = view_rows(src, v, &truncated);
 			register_delta(src, rows);
 			v->attempted = true;
@@ -1138,6 +1182,8 @@ apply_batch(List *sources, XLogRecPtr end)
 	PopActiveSnapshot();
 	SPI_finish();
 	CommitTransactionCommand();
+	/* the commit left us in TopMemoryContext: the stats are per batch */
+	MemoryContextSwitchTo(batch_cxt);
 	publish_batch_stats(sources, end);
 }
 
@@ -1732,6 +1778,7 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 	int64		usecs = 30 * USECS_PER_SEC;
 	int			idle_polls = 0;
 
+	fv_require_preload("flowview.wait_for_freshness()");
 	if (timeout)
 		usecs = timeout->time + (int64) timeout->day * USECS_PER_DAY +
 			(int64) timeout->month * 30 * USECS_PER_DAY;

@@ -105,6 +105,7 @@ extern void fv_shmem_startup(void);
 extern void fv_register_launcher(void);
 extern void fv_ensure_worker(Oid dboid);
 extern void fv_start_worker_at_commit(void);	/* monitor.c */
+extern void fv_require_preload(const char *what);	/* monitor.c */
 extern XLogRecPtr fv_worker_applied_lsn(Oid dboid, bool *running);
 
 /* entry points named in bgw_function_name */
