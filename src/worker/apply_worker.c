@@ -559,13 +559,12 @@ start_decoding(void)
 		return false;
 	}
 	/* created inside a transaction: our apply transactions keep their xmin */
-	decoding = CreateDecodingContext(start, list_make1(makeDefElem("flowview-apply", NULL, -1)),
-									 false,
+	decoding = CreateDecodingContext(start, NIL, false,
 									 XL_ROUTINE(.page_read = read_wal_page,
 												.segment_open = wal_segment_open,
 												.segment_close = wal_segment_close),
 									 NULL, NULL, NULL);
-	decoding->output_writer_private = &batch;
+	fv_decoding_collect_into(decoding, &batch);
 	XLogBeginRead(decoding->reader, MyReplicationSlot->data.restart_lsn);
 	MemoryContextSwitchTo(old);
 	CommitTransactionCommand();

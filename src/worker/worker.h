@@ -192,4 +192,8 @@ extern void fv_batch_message(FvBatch *batch, ReorderBufferTXN *txn, const char *
 
 extern bool fv_view_saw_xid(FvLiveView *view, TransactionId xid);
 
+/* the apply worker's decoding context collects into batch (decoder/output_plugin.c) */
+struct LogicalDecodingContext;
+extern void fv_decoding_collect_into(struct LogicalDecodingContext *ctx, FvBatch *batch);
+
 #endif							/* FV_WORKER_H */
