@@ -15,6 +15,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use FlowviewTest;
+use FlowviewCalls;
 
 my $node = FlowviewTest::node('bad_input');
 $node->append_conf('postgresql.conf', "restart_after_crash = off\n");
@@ -33,120 +34,16 @@ is($node->safe_psql('postgres', "SELECT flowview.wait_for_freshness('v1', '60 s'
 my $sentinel = $node->background_psql('postgres');
 $sentinel->query_safe('SELECT 1');
 
-# plausible values by argument name, else by type
-my %by_name = (
-	query => q{'SELECT g, count(*) AS n FROM src GROUP BY g'},
-	condition => q{'n > 1'},
-	minmax => q{'rescan'},
-	unit => q{'u1'},
-	parent => q{'u1'},
-	new_parent => q{'u1'},
-	u => q{'u1'},
-	column_name => q{'g1'},
-	org_column => q{'org'},
-	statements => q{'{}'::text[]},
-);
-my %plausible = (
-	text => q{'bad_input_x'},
-	regclass => q{'v1'::regclass},
-	interval => q{'1 s'::interval},
-	boolean => 'false',
-	integer => '1',
-	bigint => '1',
-	oid => q{'v1'::regclass::oid},
-	name => q{'g1'::name},
-	regrole => q{'someone'::regrole},
-	jsonb => q{'{}'::jsonb},
-	'timestamp with time zone' => 'now()',
-	'double precision' => '3',
-	pg_lsn => q{'0/0'::pg_lsn},
-	'text[]' => q{'{}'::text[]},
-	anyelement => '1',
-	'flowview.view_catalog' => '(SELECT c FROM flowview.view_catalog c LIMIT 1)',
-);
-my %malformed = (
-	text => [q{''}, q{'garbage('' "x'}, q{repeat('x', 100000)}],
-	regclass => [q{0::oid::regclass}, q{4000000000::oid::regclass}, q{'pg_class'::regclass}],
-	interval => [q{'-1 s'::interval}, q{'0'::interval}, q{'100000000 days'::interval}],
-	integer => ['-1', '0', '2147483647'],
-	bigint => ['-1', '9223372036854775807'],
-	oid => ['0', '4294967295'],
-	name => [q{''::name}, q{repeat('y', 63)::name}],
-	regrole => [q{0::oid::regrole}, q{4000000000::oid::regrole}],
-	jsonb => [q{'[]'::jsonb}, q{'"x"'::jsonb}, q{'{"a": [1, null]}'::jsonb}],
-	'timestamp with time zone' => [q{'infinity'}, q{'-infinity'}],
-	'double precision' => [q{'NaN'}, '-1', q{'Infinity'}],
-	pg_lsn => [q{'FFFFFFFF/FFFFFFFF'::pg_lsn}],
-	'text[]' => [q{'{NULL}'::text[]}, q{'{"garbage("}'::text[]}],
-	anyelement => [q{'x'::text}],
-);
-
-my @funcs = split /\n/, $node->safe_psql('postgres', q{
-	SELECT p.oid || '|' || quote_ident(p.proname) || '|' || p.pronargs || '|' ||
-	       coalesce(array_to_string(p.proargnames[1:p.pronargs], ','), '') || '|' ||
-	       coalesce((SELECT string_agg(format_type(t, NULL), ',' ORDER BY o)
-	                 FROM unnest(p.proargtypes) WITH ORDINALITY a(t, o)), '')
-	FROM pg_proc p WHERE p.pronamespace = 'flowview'::regnamespace ORDER BY p.proname, p.oid});
-cmp_ok(scalar(@funcs), '>=', 40, 'functions of schema flowview found in pg_proc');
-
-my %states;		# function => { sqlstate => count }
+my $nfuncs = $node->safe_psql('postgres', "SELECT count(*) FROM pg_proc WHERE pronamespace = 'flowview'::regnamespace");
+cmp_ok($nfuncs, '>=', 40, "$nfuncs functions of schema flowview found in pg_proc");
 my $ncalls = 0;
-
-# one call in its own transaction, rolled back; returns (ok, sqlstate, output)
-sub call
-{
-	my ($fname, @args) = @_;
-	my $sql = "flowview.$fname(" . join(', ', @args) . ')';
-	my ($ret, $out, $err) = $node->psql('postgres', qq{
-\\set VERBOSITY verbose
-BEGIN;
-SET LOCAL statement_timeout = '30s';
-SELECT $sql;
-ROLLBACK;
-SELECT flowview.resume_apply();
-}, on_error_stop => 0);
+my $states = FlowviewCalls::call_all($node, sub {
+	my ($what, $sql, $state, $ret, $err) = @_;
 	$ncalls++;
-	my ($state) = $err =~ /^(?:psql:[^\n]*?)?(?:ERROR|FATAL|PANIC):\s+([0-9A-Z]{5}):/m;
-	$state //= ($ret == 2 || $err =~ /connection/) ? 'lost' : 'ok';
-	$states{$fname}{$state}++;
-	return ($ret, $state, $err, $sql);
-}
-
-for my $f (@funcs)
-{
-	my ($oid, $fname, $nargs, $argnames, $argtypes) = split /\|/, $f, -1;
-	my @names = split /,/, $argnames, -1;
-	my @types = split /,(?! )/, $argtypes, -1;	# "timestamp with time zone" has spaces, no commas
-	@types = () if $nargs == 0;
-	my @ok = map { $by_name{ $names[$_] // '' } // $plausible{ $types[$_] } // 'NULL' } 0 .. $#types;
-
-	my @cases;
-	push @cases, [ 'plausible', @ok ];
-	for my $i (0 .. $#types)
-	{
-		my @a = @ok;
-		$a[$i] = $types[$i] eq 'anyelement' ? 'NULL::int' : "NULL::$types[$i]";
-		push @cases, [ "NULL at $i", @a ];
-		for my $bad (@{ $malformed{ $types[$i] } // [] })
-		{
-			my @b = @ok;
-			$b[$i] = $bad;
-			push @cases, [ "malformed at $i", @b ];
-		}
-	}
-	if (@types > 1)
-	{
-		push @cases, [ 'all NULL', map { $_ eq 'anyelement' ? 'NULL::int' : "NULL::$_" } @types ];
-	}
-	for my $c (@cases)
-	{
-		my ($what, @args) = @$c;
-		my ($ret, $state, $err, $sql) = call($fname, @args);
-		ok($ret != 2 && $err !~ /server closed the connection|connection to server was lost|FATAL|PANIC/,
-			"$what: $sql keeps its connection") or diag($err);
-		isnt($state, 'XX000', "$what: $fname gives no internal error") or diag($err);
-	}
-}
+	ok($ret != 2 && $state ne 'lost' && $err !~ /FATAL|PANIC/, "$what: $sql keeps its connection") or diag($err);
+	isnt($state, 'XX000', "$what: $sql gives no internal error") or diag($err);
+});
+my %states = %$states;
 
 for my $f (sort keys %states)
 {
