@@ -38,6 +38,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "access/xlog_internal.h"
 #include "access/xlogrecovery.h"
 #include "access/xlogutils.h"
 #include "catalog/namespace.h"
@@ -463,6 +464,24 @@ static LogicalDecodingContext *decoding = NULL;
 static FvBatch batch;
 
 /*
+ * The end of the WAL inserted so far, as a position XLogFlush accepts.
+ * GetXLogInsertRecPtr() points past the page header when the insert
+ * position is at a page boundary; flushing up to there is "past end of
+ * generated WAL", an ERROR that made the worker exit and restart.
+ */
+static XLogRecPtr
+inserted_end(void)
+{
+	XLogRecPtr	insert = GetXLogInsertRecPtr();
+	uint32		offset = insert % XLOG_BLCKSZ;
+	bool		first_page = XLogSegmentOffset(insert, wal_segment_size) < XLOG_BLCKSZ;
+
+	if (offset == (first_page ? SizeOfXLogLongPHD : SizeOfXLogShortPHD))
+		insert -= offset;
+	return insert;
+}
+
+/*
  * The worker decodes up to the WAL flush position (flushing nothing itself
  * while others do).  A record that starts before it may end after it: then
  * this flushes just what the reader needs instead of waiting for someone to.
@@ -474,7 +493,7 @@ read_wal_page(XLogReaderState *reader, XLogRecPtr page, int len,
 	XLogRecPtr	need = page + len;
 
 	if (need > GetFlushRecPtr(NULL))
-		XLogFlush(Min(need, GetXLogInsertRecPtr()));
+		XLogFlush(Min(need, inserted_end()));
 	return read_local_xlog_page(reader, page, len, target, buf);
 }
 
@@ -624,6 +643,33 @@ set_time_zone(const char *tz)
 }
 
 /*
+ * Lock flowview.view_catalog first in each transaction of the worker that
+ * writes the catalog or the storage tables, and tell whether it still
+ * exists.  DROP EXTENSION pg_flowview CASCADE locks the extension's tables
+ * (view_catalog among the first) before the storage tables that hang off
+ * them; a worker that took a storage table first and the catalog last
+ * deadlocked with it (40P01, and the user's DROP failed).  Taken in the
+ * same order, the worker either waits holding nothing the DROP needs, or
+ * holds the catalog and the DROP waits for its commit.  False (no lock
+ * kept): the extension is gone; the caller ends its transaction without
+ * writing, and the next catalog read finds no views.
+ */
+static bool
+lock_view_catalog(void)
+{
+	Oid			nsp = get_namespace_oid("flowview", true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid("view_catalog", nsp) : InvalidOid;
+
+	if (!OidIsValid(relid))
+		return false;
+	LockRelationOid(relid, RowExclusiveLock);
+	if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		return true;
+	UnlockRelationOid(relid, RowExclusiveLock);
+	return false;
+}
+
+/*
  * Lock a source table against DROP for the rest of the transaction and tell
  * whether it still exists.  The worker reads its list of views and sources
  * at most every 250 ms: a view and its source may be dropped in between
@@ -653,7 +699,7 @@ lock_source(Oid relid)
  * after P are then applied to the view iff S did not see them; S is kept in
  * the catalog for that (fv_view_saw_xid).
  */
-static void
+static bool
 backfill_view(FvLiveView *v)
 {
 	Snapshot	snap;
@@ -662,6 +708,11 @@ backfill_view(FvLiveView *v)
 	StringInfoData xip;
 
 	StartTransactionCommand();
+	if (!lock_view_catalog())
+	{
+		CommitTransactionCommand();
+		return false;
+	}
 	SPI_connect();
 	for (;;)
 	{
@@ -688,7 +739,7 @@ backfill_view(FvLiveView *v)
 		UnregisterSnapshot(snap);
 		SPI_finish();
 		CommitTransactionCommand();
-		return;
+		return false;
 	}
 	PushActiveSnapshot(snap);
 	set_time_zone(v->time_zone);
@@ -723,6 +774,7 @@ backfill_view(FvLiveView *v)
 	SPI_finish();
 	CommitTransactionCommand();
 	ereport(LOG, (errmsg("pg_flowview: live view %d populated", v->id)));
+	return true;
 }
 
 /* Does the view's backfill snapshot make it skip any transaction of the batch? */
@@ -1048,6 +1100,13 @@ apply_batch(List *sources, XLogRecPtr end)
 	TimestampTz view_started;
 
 	StartTransactionCommand();
+	if (!lock_view_catalog())
+	{
+		/* the extension was dropped: nothing left to apply to */
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(batch_cxt);
+		return;
+	}
 	SPI_connect();
 	PushActiveSnapshot(batch_snapshot());
 	replorigin_session_origin_lsn = end;
@@ -1475,11 +1534,14 @@ monitor_tick(List *sources)
 	}
 
 	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	run_sql(psprintf("SELECT flowview._sla_tick('%d s')", fv_sla_history_retention_s));
-	PopActiveSnapshot();
-	SPI_finish();
+	if (lock_view_catalog())
+	{
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		run_sql(psprintf("SELECT flowview._sla_tick('%d s')", fv_sla_history_retention_s));
+		PopActiveSnapshot();
+		SPI_finish();
+	}
 	CommitTransactionCommand();
 }
 
@@ -1623,8 +1685,10 @@ fv_apply_worker_main(Datum arg)
 
 				if (strcmp(v->state, "backfilling") == 0)
 				{
-					backfill_view(v);
-					v->state = "live";
+					if (backfill_view(v))
+						v->state = "live";
+					else
+						v->state = "dropped";	/* until the catalog is read again */
 				}
 			}
 		}
@@ -1668,7 +1732,7 @@ fv_apply_worker_main(Datum arg)
 		end = GetFlushRecPtr(NULL);
 		if (end <= decoding->reader->EndRecPtr && idle)
 		{
-			XLogRecPtr	inserted = GetXLogInsertRecPtr();
+			XLogRecPtr	inserted = inserted_end();
 
 			if (inserted > decoding->reader->EndRecPtr)
 			{
