@@ -459,6 +459,7 @@ prepare_source(FvSource *src)
 
 static char slot_name[NAMEDATALEN];
 static void run_sql(const char *sql);
+static void set_problem(const char *problem);
 static TimestampTz last_catalog_lsn_update = 0;	/* flowview.views.applied_lsn: at most 1/s */
 static LogicalDecodingContext *decoding = NULL;
 static FvBatch batch;
@@ -497,6 +498,40 @@ read_wal_page(XLogReaderState *reader, XLogRecPtr page, int len,
 	return read_local_xlog_page(reader, page, len, target, buf);
 }
 
+/*
+ * A new logical slot becomes usable only once every transaction running at
+ * its creation has ended (DecodingContextFindStartpoint waits for them),
+ * prepared ones included, which may stay open for good: the views then stay
+ * backfilling.  Say so (worker problem, and a WARNING with the fix) before
+ * the wait starts; create_slot_if_missing clears it when the slot is made.
+ */
+static void
+note_prepared_transactions(void)
+{
+	char	   *which = NULL;
+
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_execute("SELECT pg_catalog.format('prepared transaction %L (transaction %s, prepared at %s in database %s)',"
+					" gid, transaction, prepared, database) FROM pg_catalog.pg_prepared_xacts"
+					" ORDER BY prepared LIMIT 1", true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+		which = MemoryContextStrdup(TopTransactionContext,
+									SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	PopActiveSnapshot();
+	SPI_finish();
+	if (which != NULL)
+	{
+		set_problem(psprintf("waiting for %s to end: creating replication slot %s waits for every transaction running at its creation, so the live views stay backfilling; COMMIT PREPARED or ROLLBACK PREPARED it",
+							 which, slot_name));
+		ereport(WARNING,
+				(errmsg("pg_flowview: creating replication slot \"%s\" waits for %s to end", slot_name, which),
+				 errdetail("A new slot waits for every transaction running at its creation; until then the live views of this database stay backfilling."),
+				 errhint("COMMIT PREPARED or ROLLBACK PREPARED that transaction.")));
+	}
+	CommitTransactionCommand();
+}
+
 static void
 create_slot_if_missing(void)
 {
@@ -504,6 +539,7 @@ create_slot_if_missing(void)
 
 	if (SearchNamedReplicationSlot(slot_name, true) != NULL)
 		return;
+	note_prepared_transactions();
 	StartTransactionCommand();
 	ReplicationSlotCreate(slot_name, true, RS_EPHEMERAL, false);
 	ctx = CreateInitDecodingContext("pg_flowview", NIL, false, InvalidXLogRecPtr,
@@ -516,6 +552,7 @@ create_slot_if_missing(void)
 	ReplicationSlotPersist();
 	ReplicationSlotRelease();
 	CommitTransactionCommand();
+	set_problem(NULL);
 	ereport(LOG, (errmsg("pg_flowview: created replication slot \"%s\"", slot_name)));
 }
 
@@ -1305,7 +1342,59 @@ publish_progress(XLogRecPtr lsn)
 	if (lsn > my_state->applied_lsn)
 		my_state->applied_lsn = lsn;
 	my_state->last_batch_at = GetCurrentTimestamp();
+	/* progress: whatever held the worker up is over */
+	my_state->failures = 0;
+	my_state->problem[0] = '\0';
 	LWLockRelease(fv_shared->lock);
+}
+
+/*
+ * Say in shared memory why the worker makes no progress (NULL: it does
+ * again); flowview.views and flowview.freshness show it.
+ */
+static void
+set_problem(const char *problem)
+{
+	LWLockAcquire(fv_shared->lock, LW_EXCLUSIVE);
+	if (problem == NULL)
+		my_state->problem[0] = '\0';
+	else
+	{
+		if (my_state->problem[0] == '\0')
+			my_state->problem_since = GetCurrentTimestamp();
+		strlcpy(my_state->problem, problem, FV_PROBLEM_LEN);
+	}
+	LWLockRelease(fv_shared->lock);
+}
+
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
+/*
+ * The worker exits on any error it does not catch (the launcher restarts
+ * it a second later): count the failure and keep its message, with its
+ * hint, as the worker's problem until it makes progress again.  A worker
+ * that fails at the same place every time is in a crash loop, and the
+ * views of its database silently fall behind otherwise.
+ */
+static void
+worker_log_hook(ErrorData *edata)
+{
+	if (edata->elevel >= ERROR && edata->sqlerrcode != ERRCODE_ADMIN_SHUTDOWN &&
+		my_state != NULL && fv_shared != NULL && !LWLockHeldByMe(fv_shared->lock))
+	{
+		LWLockAcquire(fv_shared->lock, LW_EXCLUSIVE);
+		if (my_state->failures++ == 0 || my_state->problem[0] == '\0')
+			my_state->problem_since = GetCurrentTimestamp();
+		snprintf(my_state->problem, FV_PROBLEM_LEN,
+				 "the apply worker failed %d time%s in a row and restarts every second: %s%s%s",
+				 my_state->failures, my_state->failures == 1 ? "" : "s",
+				 edata->message ? edata->message : "(no message)",
+				 edata->hint ? " HINT: " : " HINT: fix the cause the error names (see the server log); the views catch up once the worker gets past it.",
+				 edata->hint ? edata->hint : "");
+		LWLockRelease(fv_shared->lock);
+	}
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
 }
 
 static void
@@ -1337,6 +1426,8 @@ claim_entry(Oid dboid)
 				{
 					my_state = &fv_shared->workers[i];
 					my_state->paused = false;
+					my_state->failures = 0;
+					my_state->problem[0] = '\0';
 					break;
 				}
 		if (my_state != NULL)
@@ -1599,6 +1690,24 @@ fv_apply_worker_main(Datum arg)
 
 	if (!claim_entry(dboid))
 		proc_exit(0);
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = worker_log_hook;
+	{
+		int			failures;
+		char		problem[FV_PROBLEM_LEN];
+
+		LWLockAcquire(fv_shared->lock, LW_SHARED);
+		failures = my_state->failures;
+		strlcpy(problem, my_state->problem, sizeof(problem));
+		LWLockRelease(fv_shared->lock);
+		/* the second failure makes it a loop; then once a minute or so */
+		if (failures == 2 || (failures > 0 && failures % 60 == 0))
+			ereport(WARNING,
+					(errmsg("pg_flowview: the apply worker of database %u keeps failing (%d times in a row); its live views fall behind",
+							dboid, failures),
+					 errdetail("%s", problem),
+					 errhint("Fix the cause the error names; flowview.views (column worker_problem) and flowview.freshness (column warning) show it until the worker makes progress.")));
+	}
 	snprintf(slot_name, sizeof(slot_name), "pg_flowview_%u", dboid);
 	views_cxt = AllocSetContextCreate(TopMemoryContext, "pg_flowview views", ALLOCSET_DEFAULT_SIZES);
 	batch.mcxt = AllocSetContextCreate(TopMemoryContext, "pg_flowview batch", ALLOCSET_DEFAULT_SIZES);

@@ -453,6 +453,41 @@ fv_forget_stats(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+PG_FUNCTION_INFO_V1(fv_worker_problem);
+
+/*
+ * flowview._worker_problem(): why this database's apply worker makes no
+ * progress (a crash loop with its last error, a wait for a prepared
+ * transaction), with the fix and since when; NULL while it progresses or
+ * when pg_flowview is not preloaded.
+ */
+Datum
+fv_worker_problem(PG_FUNCTION_ARGS)
+{
+	char		problem[FV_PROBLEM_LEN];
+	TimestampTz since = 0;
+	int			i;
+
+	problem[0] = '\0';
+	if (fv_shared == NULL)
+		PG_RETURN_NULL();
+	LWLockAcquire(fv_shared->lock, LW_SHARED);
+	for (i = 0; i < FV_MAX_WORKERS; i++)
+	{
+		FvWorkerState *w = &fv_shared->workers[i];
+
+		if (w->dboid == MyDatabaseId && w->problem[0] != '\0')
+		{
+			strlcpy(problem, w->problem, sizeof(problem));
+			since = w->problem_since;
+		}
+	}
+	LWLockRelease(fv_shared->lock);
+	if (problem[0] == '\0')
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(psprintf("%s (since %s)", problem, timestamptz_to_str(since))));
+}
+
 PG_FUNCTION_INFO_V1(fv_applied_lsn);
 
 /*

@@ -19,6 +19,7 @@
 #include "utils/tuplestore.h"
 
 #define FV_MAX_WORKERS 64
+#define FV_PROBLEM_LEN 1024
 
 /* Per-database apply worker, in shared memory. */
 typedef struct FvWorkerState
@@ -30,6 +31,15 @@ typedef struct FvWorkerState
 	XLogRecPtr	applied_lsn;	/* every commit before this is in the views */
 	TimestampTz last_batch_at;	/* last time the worker applied or found nothing to */
 	bool		paused;			/* flowview.pause_apply(): hold decoding and apply */
+	/*
+	 * Why the worker makes no progress, with the fix, for flowview.views
+	 * (worker_problem) and flowview.freshness (warning); empty while it
+	 * progresses.  failures counts the worker's exits with an error since
+	 * it last made progress (kept across its restarts).
+	 */
+	int			failures;
+	TimestampTz problem_since;
+	char		problem[FV_PROBLEM_LEN];
 } FvWorkerState;
 
 /*
