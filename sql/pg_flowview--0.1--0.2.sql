@@ -86,6 +86,27 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       LEFT JOIN flowview._view_stats() st ON st.view_id = c.id
 $$;
 
+-- _view(NULL), behind drop_view, refresh_view, set_freshness_sla, ...:
+-- 22004 instead of '"<NULL>" is not a live view'.
+CREATE OR REPLACE FUNCTION flowview._view(v regclass) RETURNS flowview.view_catalog
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r flowview.view_catalog;
+BEGIN
+    IF v IS NULL THEN
+        RAISE EXCEPTION 'view must not be null'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'SELECT view FROM flowview.views lists the live views.';
+    END IF;
+    SELECT * INTO r FROM flowview.view_catalog c WHERE c.view_oid = v;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '"%" is not a live view', v
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'SELECT view FROM flowview.views lists the live views.';
+    END IF;
+    RETURN r;
+END $$;
+
 -- ==== end of bad input ====
 
 
