@@ -93,16 +93,12 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r flowview.view_catalog;
 BEGIN
-    IF v IS NULL THEN
-        RAISE EXCEPTION 'view must not be null'
-            USING ERRCODE = 'null_value_not_allowed',
-                  HINT = 'SELECT view FROM flowview.views lists the live views.';
-    END IF;
     SELECT * INTO r FROM flowview.view_catalog c WHERE c.view_oid = v;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION '"%" is not a live view', v
-            USING ERRCODE = 'wrong_object_type',
-                  HINT = 'SELECT view FROM flowview.views lists the live views.';
+    IF NOT FOUND THEN   -- (the RAISE stays on line 7, as error contexts show it)
+        RAISE EXCEPTION USING
+            MESSAGE = CASE WHEN v IS NULL THEN 'view must not be null' ELSE format('"%s" is not a live view', v) END,
+            ERRCODE = CASE WHEN v IS NULL THEN 'null_value_not_allowed' ELSE 'wrong_object_type' END,
+            HINT = 'SELECT view FROM flowview.views lists the live views.';
     END IF;
     RETURN r;
 END $$;
