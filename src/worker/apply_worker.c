@@ -443,7 +443,11 @@ prepare_source(FvSource *src)
 		Oid			coll;
 
 		if (attnum == InvalidAttrNumber)
-			elog(ERROR, "pg_flowview: column \"%s\" of a source table is gone", src->colnames[i]);
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("pg_flowview: column \"%s\" of source table \"%s\" is gone",
+							src->colnames[i], get_rel_name(src->relid)),
+					 errhint("Drop the live views that use it (flowview.drop_view).")));
 		get_atttypetypmodcoll(src->relid, attnum, &type, &typmod, &coll);
 		TupleDescInitEntry(src->desc, i + 1, src->colnames[i], type, typmod, 0);
 	}
@@ -460,6 +464,7 @@ prepare_source(FvSource *src)
 static char slot_name[NAMEDATALEN];
 static void run_sql(const char *sql);
 static void set_problem(const char *problem);
+static bool lock_source(Oid relid);
 static TimestampTz last_catalog_lsn_update = 0;	/* flowview.views.applied_lsn: at most 1/s */
 static LogicalDecodingContext *decoding = NULL;
 static FvBatch batch;
@@ -1745,7 +1750,13 @@ fv_apply_worker_main(Datum arg)
 			sources = load_sources(&extension);
 			forget_plans(sources);
 			foreach(lc, sources)
-				prepare_source(lfirst(lc));
+			{
+				/* dropped since the catalog was read: its views are gone too */
+				if (!lock_source(((FvSource *) lfirst(lc))->relid))
+					sources = foreach_delete_current(sources, lc);
+				else
+					prepare_source(lfirst(lc));
+			}
 			PopActiveSnapshot();
 			SPI_finish();
 			CommitTransactionCommand();

@@ -45,9 +45,31 @@ my $states = FlowviewCalls::call_all($node, sub {
 });
 my %states = %$states;
 
+# again as a flowview_admin member, and as a role without any privilege
+# (internal functions may refuse them: still no crash, no internal error)
+$node->safe_psql('postgres', q{
+	CREATE ROLE fv_admin_user LOGIN IN ROLE flowview_admin;
+	CREATE ROLE fv_nobody LOGIN;
+	GRANT SELECT ON src TO fv_admin_user;
+	GRANT ALL ON SCHEMA public TO fv_admin_user;
+});
+for my $role ('fv_admin_user', 'fv_nobody')
+{
+	my $st = FlowviewCalls::call_all($node, sub {
+		my ($what, $sql, $state, $ret, $err) = @_;
+		$ncalls++;
+		ok($ret != 2 && $state ne 'lost' && $err !~ /FATAL|PANIC/, "as $role, $what: $sql keeps its connection") or diag($err);
+		isnt($state, 'XX000', "as $role, $what: $sql gives no internal error") or diag($err);
+	}, $role);
+	for my $f (keys %$st)
+	{
+		$states{"$f as $role"} = $st->{$f};
+	}
+}
+
 for my $f (sort keys %states)
 {
-	note sprintf('%-28s %s', $f, join(' ', map { "$_:$states{$f}{$_}" } sort keys %{ $states{$f} }));
+	note sprintf('%-44s %s', $f, join(' ', map { "$_:$states{$f}{$_}" } sort keys %{ $states{$f} }));
 }
 note "$ncalls calls";
 

@@ -1,7 +1,7 @@
 # FlowviewCalls: every function of schema flowview, called with NULL and
 # malformed arguments (for the no-crash tests 030 and 032).
 #
-#   my $states = FlowviewCalls::call_all($node, $check);
+#   my $states = FlowviewCalls::call_all($node, $check [, $role]);
 #
 # reads the functions from pg_proc (so functions added later are covered),
 # and for each calls it once with plausible arguments, then with NULL in
@@ -11,7 +11,7 @@
 # the objects the tests create: table src (g, org, v), live view v1, org
 # unit u1, role someone.  Each call runs in its own session and transaction,
 # rolled back (and the worker resumed afterwards, in case the call paused
-# it).  $check->($case, $sql, $sqlstate, $ret, $stderr) is called after each
+# it); with $role, each call runs as that role (SET LOCAL ROLE).  $check->($case, $sql, $sqlstate, $ret, $stderr) is called after each
 # call: $sqlstate is 'ok', 'lost' (the connection was lost) or the ERROR's
 # SQLSTATE.  Returns { function => { sqlstate => count } }.
 package FlowviewCalls;
@@ -72,12 +72,14 @@ our %malformed = (
 # sqlstate, stderr, the call)
 sub call
 {
-	my ($node, $states, $fname, @args) = @_;
+	my ($node, $states, $role, $fname, @args) = @_;
 	my $sql = "flowview.$fname(" . join(', ', @args) . ')';
+	my $setrole = $role ? "SET LOCAL ROLE $role;" : '';
 	my ($ret, $out, $err) = $node->psql('postgres', qq{
 \\set VERBOSITY verbose
 BEGIN;
 SET LOCAL statement_timeout = '30s';
+$setrole
 SELECT $sql;
 ROLLBACK;
 SELECT flowview.resume_apply()
@@ -91,7 +93,7 @@ SELECT flowview.resume_apply()
 
 sub call_all
 {
-	my ($node, $check) = @_;
+	my ($node, $check, $role) = @_;
 	my %states;
 
 	my @funcs = split /\n/, $node->safe_psql('postgres', q{
@@ -130,7 +132,7 @@ sub call_all
 		for my $c (@cases)
 		{
 			my ($what, @args) = @$c;
-			my ($ret, $state, $err, $sql) = call($node, \%states, $fname, @args);
+			my ($ret, $state, $err, $sql) = call($node, \%states, $role, $fname, @args);
 			$check->($what, $sql, $state, $ret, $err);
 		}
 	}
