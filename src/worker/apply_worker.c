@@ -506,9 +506,10 @@ read_wal_page(XLogReaderState *reader, XLogRecPtr page, int len,
 /*
  * A new logical slot becomes usable only once every transaction running at
  * its creation has ended (DecodingContextFindStartpoint waits for them),
- * prepared ones included, which may stay open for good: the views then stay
- * backfilling.  Say so (worker problem, and a WARNING with the fix) before
- * the wait starts; create_slot_if_missing clears it when the slot is made.
+ * prepared ones included, and those may stay open for good, as may a
+ * session idle in a transaction: the views then stay backfilling.  Say so
+ * (worker problem, and a WARNING with the fix) before the wait starts;
+ * create_slot_if_missing clears it when the slot is made.
  */
 static void
 note_prepared_transactions(void)
@@ -518,21 +519,31 @@ note_prepared_transactions(void)
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_execute("SELECT pg_catalog.format('prepared transaction %L (transaction %s, prepared at %s in database %s)',"
-					" gid, transaction, prepared, database) FROM pg_catalog.pg_prepared_xacts"
-					" ORDER BY prepared LIMIT 1", true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	if (SPI_execute("SELECT w FROM ("
+					" SELECT 1, prepared, pg_catalog.format('prepared transaction %L (transaction %s, prepared at %s in database %s)',"
+					"  gid, transaction, prepared, database) FROM pg_catalog.pg_prepared_xacts"
+					" UNION ALL"
+					" SELECT 2, xact_start, pg_catalog.format('transaction %s of process %s (%s since %s, database %s)',"
+					"  backend_xid, pid, state, state_change, datname) FROM pg_catalog.pg_stat_activity"
+					"  WHERE backend_xid IS NOT NULL AND pid <> pg_catalog.pg_backend_pid()"
+					"  AND state IN ('idle in transaction', 'idle in transaction (aborted)')"
+					") b(k, t, w) ORDER BY k, t LIMIT 1", true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 		which = MemoryContextStrdup(TopTransactionContext,
 									SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	PopActiveSnapshot();
 	SPI_finish();
 	if (which != NULL)
 	{
-		set_problem(psprintf("waiting for %s to end: creating replication slot %s waits for every transaction running at its creation, so the live views stay backfilling; COMMIT PREPARED or ROLLBACK PREPARED it",
-							 which, slot_name));
+		const char *fix = strncmp(which, "prepared", 8) == 0 ?
+			"COMMIT PREPARED or ROLLBACK PREPARED that transaction." :
+			"End that transaction (COMMIT or ROLLBACK in its session, or pg_terminate_backend()).";
+
+		set_problem(psprintf("waiting for %s to end: creating replication slot %s waits for every transaction running at its creation, so the live views stay backfilling. %s",
+							 which, slot_name, fix));
 		ereport(WARNING,
 				(errmsg("pg_flowview: creating replication slot \"%s\" waits for %s to end", slot_name, which),
 				 errdetail("A new slot waits for every transaction running at its creation; until then the live views of this database stay backfilling."),
-				 errhint("COMMIT PREPARED or ROLLBACK PREPARED that transaction.")));
+				 errhint("%s", fix)));
 	}
 	CommitTransactionCommand();
 }

@@ -69,6 +69,12 @@ cmp_ok($batches, '>=', 1500, 'thousands of batches measured');
 # a leak of 100 bytes per batch would show; catalog caches and kept plans may grow a little
 cmp_ok($total1 - $total0, '<', 100 * $batches, 'memory contexts bounded');
 ok(defined $rss1 && defined $rss0 && $rss1 - $rss0 < 100 * $batches / 1024 + 1024, 'RssAnon bounded');
+# idle: the worker loops every naptime (1 ms) with nothing to apply
+my ($total2) = measure();
+sleep 10;
+my ($total3) = measure();
+note "idle for 10 s: memory contexts $total2 -> $total3 bytes";
+cmp_ok($total3 - $total2, '<', 256 * 1024, 'memory contexts bounded while idle');
 is(FlowviewTest::differences($node, 'tv', 'SELECT g, count(*) AS n, sum(v) AS s, max(v) AS mx FROM t GROUP BY g'),
 	'', 'view equals its query');
 $node->stop;

@@ -2,7 +2,8 @@
 # flowview.freshness (warning) and the server log say why, with the fix; and
 # once the cause is gone the views catch up and the problem is cleared.
 #   1. a prepared transaction open when the worker creates its replication
-#      slot: the slot waits for it, the new view stays backfilling;
+#      slot: the slot waits for it, the new view stays backfilling; the
+#      same with a session idle in a transaction;
 #   2. a crash loop: every attempt of the worker fails (here: its database
 #      was made read-only by default), it exits and restarts every second.
 use strict;
@@ -56,6 +57,25 @@ is($node->safe_psql('postgres', "SELECT flowview.wait_for_freshness('pv', '120 s
 is($node->safe_psql('postgres', "SELECT worker_problem IS NULL FROM flowview.views WHERE view = 'pv'::regclass"), 't', 'problem cleared');
 is($node->safe_psql('postgres', "SELECT warning IS NULL FROM flowview.freshness WHERE view = 'pv'::regclass"), 't', 'no warning left');
 is(FlowviewTest::differences($node, 'pv', 'SELECT g, count(*) AS n, sum(v) AS s FROM t GROUP BY g'), '', 'pv equals its query');
+
+# 1b. a session idle in a transaction at slot creation (a new database: its own slot)
+$node->safe_psql('postgres', 'CREATE DATABASE it');
+my $idle = $node->background_psql('postgres');
+$idle->query_safe('BEGIN; INSERT INTO other VALUES (2)');
+$node->safe_psql('it', q{
+	CREATE EXTENSION pg_flowview;
+	CREATE TABLE u (id int PRIMARY KEY, g int);
+	INSERT INTO u SELECT i, i % 2 FROM generate_series(1, 10) i;
+	SELECT flowview.create_view('iv', 'SELECT g, count(*) AS n FROM u GROUP BY g');
+});
+ok($node->poll_query_until('it',
+	"SELECT worker_problem ~ 'waiting for transaction [0-9]+ of process [0-9]+ \\(idle in transaction.*End that transaction' FROM flowview.views"),
+	'flowview.views names the session idle in its transaction, and the fix');
+$idle->query_safe('COMMIT');
+$idle->quit;
+$node->safe_psql('postgres', 'CHECKPOINT');
+is($node->safe_psql('it', "SELECT flowview.wait_for_freshness('iv', '120 s')"), 't', 'iv live once the transaction ended');
+is($node->safe_psql('it', 'SELECT worker_problem IS NULL FROM flowview.views'), 't', 'problem cleared');
 
 # 2. a crash loop
 $node->safe_psql('postgres', 'CREATE DATABASE ro');
