@@ -1974,8 +1974,13 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 
 	fv_require_preload("flowview.wait_for_freshness()");
 	if (timeout)
-		usecs = timeout->time + (int64) timeout->day * USECS_PER_DAY +
-			(int64) timeout->month * 30 * USECS_PER_DAY;
+	{
+		/* in double: a huge interval must not overflow (it waits "forever") */
+		double		us = timeout->time + (double) timeout->day * USECS_PER_DAY +
+			(double) timeout->month * 30 * USECS_PER_DAY;
+
+		usecs = us >= (double) (PG_INT64_MAX / 4) ? PG_INT64_MAX / 4 : (int64) us;
+	}
 	deadline = GetCurrentTimestamp() + usecs;
 	fv_ensure_worker(MyDatabaseId);
 
