@@ -139,9 +139,12 @@ static bool fv_relcache_callback_registered = false;
 extern void _PG_output_plugin_init(OutputPluginCallbacks *cb);
 
 /*
- * Collect mode: the apply worker decodes in-process with the internal option
- * "flowview-apply" and sets ctx->output_writer_private to its FvBatch; the
- * callbacks then hand rows to worker/batch.c instead of writing JSON.
+ * Collect mode: the apply worker decodes in-process and, once its decoding
+ * context exists, turns it into a collecting one with
+ * fv_decoding_collect_into (ctx->output_writer_private becomes its FvBatch);
+ * the callbacks then hand rows to worker/batch.c instead of writing JSON.
+ * No option a client sends can switch this on: a walsender's or the SQL
+ * interface's private state is no FvBatch.
  */
 #define FV_COLLECTING(ctx) (((FvData *) (ctx)->output_plugin_private)->collect)
 
@@ -350,8 +353,6 @@ fv_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 			data->include_transaction = parse_bool_option(name, value);
 		else if (strcmp(name, "include-messages") == 0)
 			data->include_messages = parse_bool_option(name, value);
-		else if (strcmp(name, "flowview-apply") == 0)
-			data->collect = true;	/* internal: the apply worker decodes */
 		else if (strcmp(name, "format") == 0)
 		{
 			if (value != NULL && strcmp(value, "json") == 0)
@@ -390,6 +391,23 @@ fv_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 	data->forget_cb.func = fv_forget_relinfo_hash;
 	data->forget_cb.arg = fv_relinfo_hash;
 	MemoryContextRegisterResetCallback(data->cache_ctx, &data->forget_cb);
+}
+
+/*
+ * fv_decoding_collect_into
+ *		Make ctx, a decoding context of this plugin that the apply worker
+ *		created for itself, hand its rows to batch (collect mode).
+ *
+ * Only the apply worker calls this, right after CreateDecodingContext.
+ */
+void
+fv_decoding_collect_into(LogicalDecodingContext *ctx, FvBatch *batch)
+{
+	FvData	   *data = (FvData *) ctx->output_plugin_private;
+
+	Assert(data != NULL);
+	data->collect = true;
+	ctx->output_writer_private = batch;
 }
 
 static bool

@@ -32,6 +32,7 @@
 #include "parser/parser.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/syscache.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
@@ -95,6 +96,10 @@ fv_alert_condition(PG_FUNCTION_ARGS)
 	Node	   *expr;
 	char	   *result;
 
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(viewoid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", viewoid)));
 	if (!pg_class_ownercheck(viewoid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_VIEW, get_rel_name(viewoid));
 

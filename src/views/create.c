@@ -68,8 +68,15 @@ PG_FUNCTION_INFO_V1(fv_create_view);
 char *
 fv_with_source(const char *sql, Oid source)
 {
-	char	   *name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(source)),
-												  get_rel_name(source));
+	char	   *relname = get_rel_name(source);
+	char	   *nspname = get_namespace_name(get_rel_namespace(source));
+	char	   *name;
+
+	if (relname == NULL || nspname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("source table with OID %u of a live view does not exist", source)));
+	name = quote_qualified_identifier(nspname, relname);
 
 	return text_to_cstring(DatumGetTextPP(DirectFunctionCall3Coll(replace_text, C_COLLATION_OID,
 															  CStringGetTextDatum(sql),
@@ -921,8 +928,8 @@ check_name_length(const char *name)
 Datum
 fv_create_view(PG_FUNCTION_ARGS)
 {
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *name;
+	char	   *query;
 	ViewSql		vs;
 	RangeVar   *rv;
 	Oid			nsp;
@@ -943,6 +950,14 @@ fv_create_view(PG_FUNCTION_ARGS)
 	Oid			argtypes[13] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID, INTERVALOID,
 	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, TEXTOID};
 
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", PG_ARGISNULL(0) ? "name" : "query"),
+				 errhint("flowview.create_view(name, query) takes the new view's name and its defining query.")));
+	fv_require_preload("flowview.create_view()");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	query = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	if (!PG_ARGISNULL(2) &&
 		DatumGetInt32(DirectFunctionCall2(interval_cmp, PG_GETARG_DATUM(2),
 										  DirectFunctionCall3(interval_in, CStringGetDatum("0"), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)))) <= 0)

@@ -38,6 +38,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "access/xlog_internal.h"
 #include "access/xlogrecovery.h"
 #include "access/xlogutils.h"
 #include "catalog/namespace.h"
@@ -59,6 +60,7 @@
 #include "replication/slot.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
@@ -74,6 +76,7 @@
 #include "utils/memutils.h"
 #include "utils/pg_lsn.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "views/analyze.h"
@@ -211,7 +214,11 @@ fv_ensure_worker(Oid dboid)
  * ----------------------------------------------------------------
  */
 
-/* databases that accept connections */
+/*
+ * Databases that accept connections, as a list allocated in the caller's
+ * memory context (as PostgreSQL's launcher does: the transaction's context
+ * is gone once this returns).
+ */
 static List *
 database_list(void)
 {
@@ -219,6 +226,7 @@ database_list(void)
 	TableScanDesc scan;
 	HeapTuple	tup;
 	List	   *dbs = NIL;
+	MemoryContext caller = CurrentMemoryContext;
 
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -229,12 +237,18 @@ database_list(void)
 		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
 
 		if (db->datallowconn && !db->datistemplate)
+		{
+			MemoryContext old = MemoryContextSwitchTo(caller);
+
 			dbs = lappend_oid(dbs, db->oid);
+			MemoryContextSwitchTo(old);
+		}
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(caller);
 	return dbs;
 }
 
@@ -429,7 +443,11 @@ prepare_source(FvSource *src)
 		Oid			coll;
 
 		if (attnum == InvalidAttrNumber)
-			elog(ERROR, "pg_flowview: column \"%s\" of a source table is gone", src->colnames[i]);
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("pg_flowview: column \"%s\" of source table \"%s\" is gone",
+							src->colnames[i], get_rel_name(src->relid)),
+					 errhint("Drop the live views that use it (flowview.drop_view).")));
 		get_atttypetypmodcoll(src->relid, attnum, &type, &typmod, &coll);
 		TupleDescInitEntry(src->desc, i + 1, src->colnames[i], type, typmod, 0);
 	}
@@ -445,9 +463,29 @@ prepare_source(FvSource *src)
 
 static char slot_name[NAMEDATALEN];
 static void run_sql(const char *sql);
+static void set_problem(const char *problem);
+static bool lock_source(Oid relid);
 static TimestampTz last_catalog_lsn_update = 0;	/* flowview.views.applied_lsn: at most 1/s */
 static LogicalDecodingContext *decoding = NULL;
 static FvBatch batch;
+
+/*
+ * The end of the WAL inserted so far, as a position XLogFlush accepts.
+ * GetXLogInsertRecPtr() points past the page header when the insert
+ * position is at a page boundary; flushing up to there is "past end of
+ * generated WAL", an ERROR that made the worker exit and restart.
+ */
+static XLogRecPtr
+inserted_end(void)
+{
+	XLogRecPtr	insert = GetXLogInsertRecPtr();
+	uint32		offset = insert % XLOG_BLCKSZ;
+	bool		first_page = XLogSegmentOffset(insert, wal_segment_size) < XLOG_BLCKSZ;
+
+	if (offset == (first_page ? SizeOfXLogLongPHD : SizeOfXLogShortPHD))
+		insert -= offset;
+	return insert;
+}
 
 /*
  * The worker decodes up to the WAL flush position (flushing nothing itself
@@ -461,8 +499,53 @@ read_wal_page(XLogReaderState *reader, XLogRecPtr page, int len,
 	XLogRecPtr	need = page + len;
 
 	if (need > GetFlushRecPtr(NULL))
-		XLogFlush(Min(need, GetXLogInsertRecPtr()));
+		XLogFlush(Min(need, inserted_end()));
 	return read_local_xlog_page(reader, page, len, target, buf);
+}
+
+/*
+ * A new logical slot becomes usable only once every transaction running at
+ * its creation has ended (DecodingContextFindStartpoint waits for them),
+ * prepared ones included, and those may stay open for good, as may a
+ * session idle in a transaction: the views then stay backfilling.  Say so
+ * (worker problem, and a WARNING with the fix) before the wait starts;
+ * create_slot_if_missing clears it when the slot is made.
+ */
+static void
+note_prepared_transactions(void)
+{
+	char	   *which = NULL;
+
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_execute("SELECT w FROM ("
+					" SELECT 1, prepared, pg_catalog.format('prepared transaction %L (transaction %s, prepared at %s in database %s)',"
+					"  gid, transaction, prepared, database) FROM pg_catalog.pg_prepared_xacts"
+					" UNION ALL"
+					" SELECT 2, xact_start, pg_catalog.format('transaction %s of process %s (%s since %s, database %s)',"
+					"  backend_xid, pid, state, state_change, datname) FROM pg_catalog.pg_stat_activity"
+					"  WHERE backend_xid IS NOT NULL AND pid <> pg_catalog.pg_backend_pid()"
+					"  AND state IN ('idle in transaction', 'idle in transaction (aborted)')"
+					") b(k, t, w) ORDER BY k, t LIMIT 1", true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+		which = MemoryContextStrdup(TopTransactionContext,
+									SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	PopActiveSnapshot();
+	SPI_finish();
+	if (which != NULL)
+	{
+		const char *fix = strncmp(which, "prepared", 8) == 0 ?
+			"COMMIT PREPARED or ROLLBACK PREPARED that transaction." :
+			"End that transaction (COMMIT or ROLLBACK in its session, or pg_terminate_backend()).";
+
+		set_problem(psprintf("waiting for %s to end: creating replication slot %s waits for every transaction running at its creation, so the live views stay backfilling. %s",
+							 which, slot_name, fix));
+		ereport(WARNING,
+				(errmsg("pg_flowview: creating replication slot \"%s\" waits for %s to end", slot_name, which),
+				 errdetail("A new slot waits for every transaction running at its creation; until then the live views of this database stay backfilling."),
+				 errhint("%s", fix)));
+	}
+	CommitTransactionCommand();
 }
 
 static void
@@ -472,6 +555,7 @@ create_slot_if_missing(void)
 
 	if (SearchNamedReplicationSlot(slot_name, true) != NULL)
 		return;
+	note_prepared_transactions();
 	StartTransactionCommand();
 	ReplicationSlotCreate(slot_name, true, RS_EPHEMERAL, false);
 	ctx = CreateInitDecodingContext("pg_flowview", NIL, false, InvalidXLogRecPtr,
@@ -484,6 +568,7 @@ create_slot_if_missing(void)
 	ReplicationSlotPersist();
 	ReplicationSlotRelease();
 	CommitTransactionCommand();
+	set_problem(NULL);
 	ereport(LOG, (errmsg("pg_flowview: created replication slot \"%s\"", slot_name)));
 }
 
@@ -546,13 +631,12 @@ start_decoding(void)
 		return false;
 	}
 	/* created inside a transaction: our apply transactions keep their xmin */
-	decoding = CreateDecodingContext(start, list_make1(makeDefElem("flowview-apply", NULL, -1)),
-									 false,
+	decoding = CreateDecodingContext(start, NIL, false,
 									 XL_ROUTINE(.page_read = read_wal_page,
 												.segment_open = wal_segment_open,
 												.segment_close = wal_segment_close),
 									 NULL, NULL, NULL);
-	decoding->output_writer_private = &batch;
+	fv_decoding_collect_into(decoding, &batch);
 	XLogBeginRead(decoding->reader, MyReplicationSlot->data.restart_lsn);
 	MemoryContextSwitchTo(old);
 	CommitTransactionCommand();
@@ -612,6 +696,51 @@ set_time_zone(const char *tz)
 }
 
 /*
+ * Lock flowview.view_catalog first in each transaction of the worker that
+ * writes the catalog or the storage tables, and tell whether it still
+ * exists.  DROP EXTENSION pg_flowview CASCADE locks the extension's tables
+ * (view_catalog among the first) before the storage tables that hang off
+ * them; a worker that took a storage table first and the catalog last
+ * deadlocked with it (40P01, and the user's DROP failed).  Taken in the
+ * same order, the worker either waits holding nothing the DROP needs, or
+ * holds the catalog and the DROP waits for its commit.  False (no lock
+ * kept): the extension is gone; the caller ends its transaction without
+ * writing, and the next catalog read finds no views.
+ */
+static bool
+lock_view_catalog(void)
+{
+	Oid			nsp = get_namespace_oid("flowview", true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid("view_catalog", nsp) : InvalidOid;
+
+	if (!OidIsValid(relid))
+		return false;
+	LockRelationOid(relid, RowExclusiveLock);
+	if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		return true;
+	UnlockRelationOid(relid, RowExclusiveLock);
+	return false;
+}
+
+/*
+ * Lock a source table against DROP for the rest of the transaction and tell
+ * whether it still exists.  The worker reads its list of views and sources
+ * at most every 250 ms: a view and its source may be dropped in between
+ * (drop_view, then DROP TABLE), and nothing may then be built from the
+ * source's name.  False (no lock kept): the source is gone, and so are its
+ * views; the next catalog read forgets them.
+ */
+static bool
+lock_source(Oid relid)
+{
+	LockRelationOid(relid, AccessShareLock);
+	if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		return true;
+	UnlockRelationOid(relid, AccessShareLock);
+	return false;
+}
+
+/*
  * backfill_view
  *		Populate a 'backfilling' view consistently with the stream.
  *
@@ -623,7 +752,7 @@ set_time_zone(const char *tz)
  * after P are then applied to the view iff S did not see them; S is kept in
  * the catalog for that (fv_view_saw_xid).
  */
-static void
+static bool
 backfill_view(FvLiveView *v)
 {
 	Snapshot	snap;
@@ -632,6 +761,11 @@ backfill_view(FvLiveView *v)
 	StringInfoData xip;
 
 	StartTransactionCommand();
+	if (!lock_view_catalog())
+	{
+		CommitTransactionCommand();
+		return false;
+	}
 	SPI_connect();
 	for (;;)
 	{
@@ -651,6 +785,15 @@ backfill_view(FvLiveView *v)
 		pg_usleep(1000);
 	}
 
+	if (!lock_source(v->source_oid) ||
+		!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(v->view_oid)))
+	{
+		/* dropped since the catalog was read: nothing to populate */
+		UnregisterSnapshot(snap);
+		SPI_finish();
+		CommitTransactionCommand();
+		return false;
+	}
 	PushActiveSnapshot(snap);
 	set_time_zone(v->time_zone);
 	/* DELETE, not TRUNCATE: readers of the view are never blocked */
@@ -684,6 +827,7 @@ backfill_view(FvLiveView *v)
 	SPI_finish();
 	CommitTransactionCommand();
 	ereport(LOG, (errmsg("pg_flowview: live view %d populated", v->id)));
+	return true;
 }
 
 /* Does the view's backfill snapshot make it skip any transaction of the batch? */
@@ -1009,6 +1153,13 @@ apply_batch(List *sources, XLogRecPtr end)
 	TimestampTz view_started;
 
 	StartTransactionCommand();
+	if (!lock_view_catalog())
+	{
+		/* the extension was dropped: nothing left to apply to */
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(batch_cxt);
+		return;
+	}
 	SPI_connect();
 	PushActiveSnapshot(batch_snapshot());
 	replorigin_session_origin_lsn = end;
@@ -1022,6 +1173,8 @@ apply_batch(List *sources, XLogRecPtr end)
 
 		if (!src->truncated && tuplestore_tuple_count(src->rows) == 0)
 			continue;
+		if (!lock_source(src->relid))
+			continue;			/* dropped since the catalog was read */
 		key = plan_key(src);
 		foreach(vc, src->views)
 		{
@@ -1031,6 +1184,8 @@ apply_batch(List *sources, XLogRecPtr end)
 
 			if (strcmp(v->state, "live") != 0)
 				continue;
+			if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(v->view_oid)))
+				continue;		/* dropped since the catalog was read */
 			rows = view_rows(src, v, &truncated);
 			register_delta(src, rows);
 			v->attempted = true;
@@ -1138,6 +1293,8 @@ apply_batch(List *sources, XLogRecPtr end)
 	PopActiveSnapshot();
 	SPI_finish();
 	CommitTransactionCommand();
+	/* the commit left us in TopMemoryContext: the stats are per batch */
+	MemoryContextSwitchTo(batch_cxt);
 	publish_batch_stats(sources, end);
 }
 
@@ -1201,7 +1358,59 @@ publish_progress(XLogRecPtr lsn)
 	if (lsn > my_state->applied_lsn)
 		my_state->applied_lsn = lsn;
 	my_state->last_batch_at = GetCurrentTimestamp();
+	/* progress: whatever held the worker up is over */
+	my_state->failures = 0;
+	my_state->problem[0] = '\0';
 	LWLockRelease(fv_shared->lock);
+}
+
+/*
+ * Say in shared memory why the worker makes no progress (NULL: it does
+ * again); flowview.views and flowview.freshness show it.
+ */
+static void
+set_problem(const char *problem)
+{
+	LWLockAcquire(fv_shared->lock, LW_EXCLUSIVE);
+	if (problem == NULL)
+		my_state->problem[0] = '\0';
+	else
+	{
+		if (my_state->problem[0] == '\0')
+			my_state->problem_since = GetCurrentTimestamp();
+		strlcpy(my_state->problem, problem, FV_PROBLEM_LEN);
+	}
+	LWLockRelease(fv_shared->lock);
+}
+
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
+/*
+ * The worker exits on any error it does not catch (the launcher restarts
+ * it a second later): count the failure and keep its message, with its
+ * hint, as the worker's problem until it makes progress again.  A worker
+ * that fails at the same place every time is in a crash loop, and the
+ * views of its database silently fall behind otherwise.
+ */
+static void
+worker_log_hook(ErrorData *edata)
+{
+	if (edata->elevel >= ERROR && edata->sqlerrcode != ERRCODE_ADMIN_SHUTDOWN &&
+		my_state != NULL && fv_shared != NULL && !LWLockHeldByMe(fv_shared->lock))
+	{
+		LWLockAcquire(fv_shared->lock, LW_EXCLUSIVE);
+		if (my_state->failures++ == 0 || my_state->problem[0] == '\0')
+			my_state->problem_since = GetCurrentTimestamp();
+		snprintf(my_state->problem, FV_PROBLEM_LEN,
+				 "the apply worker failed %d time%s in a row and restarts every second: %s%s%s",
+				 my_state->failures, my_state->failures == 1 ? "" : "s",
+				 edata->message ? edata->message : "(no message)",
+				 edata->hint ? " HINT: " : " HINT: fix the cause the error names (see the server log); the views catch up once the worker gets past it.",
+				 edata->hint ? edata->hint : "");
+		LWLockRelease(fv_shared->lock);
+	}
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
 }
 
 static void
@@ -1233,6 +1442,8 @@ claim_entry(Oid dboid)
 				{
 					my_state = &fv_shared->workers[i];
 					my_state->paused = false;
+					my_state->failures = 0;
+					my_state->problem[0] = '\0';
 					break;
 				}
 		if (my_state != NULL)
@@ -1430,11 +1641,14 @@ monitor_tick(List *sources)
 	}
 
 	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	run_sql(psprintf("SELECT flowview._sla_tick('%d s')", fv_sla_history_retention_s));
-	PopActiveSnapshot();
-	SPI_finish();
+	if (lock_view_catalog())
+	{
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		run_sql(psprintf("SELECT flowview._sla_tick('%d s')", fv_sla_history_retention_s));
+		PopActiveSnapshot();
+		SPI_finish();
+	}
 	CommitTransactionCommand();
 }
 
@@ -1492,6 +1706,24 @@ fv_apply_worker_main(Datum arg)
 
 	if (!claim_entry(dboid))
 		proc_exit(0);
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = worker_log_hook;
+	{
+		int			failures;
+		char		problem[FV_PROBLEM_LEN];
+
+		LWLockAcquire(fv_shared->lock, LW_SHARED);
+		failures = my_state->failures;
+		strlcpy(problem, my_state->problem, sizeof(problem));
+		LWLockRelease(fv_shared->lock);
+		/* the second failure makes it a loop; then once a minute or so */
+		if (failures == 2 || (failures > 0 && failures % 60 == 0))
+			ereport(WARNING,
+					(errmsg("pg_flowview: the apply worker of database %u keeps failing (%d times in a row); its live views fall behind",
+							dboid, failures),
+					 errdetail("%s", problem),
+					 errhint("Fix the cause the error names; flowview.views (column worker_problem) and flowview.freshness (column warning) show it until the worker makes progress.")));
+	}
 	snprintf(slot_name, sizeof(slot_name), "pg_flowview_%u", dboid);
 	views_cxt = AllocSetContextCreate(TopMemoryContext, "pg_flowview views", ALLOCSET_DEFAULT_SIZES);
 	batch.mcxt = AllocSetContextCreate(TopMemoryContext, "pg_flowview batch", ALLOCSET_DEFAULT_SIZES);
@@ -1529,7 +1761,13 @@ fv_apply_worker_main(Datum arg)
 			sources = load_sources(&extension);
 			forget_plans(sources);
 			foreach(lc, sources)
-				prepare_source(lfirst(lc));
+			{
+				/* dropped since the catalog was read: its views are gone too */
+				if (!lock_source(((FvSource *) lfirst(lc))->relid))
+					sources = foreach_delete_current(sources, lc);
+				else
+					prepare_source(lfirst(lc));
+			}
 			PopActiveSnapshot();
 			SPI_finish();
 			CommitTransactionCommand();
@@ -1578,8 +1816,10 @@ fv_apply_worker_main(Datum arg)
 
 				if (strcmp(v->state, "backfilling") == 0)
 				{
-					backfill_view(v);
-					v->state = "live";
+					if (backfill_view(v))
+						v->state = "live";
+					else
+						v->state = "dropped";	/* until the catalog is read again */
 				}
 			}
 		}
@@ -1623,7 +1863,7 @@ fv_apply_worker_main(Datum arg)
 		end = GetFlushRecPtr(NULL);
 		if (end <= decoding->reader->EndRecPtr && idle)
 		{
-			XLogRecPtr	inserted = GetXLogInsertRecPtr();
+			XLogRecPtr	inserted = inserted_end();
 
 			if (inserted > decoding->reader->EndRecPtr)
 			{
@@ -1732,9 +1972,15 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 	int64		usecs = 30 * USECS_PER_SEC;
 	int			idle_polls = 0;
 
+	fv_require_preload("flowview.wait_for_freshness()");
 	if (timeout)
-		usecs = timeout->time + (int64) timeout->day * USECS_PER_DAY +
-			(int64) timeout->month * 30 * USECS_PER_DAY;
+	{
+		/* in double: a huge interval must not overflow (it waits "forever") */
+		double		us = timeout->time + (double) timeout->day * USECS_PER_DAY +
+			(double) timeout->month * 30 * USECS_PER_DAY;
+
+		usecs = us >= (double) (PG_INT64_MAX / 4) ? PG_INT64_MAX / 4 : (int64) us;
+	}
 	deadline = GetCurrentTimestamp() + usecs;
 	fv_ensure_worker(MyDatabaseId);
 

@@ -206,8 +206,28 @@ fv_oldest_pending_commit(XLogRecPtr from, bool *found)
 
 /* ----------------------------------------------------------------
  * SQL functions
+ *
+ * The shared state exists only when pg_flowview was loaded through
+ * shared_preload_libraries.  Without it, functions that only read it
+ * answer as if no worker ever ran (no statistics, no applied position),
+ * _forget_stats does nothing (so drop_view keeps working), and functions
+ * that need a worker refuse with 55000 (fv_require_preload).
  * ----------------------------------------------------------------
  */
+
+/*
+ * ERROR 55000 unless the shared state exists; "what" names the action for
+ * the message.
+ */
+void
+fv_require_preload(const char *what)
+{
+	if (fv_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s requires pg_flowview to be loaded through shared_preload_libraries", what),
+				 errhint("Add pg_flowview to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
 
 PG_FUNCTION_INFO_V1(fv_set_paused);
 
@@ -219,6 +239,7 @@ fv_set_paused(PG_FUNCTION_ARGS)
 	int			i;
 	bool		done = false;
 
+	fv_require_preload(pause ? "flowview.pause_apply()" : "flowview.resume_apply()");
 	LWLockAcquire(fv_shared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < FV_MAX_WORKERS && !done; i++)
 	{
@@ -277,9 +298,12 @@ fv_pipeline(PG_FUNCTION_ARGS)
 	int			i;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	LWLockAcquire(fv_shared->lock, LW_SHARED);
-	for (i = 0; i < FV_MAX_WORKERS; i++)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("return type must be a row type")));
+	if (fv_shared != NULL)
+		LWLockAcquire(fv_shared->lock, LW_SHARED);
+	for (i = 0; i < FV_MAX_WORKERS && fv_shared != NULL; i++)
 	{
 		FvWorkerState *w = &fv_shared->workers[i];
 
@@ -291,7 +315,8 @@ fv_pipeline(PG_FUNCTION_ARGS)
 			last_batch = w->last_batch_at;
 		}
 	}
-	LWLockRelease(fv_shared->lock);
+	if (fv_shared != NULL)
+		LWLockRelease(fv_shared->lock);
 	if (XLogRecPtrIsInvalid(applied))
 		applied = fallback;
 
@@ -345,6 +370,8 @@ fv_view_stats_sql(PG_FUNCTION_ARGS)
 	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
+	if (fv_shared == NULL)
+		return (Datum) 0;		/* not preloaded: no statistics */
 	LWLockAcquire(fv_shared->lock, LW_SHARED);
 	for (i = 0; i < FV_MAX_VIEW_STATS; i++)
 	{
@@ -416,12 +443,49 @@ fv_forget_stats(PG_FUNCTION_ARGS)
 {
 	FvViewStats *st;
 
+	if (fv_shared == NULL)
+		PG_RETURN_VOID();		/* not preloaded: no statistics to forget */
 	LWLockAcquire(fv_shared->lock, LW_EXCLUSIVE);
 	st = fv_view_stats(MyDatabaseId, PG_GETARG_INT32(0), false);
 	if (st)
 		st->dboid = InvalidOid;
 	LWLockRelease(fv_shared->lock);
 	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(fv_worker_problem);
+
+/*
+ * flowview._worker_problem(): why this database's apply worker makes no
+ * progress (a crash loop with its last error, a wait for a prepared
+ * transaction), with the fix and since when; NULL while it progresses or
+ * when pg_flowview is not preloaded.
+ */
+Datum
+fv_worker_problem(PG_FUNCTION_ARGS)
+{
+	char		problem[FV_PROBLEM_LEN];
+	TimestampTz since = 0;
+	int			i;
+
+	problem[0] = '\0';
+	if (fv_shared == NULL)
+		PG_RETURN_NULL();
+	LWLockAcquire(fv_shared->lock, LW_SHARED);
+	for (i = 0; i < FV_MAX_WORKERS; i++)
+	{
+		FvWorkerState *w = &fv_shared->workers[i];
+
+		if (w->dboid == MyDatabaseId && w->problem[0] != '\0')
+		{
+			strlcpy(problem, w->problem, sizeof(problem));
+			since = w->problem_since;
+		}
+	}
+	LWLockRelease(fv_shared->lock);
+	if (problem[0] == '\0')
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(psprintf("%s (since %s)", problem, timestamptz_to_str(since))));
 }
 
 PG_FUNCTION_INFO_V1(fv_applied_lsn);

@@ -19,6 +19,7 @@
 #include "utils/tuplestore.h"
 
 #define FV_MAX_WORKERS 64
+#define FV_PROBLEM_LEN 1024
 
 /* Per-database apply worker, in shared memory. */
 typedef struct FvWorkerState
@@ -30,6 +31,15 @@ typedef struct FvWorkerState
 	XLogRecPtr	applied_lsn;	/* every commit before this is in the views */
 	TimestampTz last_batch_at;	/* last time the worker applied or found nothing to */
 	bool		paused;			/* flowview.pause_apply(): hold decoding and apply */
+	/*
+	 * Why the worker makes no progress, with the fix, for flowview.views
+	 * (worker_problem) and flowview.freshness (warning); empty while it
+	 * progresses.  failures counts the worker's exits with an error since
+	 * it last made progress (kept across its restarts).
+	 */
+	int			failures;
+	TimestampTz problem_since;
+	char		problem[FV_PROBLEM_LEN];
 } FvWorkerState;
 
 /*
@@ -105,6 +115,7 @@ extern void fv_shmem_startup(void);
 extern void fv_register_launcher(void);
 extern void fv_ensure_worker(Oid dboid);
 extern void fv_start_worker_at_commit(void);	/* monitor.c */
+extern void fv_require_preload(const char *what);	/* monitor.c */
 extern XLogRecPtr fv_worker_applied_lsn(Oid dboid, bool *running);
 
 /* entry points named in bgw_function_name */
@@ -190,5 +201,9 @@ extern void fv_batch_message(FvBatch *batch, ReorderBufferTXN *txn, const char *
 
 
 extern bool fv_view_saw_xid(FvLiveView *view, TransactionId xid);
+
+/* the apply worker's decoding context collects into batch (decoder/output_plugin.c) */
+struct LogicalDecodingContext;
+extern void fv_decoding_collect_into(struct LogicalDecodingContext *ctx, FvBatch *batch);
 
 #endif							/* FV_WORKER_H */
