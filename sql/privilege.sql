@@ -92,6 +92,15 @@ CREATE ROLE fv_priv_reader;
 GRANT SELECT ON fv_priv.v TO fv_priv_reader;
 SELECT has_table_privilege('fv_priv_reader', :'store', 'SELECT') AS reader_reaches_storage;
 REVOKE SELECT ON fv_priv.v FROM fv_priv_reader;
+-- _sync_grants, run for every GRANT/REVOKE in the database, never fails one:
+-- a catalog entry whose storage cannot be found (made up here) is skipped
+CREATE VIEW fv_priv_plain AS SELECT 1 AS one;
+INSERT INTO flowview.view_catalog (id, view_oid, source_oid, query, time_zone, state, storage_tables,
+                                   objects, backfill_sql, apply_sql, used_columns)
+VALUES (-1, 'fv_priv_plain'::regclass, 'fv_priv.src'::regclass, 'SELECT 1', 'UTC', 'error', '{}', '{}', '{}', '{}', '{}');
+SELECT fv_priv_err('GRANT SELECT ON fv_priv_plain TO fv_priv_reader') AS grant_with_broken_entry;
+DELETE FROM flowview.view_catalog WHERE id = -1;
+DROP VIEW fv_priv_plain;
 -- the worker still applies, and nothing fired
 INSERT INTO fv_priv.src VALUES (100, 'g1', 1000);
 SELECT flowview.wait_for_freshness('fv_priv.v', '60 s') AS fresh;
