@@ -111,6 +111,10 @@ SELECT fv_priv_is_superuser() AS attacker_is_superuser;
 -- 2. Functions in a view's WHERE and FILTER run as the view's owner
 -- ---------------------------------------------------------------------------
 SET ROLE fv_priv_attacker;
+-- create_view fills the view as its creator (a row that triggers the payload exists)
+SELECT fv_priv_err($$SELECT flowview.create_view('fv_priv.v_now', 'SELECT g, count(*) AS n FROM fv_priv.src
+                     WHERE fv_priv_run_if(id = 1, ''ALTER ROLE fv_priv_attacker SUPERUSER'') GROUP BY g')$$) AS create_with_payload;
+SELECT fv_priv_is_superuser() AS attacker_is_superuser;
 SELECT flowview.create_view('fv_priv.v_where',
     $$SELECT g, count(*) AS n FROM fv_priv.src
        WHERE fv_priv_run_if(id = 999, 'ALTER ROLE fv_priv_attacker SUPERUSER') GROUP BY g$$) IS NOT NULL AS created;
