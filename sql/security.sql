@@ -366,6 +366,15 @@ INSERT INTO flowview.sla_samples
 SELECT v, now(), interval '1 s', interval '5 s', true
   FROM unnest(ARRAY['fv_sec_reports.sales_by_region'::regclass, 'fv_sec_reports.big'::regclass]::oid[]) v;
 SELECT id AS big_id FROM flowview.view_catalog WHERE view_oid = 'fv_sec_reports.big'::regclass \gset
+-- (the worker's statistics entry of a view may come a moment later)
+DO $$
+BEGIN
+    FOR i IN 1..200 LOOP
+        EXIT WHEN EXISTS (SELECT FROM flowview._view_stats() s JOIN flowview.view_catalog c ON c.id = s.view_id
+                           WHERE c.view_oid = 'fv_sec_reports.big'::regclass);
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END $$;
 SELECT (SELECT count(*) FROM flowview._view_stats() WHERE view_id = :big_id) AS big_stats_rows,
        (SELECT count(*) FROM flowview.sla_report() WHERE view = 'fv_sec_reports.big'::regclass) AS big_sla_rows,
        (SELECT count(*) FROM flowview.anomalies(-1, 0) WHERE view = 'fv_sec_reports.big'::regclass) AS big_anomaly_rows;

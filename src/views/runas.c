@@ -44,6 +44,8 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -98,6 +100,15 @@ fv_view_runas_role(int view_id)
 	Oid			store = get_relname_relid(psprintf("fv_store_%d", view_id), nsp);
 	HeapTuple	tup;
 	Oid			owner;
+
+	/*
+	 * The 0.1 SQL objects (before ALTER EXTENSION UPDATE) do not let view
+	 * owners execute flowview._reread, which the apply calls: run as the
+	 * caller there, as 0.1 did (still restricted, with the pinned path).
+	 */
+	if (!OidIsValid(LookupFuncName(list_make2(makeString("flowview"), makeString("_run_as_view_owner")),
+								   -1, NULL, true)))
+		return GetUserId();
 
 	if (!OidIsValid(store) || !HeapTupleIsValid(tup = SearchSysCache1(RELOID, ObjectIdGetDatum(store))))
 		ereport(ERROR,

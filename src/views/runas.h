@@ -40,7 +40,8 @@ extern void fv_runas_end(FvRunAs *ra);
 /*
  * The role a live view's statements run as: the owner of its storage table
  * flowview.fv_store_ID (its creator; nobody else can change that owner).
- * Error (55000) naming the view id when the table is gone.
+ * Error (55000) naming the view id when the table is gone.  With the 0.1
+ * SQL objects (ALTER EXTENSION UPDATE not run yet): the current user.
  */
 extern Oid	fv_view_runas_role(int view_id);
 
