@@ -49,7 +49,7 @@ extern Oid	fv_view_runas_role(int view_id);
  * pg_flowview's own DDL on storage tables (create_view, org security):
  * allowed between fv_own_ddl_begin and fv_own_ddl_end; fv_runas_begin
  * withdraws the allowance until fv_runas_end, so no user code has it.
- * Reset at the end of every transaction.
+ * Reset at the end of every transaction and subtransaction abort.
  */
 extern void fv_own_ddl_begin(void);
 extern void fv_own_ddl_end(void);

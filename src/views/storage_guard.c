@@ -51,12 +51,27 @@ own_ddl_xact_callback(XactEvent event, void *arg)
 	own_ddl = 0;
 }
 
+/*
+ * An error inside pg_flowview's own DDL may be caught by a subtransaction
+ * (a plpgsql EXCEPTION block around enable_org_security, say): the
+ * allowance must not outlive it.  pg_flowview's own code runs no
+ * subtransaction while it holds the allowance.
+ */
+static void
+own_ddl_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						 SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		own_ddl = 0;
+}
+
 void
 fv_own_ddl_begin(void)
 {
 	if (!xact_callback_registered)
 	{
 		RegisterXactCallback(own_ddl_xact_callback, NULL);
+		RegisterSubXactCallback(own_ddl_subxact_callback, NULL);
 		xact_callback_registered = true;
 	}
 	own_ddl++;

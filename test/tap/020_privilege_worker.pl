@@ -111,5 +111,28 @@ is($node->safe_psql('postgres', q{SELECT rolsuper FROM pg_roles WHERE rolname OP
 is($node->safe_psql('postgres', q{SELECT pg_catalog.current_setting('search_path')}), 'public, pg_catalog',
 	'(the sessions still have the database search_path)');
 
+# pg_flowview's own DDL allowance ends with the (sub)transaction that
+# failed: enable_org_security fails on a lock timeout inside an EXCEPTION
+# block, and the admin's next DDL on its storage is refused all the same
+my $store = $node->safe_psql('postgres', q{SELECT flowview.storage_table('by_region_admin')});
+my $locker = $node->background_psql('postgres');
+$locker->query_safe("BEGIN; LOCK TABLE $store IN ACCESS SHARE MODE");
+my ($rc, $out, $err) = $node->psql('postgres', qq{
+	SET ROLE fv_admin;
+	SET lock_timeout = '200ms';
+	BEGIN;
+	DO \$\$ BEGIN
+	    PERFORM flowview.enable_org_security('by_region_admin', 'region');
+	EXCEPTION WHEN lock_not_available THEN RAISE NOTICE 'enable_org_security: %', SQLERRM;
+	END \$\$;
+	CREATE RULE r AS ON INSERT TO $store DO ALSO NOTHING;
+	COMMIT;});
+$locker->query_safe('COMMIT');
+$locker->quit;
+like($err, qr/enable_org_security: canceling statement due to lock timeout.*CREATE RULE is not allowed on $store/s,
+	'a failed enable_org_security leaves no DDL allowance behind');
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_rewrite WHERE ev_class = '$store'::regclass"), '0',
+	'no rule on the storage');
+
 $node->stop;
 done_testing();
