@@ -170,6 +170,13 @@ CREATE FUNCTION fv_priv.cond3(bigint) RETURNS boolean IMMUTABLE LANGUAGE plpgsql
 SELECT flowview.create_alert('fv_priv_set_role', 'fv_priv.v', 'fv_priv.cond1(n)');
 SELECT flowview.create_alert('fv_priv_reset_role', 'fv_priv.v', 'fv_priv.cond2(n)');
 SELECT flowview.create_alert('fv_priv_set_config', 'fv_priv.v', 'fv_priv.cond3(n)');
+-- a condition only evaluates: it cannot write, not even to its owner's tables
+CREATE TABLE fv_priv.log (at timestamptz);
+CREATE FUNCTION fv_priv.write_log() RETURNS boolean LANGUAGE plpgsql AS
+    $$ BEGIN INSERT INTO fv_priv.log VALUES (now()); RETURN true; END $$;
+CREATE FUNCTION fv_priv.cond4(bigint) RETURNS boolean IMMUTABLE LANGUAGE plpgsql AS
+    $$ BEGIN RETURN fv_priv.write_log(); END $$;
+SELECT flowview.create_alert('fv_priv_write', 'fv_priv.v', 'fv_priv.cond4(n)');
 -- forging a rule (any view, an unchecked condition, owner = the bootstrap superuser)
 SELECT fv_priv_err($$INSERT INTO flowview.alert_catalog (name, view_oid, condition, channel, owner)
                      VALUES ('forged', 'fv_priv.v'::regclass, 'fv_priv.set_role_and_escalate()', 'x', 10)$$) AS forged_rule;
@@ -197,6 +204,8 @@ SET ROLE fv_priv_attacker;
 SELECT flowview.drop_alert('fv_priv_set_role');
 SELECT flowview.drop_alert('fv_priv_reset_role');
 SELECT flowview.drop_alert('fv_priv_set_config');
+SELECT flowview.drop_alert('fv_priv_write');
+SELECT count(*) AS rows_written_by_condition FROM fv_priv.log;
 RESET ROLE;
 
 -- ---------------------------------------------------------------------------
