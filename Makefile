@@ -18,6 +18,8 @@ OBJS        = src/pg_flowview.o \
               src/views/alert.o \
               src/views/lineage.o \
               src/views/security.o \
+              src/views/runas.o \
+              src/views/storage_guard.o \
               src/worker/batch.o \
               src/worker/apply_worker.o \
               src/worker/monitor.o

@@ -10,6 +10,275 @@
 
 -- ==== privilege model: who runs what (issue 11, part 1) ====
 
+-- Every statement run for a live view runs as the view's owner (the owner
+-- of its storage), every alert condition as its rule's owner, inside a
+-- security-restricted operation with search_path = pg_catalog, pg_temp:
+-- see src/views/runas.c.  These two run SQL that way; only the functions
+-- below (as the extension's owner) call them.
+CREATE FUNCTION flowview._run_as_view_owner(view_id int, time_zone text, statements text[]) RETURNS void
+AS 'MODULE_PATHNAME', 'fv_run_as_view_owner' LANGUAGE C;
+CREATE FUNCTION flowview._alert_eval(owner oid, query text, keys jsonb) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'fv_alert_eval' LANGUAGE C;
+REVOKE ALL ON FUNCTION flowview._run_as_view_owner(int, text, text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION flowview._alert_eval(oid, text, jsonb) FROM PUBLIC;
+
+-- The apply's min/max re-reads call this as the view's owner, who may be
+-- any role: a pass-through that counts in the calling backend only.
+GRANT EXECUTE ON FUNCTION flowview._reread(anyelement) TO PUBLIC;
+
+CREATE OR REPLACE FUNCTION flowview.refresh_view(name regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r flowview.view_catalog := flowview._view(name);
+BEGIN
+    -- as the view's owner; DELETE, not TRUNCATE: readers are not blocked
+    PERFORM flowview._run_as_view_owner(r.id, r.time_zone,
+        array(SELECT 'DELETE FROM ' || o FROM unnest(r.storage_tables) o)
+        || array(SELECT replace(s, '__flowview_source__', r.source_oid::regclass::text)
+                   FROM unnest(r.backfill_sql) s));
+    -- the apply worker re-populates it at a batch boundary, consistently
+    -- with the stream, and then keeps it live
+    UPDATE flowview.view_catalog SET state = 'backfilling', error = NULL,
+           snapshot_xmin = NULL, snapshot_xmax = NULL, snapshot_xip = NULL
+     WHERE id = r.id;
+    PERFORM flowview._start_worker();
+END $$;
+
+-- Alert rules are written only through create_alert/drop_alert: the row's
+-- owner is always the role that called create_alert, its condition always
+-- the one checked and deparsed by flowview._alert_condition.
+CREATE FUNCTION flowview._add_alert(name text, view regclass, condition text, channel text) RETURNS void
+AS 'MODULE_PATHNAME', 'fv_add_alert' LANGUAGE C;
+CREATE FUNCTION flowview._drop_alert(alert_id int) RETURNS void
+AS 'MODULE_PATHNAME', 'fv_drop_alert' LANGUAGE C;
+REVOKE ALL ON FUNCTION flowview._add_alert(text, regclass, text, text), flowview._drop_alert(int) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION flowview._add_alert(text, regclass, text, text), flowview._drop_alert(int)
+    TO flowview_admin;
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON flowview.alert_catalog FROM flowview_admin;
+REVOKE USAGE ON SEQUENCE flowview.alert_catalog_id_seq FROM flowview_admin;
+
+CREATE OR REPLACE FUNCTION flowview.create_alert(name text, view regclass, condition text,
+                                                 channel text DEFAULT 'flowview_alert')
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r flowview.view_catalog;
+BEGIN
+    IF name IS NULL OR view IS NULL OR condition IS NULL OR channel IS NULL THEN
+        RAISE EXCEPTION 'create_alert needs a name, a view, a condition and a channel'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF name = '' OR length(name) > 255 THEN
+        RAISE EXCEPTION 'an alert name must have 1 to 255 characters'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF channel = '' OR octet_length(channel) > 63 THEN
+        RAISE EXCEPTION 'invalid notification channel name "%"', channel
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A channel is an identifier of 1 to 63 bytes, as LISTEN takes it.';
+    END IF;
+    r := flowview._view(view);
+    IF NOT pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = view), 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of live view %', view
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF r.changed_groups_sql IS NULL THEN
+        RAISE EXCEPTION 'live view % cannot have alerts', view
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'A GROUP BY key of the view is not among its output columns, so its rows cannot name their group.',
+                  HINT = 'Recreate the view with every GROUP BY key in the select list.';
+    END IF;
+    IF EXISTS (SELECT FROM flowview.alert_catalog a WHERE a.name = create_alert.name) THEN
+        RAISE EXCEPTION 'alert "%" already exists', name
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Drop it first with flowview.drop_alert(), or choose another name.';
+    END IF;
+    PERFORM flowview._add_alert(name, view, condition, channel);
+END $$;
+
+CREATE OR REPLACE FUNCTION flowview.drop_alert(name text, if_exists boolean DEFAULT false) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    a flowview.alert_catalog;
+BEGIN
+    SELECT * INTO a FROM flowview.alert_catalog c WHERE c.name = drop_alert.name;
+    IF NOT FOUND THEN
+        IF if_exists THEN
+            RAISE NOTICE 'alert "%" does not exist, skipping', name;
+            RETURN;
+        END IF;
+        RAISE EXCEPTION 'alert "%" does not exist', name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'SELECT name FROM flowview.alerts lists the alerts.';
+    END IF;
+    PERFORM flowview._drop_alert(a.id);   -- checks ownership; its state and events follow
+END $$;
+
+-- As in 0.1, but the condition is evaluated by flowview._alert_eval as the
+-- rule's owner in a security-restricted, read-only operation (0.1 switched
+-- with set_config('role'), which the condition's functions could undo).
+CREATE OR REPLACE FUNCTION flowview._fire_alerts(v regclass, groups jsonb, truncated boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    a flowview.alert_catalog;
+    keys jsonb;
+    key_eq text;
+    key_match text;
+    key_present text;
+    res jsonb;
+    fired bigint;
+BEGIN
+    FOR a IN SELECT * FROM flowview.alert_catalog c WHERE c.view_oid = v ORDER BY c.id LOOP
+        keys := coalesce(groups, '[]');
+        IF truncated THEN
+            keys := keys || coalesce((SELECT jsonb_agg(s.group_key) FROM flowview.alert_state s
+                                       WHERE s.alert_id = a.id), '[]');
+        END IF;
+        CONTINUE WHEN jsonb_array_length(keys) = 0;
+        SELECT coalesce(string_agg(format('v.%1$I = (g.rec).%1$I', n), ' AND '), 'true'),
+               coalesce(string_agg(format('(v.%1$I = (g.rec).%1$I OR (v.%1$I IS NULL AND (g.rec).%1$I IS NULL))', n), ' AND '), 'true'),
+               coalesce(string_agg(format('(g.rec).%1$I IS NOT NULL', n), ' AND '), 'true')
+          INTO key_eq, key_match, key_present FROM jsonb_object_keys(keys->0) n;
+        BEGIN
+            res := flowview._alert_eval(a.owner, format($q$
+                WITH g (key, rec) AS (
+                    SELECT d.key, jsonb_populate_record(NULL::%1$s, d.key)
+                      FROM (SELECT DISTINCT e.key FROM jsonb_array_elements($1) AS e(key)) d
+                )
+                SELECT jsonb_agg(jsonb_build_object('key', x.key, 'values', x.vals, 'hit', coalesce(x.hit, false)))
+                  FROM (SELECT g.key, r.vals, r.hit FROM g
+                          LEFT JOIN LATERAL (SELECT to_jsonb(v) AS vals, (%2$s) AS hit
+                                               FROM %1$s AS v WHERE %3$s) r ON true
+                         WHERE %5$s
+                        UNION ALL
+                        SELECT g.key, r.vals, r.hit FROM g
+                          LEFT JOIN LATERAL (SELECT to_jsonb(v) AS vals, (%2$s) AS hit
+                                               FROM %1$s AS v WHERE %4$s) r ON true
+                         WHERE NOT (%5$s)) x$q$,
+                v, a.condition, key_eq, key_match, key_present), keys);
+
+            WITH r AS (
+                SELECT * FROM jsonb_to_recordset(res) AS x(key jsonb, "values" jsonb, hit boolean)
+            ), ended AS (
+                DELETE FROM flowview.alert_state s USING r
+                 WHERE s.alert_id = a.id AND s.group_key = r.key AND NOT r.hit
+                RETURNING s.event_id
+            ), closed AS (
+                UPDATE flowview.alert_events e SET ended_at = clock_timestamp()
+                  FROM ended WHERE e.id = ended.event_id
+            ), started AS (
+                INSERT INTO flowview.alert_events (alert_id, alert, view, group_key, group_values, fired_at)
+                SELECT a.id, a.name, v, r.key, r."values", clock_timestamp()
+                  FROM r
+                 WHERE r.hit
+                   AND NOT EXISTS (SELECT FROM flowview.alert_state s
+                                    WHERE s.alert_id = a.id AND s.group_key = r.key)
+                RETURNING *
+            ), opened AS (
+                INSERT INTO flowview.alert_state (alert_id, group_key, event_id)
+                SELECT alert_id, group_key, id FROM started
+            )
+            SELECT count(pg_notify(a.channel, flowview._alert_payload(st.id, st.alert, st.view,
+                                                                      st.group_key, st.group_values,
+                                                                      st.fired_at)))
+              INTO fired
+              FROM started st;
+
+            IF a.last_error IS NOT NULL THEN
+                UPDATE flowview.alert_catalog SET last_error = NULL, last_error_at = NULL WHERE id = a.id;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            UPDATE flowview.alert_catalog SET last_error = SQLERRM, last_error_at = clock_timestamp()
+             WHERE id = a.id;
+            RAISE WARNING 'pg_flowview: alert "%" on live view % could not be evaluated: %', a.name, v, SQLERRM;
+        END;
+    END LOOP;
+END $$;
+
+-- Where a view's data is, only for roles that may SELECT from it: the C
+-- functions check the caller, so they must run as the caller.
+ALTER FUNCTION flowview.storage_table(regclass) SECURITY INVOKER;
+ALTER FUNCTION flowview.storage_column(regclass, name) SECURITY INVOKER;
+
+-- Run after every GRANT/REVOKE in the database: a view whose storage cannot
+-- be found or synced is skipped with a WARNING, never failing the GRANT.
+CREATE OR REPLACE FUNCTION flowview._sync_grants(only_view oid DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v record;
+    t record;
+    g record;
+BEGIN
+    IF current_setting('flowview.syncing_grants', true) = 'on' THEN
+        RETURN;   -- our own GRANT/REVOKE below
+    END IF;
+    PERFORM set_config('flowview.syncing_grants', 'on', true);
+    FOR v IN SELECT c.id, cl.oid, cl.relowner,
+                    array(SELECT a.grantee FROM aclexplode(coalesce(cl.relacl, acldefault('r', cl.relowner))) a
+                           WHERE a.privilege_type = 'SELECT') AS readers
+               FROM flowview.view_catalog c JOIN pg_class cl ON cl.oid = c.view_oid
+              WHERE only_view IS NULL OR c.view_oid = only_view
+    LOOP
+        BEGIN
+            FOR t IN SELECT x.oid, x.relowner, x.relacl FROM pg_class x
+                      WHERE x.oid IN (to_regclass(format('flowview.fv_out_%s', v.id)),
+                                      to_regclass(format('flowview.fv_store_%s', v.id)))
+            LOOP
+                FOR g IN SELECT a.grantee, a.privilege_type
+                           FROM aclexplode(coalesce(t.relacl, acldefault('r', t.relowner))) a
+                          WHERE a.grantee <> t.relowner
+                            AND NOT (a.privilege_type = 'SELECT' AND a.grantee = ANY (v.readers))
+                LOOP
+                    EXECUTE format('REVOKE %s ON %s FROM %s', g.privilege_type, t.oid::regclass,
+                                   CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END);
+                END LOOP;
+                FOR g IN SELECT r AS grantee FROM unnest(v.readers) r
+                          WHERE r <> t.relowner
+                            AND NOT EXISTS (SELECT FROM aclexplode(coalesce(t.relacl, acldefault('r', t.relowner))) a
+                                             WHERE a.grantee = r AND a.privilege_type = 'SELECT')
+                LOOP
+                    EXECUTE format('GRANT SELECT ON %s TO %s', t.oid::regclass,
+                                   CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END);
+                END LOOP;
+            END LOOP;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'pg_flowview: could not pass the readers of live view % on to its storage: %',
+                          v.oid::regclass, SQLERRM;
+        END;
+    END LOOP;
+    PERFORM set_config('flowview.syncing_grants', 'off', true);
+END $$;
+
+-- Storage takes no triggers or rules from now on (src/views/storage_guard.c)
+-- and the apply runs as the owner, who is exempt from its row-level
+-- security unless forced: remove what 0.1 let owners add.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT t.tgname, t.tgrelid::regclass AS rel FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+              WHERE c.relnamespace = 'flowview'::regnamespace AND c.relname ~ '^fv_(store|out)_[0-9]'
+                AND NOT t.tgisinternal
+    LOOP
+        RAISE NOTICE 'dropping trigger % on live view storage %', quote_ident(r.tgname), r.rel;
+        EXECUTE format('DROP TRIGGER %I ON %s', r.tgname, r.rel);
+    END LOOP;
+    FOR r IN SELECT w.rulename, w.ev_class::regclass AS rel FROM pg_rewrite w JOIN pg_class c ON c.oid = w.ev_class
+              WHERE c.relnamespace = 'flowview'::regnamespace AND c.relname ~ '^fv_(store|out)_[0-9]'
+                AND w.rulename <> '_RETURN'
+    LOOP
+        RAISE NOTICE 'dropping rule % on live view storage %', quote_ident(r.rulename), r.rel;
+        EXECUTE format('DROP RULE %I ON %s', r.rulename, r.rel);
+    END LOOP;
+    FOR r IN SELECT c.oid::regclass AS rel FROM pg_class c
+              WHERE c.relnamespace = 'flowview'::regnamespace AND c.relname ~ '^fv_store_[0-9]'
+                AND c.relforcerowsecurity
+    LOOP
+        EXECUTE format('ALTER TABLE %s NO FORCE ROW LEVEL SECURITY', r.rel);
+    END LOOP;
+END $$;
+
 -- ==== end of privilege model ====
 
 

@@ -59,6 +59,7 @@
 #include "utils/ruleutils.h"
 
 #include "views/analyze.h"
+#include "views/runas.h"
 #include "views/security.h"
 #include "worker/worker.h"
 
@@ -944,6 +945,7 @@ fv_create_view(PG_FUNCTION_ARGS)
 	char	   *changed_groups;
 	Oid			caller;
 	FvSavedUser saved;
+	FvRunAs		ra;
 	char	   *minmax = PG_ARGISNULL(3) ? "rescan" : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	Datum		values[13];
 	char		nulls[13];
@@ -985,6 +987,7 @@ fv_create_view(PG_FUNCTION_ARGS)
 	 */
 	caller = GetUserId();
 	fv_become_owner(&saved);
+	fv_own_ddl_begin();			/* the storage's DDL (storage_guard.c) */
 	vs.dpcontext = deparse_context_for(get_rel_name(vs.def->source), vs.def->source);
 	vs.nkeys = list_length(vs.def->groupkeys);
 
@@ -1047,14 +1050,9 @@ fv_create_view(PG_FUNCTION_ARGS)
 							  13, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "pg_flowview: could not record the view in the catalog");
 
-	/* populate: the time zone is the one just recorded */
-	foreach(lc, backfill)
-		run(fv_with_source(lfirst(lc), vs.def->source));
-
 	/*
 	 * The creator owns the view and what is behind it, so it can GRANT read
-	 * access (flowview._sync_grants passes SELECT on to the storage) and
-	 * add its own policies to the storage table.
+	 * access (flowview._sync_grants passes SELECT on to the storage).
 	 */
 	if (caller != GetUserId())
 	{
@@ -1065,6 +1063,17 @@ fv_create_view(PG_FUNCTION_ARGS)
 		foreach(lc, tables)
 			run(psprintf("ALTER TABLE %s OWNER TO %s", (char *) lfirst(lc), role));
 	}
+	fv_own_ddl_end();
+
+	/*
+	 * Populate as the creator, the view's owner from now on, as the worker
+	 * will run every later statement for it (runas.c); the time zone is the
+	 * one just recorded.
+	 */
+	fv_runas_begin(&ra, caller, FV_RUNAS_STORAGE, tz);
+	foreach(lc, backfill)
+		run(fv_with_source(lfirst(lc), vs.def->source));
+	fv_runas_end(&ra);
 	run(psprintf("SELECT flowview._sync_grants(%u)", view_oid));
 	SPI_finish();
 	fv_restore_user(&saved);

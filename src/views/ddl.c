@@ -11,6 +11,7 @@
  * column"), and RENAME COLUMN would silently break the view's stored SQL.
  * This ProcessUtility hook refuses both first, with a message naming the
  * view.  Renaming the source table itself is fine: views find it by OID.
+ * The same hook refuses DDL on live views' storage (storage_guard.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -30,6 +31,7 @@
 #include "utils/lsyscache.h"
 
 #include "views/ddl.h"
+#include "views/runas.h"
 
 static ProcessUtility_hook_type prev_process_utility = NULL;
 
@@ -96,6 +98,8 @@ fv_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 				   ProcessUtilityContext context, ParamListInfo params,
 				   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
+	/* live views' storage changes only through pg_flowview (storage_guard.c) */
+	fv_guard_storage_ddl(pstmt);
 	if (IsA(pstmt->utilityStmt, AlterTableStmt))
 	{
 		AlterTableStmt *stmt = (AlterTableStmt *) pstmt->utilityStmt;

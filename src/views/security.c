@@ -51,6 +51,7 @@
 #include "utils/rls.h"
 #include "utils/syscache.h"
 
+#include "views/runas.h"
 #include "views/security.h"
 
 PG_FUNCTION_INFO_V1(fv_visible_units);
@@ -83,7 +84,7 @@ check_function(Oid func, void *context)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("function %s is owned by role %s, which is not a superuser",
 						format_procedure(func), GetUserNameFromId(owner, false)),
-				 errdetail("The apply worker evaluates a live view's expressions as a superuser."),
+				 errdetail("A live view runs its expressions at every batch, as its owner: only functions a superuser installed are trusted for that."),
 				 errhint("Have a superuser own the function (ALTER FUNCTION ... OWNER TO), or use built-in functions.")));
 	return false;
 }
@@ -114,7 +115,10 @@ fv_check_create_privileges(FvViewDef *def, Oid view_namespace)
 		/* count(*) alone: like SELECT count(*), any column will do */
 		if (def->used_columns == NIL &&
 			pg_attribute_aclcheck_all(source, caller, ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK)
-			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(source));
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for table %s", get_rel_name(source)),
+					 errdetail("The query reads no column, but counting rows needs SELECT on the table or on one of its columns, as for SELECT count(*).")));
 		foreach(lc, def->used_columns)
 		{
 			char	   *column = lfirst(lc);
@@ -331,11 +335,64 @@ storage_column(Oid view, int id, const char *column)
 	return get_attname(store, storeattno, false);
 }
 
+/*
+ * Refuse (42501) to say where the data of a view is to a role that may not
+ * SELECT from it.  (With the 0.1 definitions, SECURITY DEFINER, this checks
+ * the extension's owner; 0.2 makes the functions SECURITY INVOKER.)
+ */
+static void
+check_may_read(Oid view)
+{
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", view)));
+	if (pg_class_aclcheck(view, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for view %s", get_rel_name(view)),
+				 errdetail("Where a live view keeps its data is shown only to roles that may SELECT from it.")));
+}
+
 /* flowview.storage_table(view regclass) RETURNS regclass */
 Datum
 fv_storage_table(PG_FUNCTION_ARGS)
 {
+	check_may_read(PG_GETARG_OID(0));
 	PG_RETURN_OID(store_oid(live_view_id(PG_GETARG_OID(0))));
+}
+
+/*
+ * The ids of the live views the current role may see in
+ * flowview.view_catalog (its row-level security: the views it may SELECT
+ * from; all of them for flowview_admin members and superusers).  For
+ * flowview._view_stats().
+ */
+Bitmapset *
+fv_readable_view_ids(void)
+{
+	Bitmapset  *ids = NULL;
+	MemoryContext caller_cxt = CurrentMemoryContext;
+	uint64		i;
+
+	SPI_connect();
+	if (SPI_execute("SELECT c.id FROM flowview.view_catalog c", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "pg_flowview: could not read the view catalog");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull && DatumGetInt32(d) >= 0)
+		{
+			MemoryContext old = MemoryContextSwitchTo(caller_cxt);
+
+			ids = bms_add_member(ids, DatumGetInt32(d));
+			MemoryContextSwitchTo(old);
+		}
+	}
+	SPI_finish();
+	return ids;
 }
 
 /* flowview.storage_column(view regclass, column_name name) RETURNS name */
@@ -345,6 +402,7 @@ fv_storage_column(PG_FUNCTION_ARGS)
 	Oid			view = PG_GETARG_OID(0);
 	char	   *column = NameStr(*PG_GETARG_NAME(1));
 
+	check_may_read(view);
 	PG_RETURN_DATUM(DirectFunctionCall1(namein,
 										CStringGetDatum(storage_column(view, live_view_id(view), column))));
 }
@@ -408,6 +466,7 @@ fv_enable_org_security(PG_FUNCTION_ARGS)
 	store_sql = psprintf("flowview.fv_store_%d", id);
 
 	SPI_connect();
+	fv_own_ddl_begin();
 	run(psprintf("ALTER TABLE %s ENABLE ROW LEVEL SECURITY", store_sql));
 	drop_org_objects(id);
 	run(psprintf("CREATE POLICY flowview_org ON %s AS PERMISSIVE FOR SELECT TO PUBLIC"
@@ -418,6 +477,7 @@ fv_enable_org_security(PG_FUNCTION_ARGS)
 	/* the unique index on the keys serves the first key; others get one */
 	if (strcmp(col, "g1") != 0)
 		run(psprintf("CREATE INDEX fv_store_%d_org ON %s (%s)", id, store_sql, quote_identifier(col)));
+	fv_own_ddl_end();
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -449,6 +509,7 @@ fv_disable_org_security(PG_FUNCTION_ARGS)
 	args[0] = ObjectIdGetDatum(store_oid(id));
 
 	SPI_connect();
+	fv_own_ddl_begin();
 	drop_org_objects(id);
 	if (SPI_execute_with_args("SELECT count(*) FROM pg_catalog.pg_policy WHERE polrelid = $1",
 							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
@@ -460,6 +521,108 @@ fv_disable_org_security(PG_FUNCTION_ARGS)
 		ereport(NOTICE,
 				(errmsg("row-level security stays enabled on %s: it has %lld other policies",
 						store_sql, (long long) others)));
+	fv_own_ddl_end();
 	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* ----------------------------------------------------------------
+ * Alert rules: written only through these (flowview_admin has no INSERT or
+ * DELETE on flowview.alert_catalog)
+ * ----------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(fv_add_alert);
+PG_FUNCTION_INFO_V1(fv_drop_alert);
+
+extern Datum fv_alert_condition(PG_FUNCTION_ARGS);
+
+/*
+ * flowview._add_alert(name text, view regclass, condition text, channel text)
+ *
+ * Records a rule owned by the calling role (never another), on a view whose
+ * owner's privileges it has (else 42501), with the condition checked and
+ * deparsed here (alert.c), not as the caller wrote it.  Called by
+ * flowview.create_alert after its own checks; the row is written as the
+ * extension's owner.
+ */
+Datum
+fv_add_alert(PG_FUNCTION_ARGS)
+{
+	Oid			caller = GetUserId();
+	Oid			view;
+	Datum		cond;
+	FvSavedUser saved;
+	Oid			argtypes[5] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, OIDOID};
+	Datum		args[5];
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("an alert needs a name, a view, a condition and a channel")));
+	view = PG_GETARG_OID(1);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", view)));
+	/* 42501 unless the caller has the view owner's privileges */
+	cond = DirectFunctionCall2(fv_alert_condition, ObjectIdGetDatum(view), PG_GETARG_DATUM(2));
+
+	args[0] = PG_GETARG_DATUM(0);
+	args[1] = ObjectIdGetDatum(view);
+	args[2] = cond;
+	args[3] = PG_GETARG_DATUM(3);
+	args[4] = ObjectIdGetDatum(caller);
+	fv_become_owner(&saved);
+	SPI_connect();
+	if (SPI_execute_with_args("INSERT INTO flowview.alert_catalog (name, view_oid, condition, channel, owner)"
+							  " VALUES ($1, $2, $3, $4, $5)", 5, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "pg_flowview: could not record the alert");
+	SPI_finish();
+	fv_restore_user(&saved);
+	PG_RETURN_VOID();
+}
+
+/*
+ * flowview._drop_alert(alert_id int)
+ *
+ * Deletes the rule if the calling role has its owner's privileges (else
+ * 42501); nothing if there is no such rule.  Called by flowview.drop_alert.
+ */
+Datum
+fv_drop_alert(PG_FUNCTION_ARGS)
+{
+	Oid			caller = GetUserId();
+	FvSavedUser saved;
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1];
+	bool		isnull;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("alert_id must not be NULL")));
+	args[0] = PG_GETARG_DATUM(0);
+	fv_become_owner(&saved);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT a.owner, a.name FROM flowview.alert_catalog a"
+							  " WHERE a.id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "pg_flowview: could not read the alert catalog");
+	if (SPI_processed == 1)
+	{
+		Oid			owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (!has_privs_of_role(caller, owner))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("must be owner of alert \"%s\"",
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2))));
+		if (SPI_execute_with_args("DELETE FROM flowview.alert_catalog a WHERE a.id OPERATOR(pg_catalog.=) $1",
+								  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "pg_flowview: could not delete the alert");
+	}
+	SPI_finish();
+	fv_restore_user(&saved);
 	PG_RETURN_VOID();
 }

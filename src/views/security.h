@@ -9,6 +9,7 @@
 #ifndef FV_SECURITY_H
 #define FV_SECURITY_H
 
+#include "nodes/bitmapset.h"
 #include "views/analyze.h"
 
 /* What fv_become_owner saved, for fv_restore_user. */
@@ -22,8 +23,8 @@ typedef struct FvSavedUser
 /*
  * Refuse (42501) a view that would let the calling role see or run what it
  * cannot: every source column read needs SELECT, the target schema CREATE,
- * the query's functions EXECUTE (and a superuser owner, since the apply
- * worker runs them as a superuser); a source under row-level security that
+ * the query's functions EXECUTE (and a superuser owner: the view runs them
+ * at every batch, as its owner); a source under row-level security that
  * applies to the caller is refused.
  */
 extern void fv_check_create_privileges(FvViewDef *def, Oid view_namespace);
@@ -34,5 +35,11 @@ extern void fv_check_create_privileges(FvViewDef *def, Oid view_namespace);
  */
 extern void fv_become_owner(FvSavedUser *saved);
 extern void fv_restore_user(FvSavedUser *saved);
+
+/*
+ * The ids of the live views whose catalog rows the current role may see
+ * (the views it may SELECT from; all for flowview_admin and superusers).
+ */
+extern Bitmapset *fv_readable_view_ids(void);
 
 #endif							/* FV_SECURITY_H */

@@ -43,6 +43,7 @@
 #include "access/xlogutils.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -70,6 +71,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -80,6 +82,7 @@
 #include "utils/timestamp.h"
 
 #include "views/analyze.h"
+#include "views/runas.h"
 #include "worker/worker.h"
 
 int			fv_batch_max_changes = 100000;
@@ -759,6 +762,7 @@ backfill_view(FvLiveView *v)
 	int			i;
 	ListCell   *lc;
 	StringInfoData xip;
+	FvRunAs		ra;
 
 	StartTransactionCommand();
 	if (!lock_view_catalog())
@@ -795,7 +799,8 @@ backfill_view(FvLiveView *v)
 		return false;
 	}
 	PushActiveSnapshot(snap);
-	set_time_zone(v->time_zone);
+	/* as the view's owner (runas.c) */
+	fv_runas_begin(&ra, fv_view_runas_role(v->id), FV_RUNAS_STORAGE, v->time_zone);
 	/* DELETE, not TRUNCATE: readers of the view are never blocked */
 	foreach(lc, v->storage_tables)
 		run_sql(psprintf("DELETE FROM %s", (char *) lfirst(lc)));
@@ -807,6 +812,7 @@ backfill_view(FvLiveView *v)
 												 false, false, 0) < 0)
 			elog(ERROR, "pg_flowview: backfill failed: %s", (char *) lfirst(lc));
 	}
+	fv_runas_end(&ra);
 	initStringInfo(&xip);
 	appendStringInfoString(&xip, "{");
 	for (i = 0; i < snap->xcnt; i++)
@@ -1199,8 +1205,12 @@ apply_batch(List *sources, XLogRecPtr end)
 			PG_TRY();
 			{
 				ListCell   *sc;
+				FvRunAs		ra;
+				Datum		groups = (Datum) 0;
+				bool		no_groups = true;
 
-				set_time_zone(v->time_zone);
+				/* as the view's owner (runas.c); the alerts as their owners */
+				fv_runas_begin(&ra, fv_view_runas_role(v->id), FV_RUNAS_STORAGE, v->time_zone);
 				if (truncated)
 					foreach(sc, v->storage_tables)
 						run_sql(psprintf("DELETE FROM %s", (char *) lfirst(sc)));
@@ -1224,9 +1234,27 @@ apply_batch(List *sources, XLogRecPtr end)
 					}
 				}
 				if (v->has_alerts && v->changed_groups_sql != NULL)
-					run_sql(psprintf("SELECT flowview._fire_alerts(%u, (%s), %s)",
-									 v->view_oid, v->changed_groups_sql,
-									 truncated ? "true" : "false"));
+				{
+					/* the view's expressions over the batch: as its owner too */
+					run_sql(v->changed_groups_sql);
+					if (SPI_processed == 1)
+					{
+						groups = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &no_groups);
+						if (!no_groups)
+							groups = datumCopy(groups, false, -1);
+					}
+				}
+				fv_runas_end(&ra);
+				if (v->has_alerts && v->changed_groups_sql != NULL)
+				{
+					Oid			types[3] = {OIDOID, JSONBOID, BOOLOID};
+					Datum		vals[3] = {ObjectIdGetDatum(v->view_oid), groups, BoolGetDatum(truncated)};
+
+					set_time_zone(v->time_zone);	/* the values the events record */
+					if (SPI_execute_with_args("SELECT flowview._fire_alerts($1::pg_catalog.regclass, $2, $3)",
+											  3, types, vals, no_groups ? " n " : NULL, false, 0) < 0)
+						elog(ERROR, "pg_flowview: could not fire the alerts of live view %d", v->id);
+				}
 				ReleaseCurrentSubTransaction();
 				MemoryContextSwitchTo(batch_cxt);
 				CurrentResourceOwner = owner;
@@ -1703,6 +1731,16 @@ fv_apply_worker_main(Datum arg)
 	 * per batch on a 750,000-value min/max multiset, 6 ms without).
 	 */
 	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
+	/*
+	 * Nothing the database's or a role's settings say changes what the
+	 * worker's SQL means, and no trigger or rule fires on what it writes
+	 * (as PostgreSQL's apply worker); statements for a view run as its
+	 * owner (runas.c).  Set once: changing session_replication_role resets
+	 * every kept plan.
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("session_replication_role", "replica", PGC_SUSET, PGC_S_OVERRIDE);
 
 	if (!claim_entry(dboid))
 		proc_exit(0);

@@ -26,6 +26,7 @@
 #include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
 
+#include "views/security.h"
 #include "worker/worker.h"
 
 int			fv_sla_sample_interval_ms = 1000;
@@ -362,12 +363,16 @@ latency_percentile(FvViewStats *st, double p, int64 *total)
 
 PG_FUNCTION_INFO_V1(fv_view_stats_sql);
 
-/* flowview._view_stats(): one row per view of this database with stats */
+/*
+ * flowview._view_stats(): one row per view of this database with stats, of
+ * the views the caller may read (fv_readable_view_ids)
+ */
 Datum
 fv_view_stats_sql(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int			i;
+	Bitmapset  *readable = fv_readable_view_ids();	/* only views the caller may read */
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (fv_shared == NULL)
@@ -382,7 +387,7 @@ fv_view_stats_sql(PG_FUNCTION_ARGS)
 		double		p;
 		int			k;
 
-		if (st->dboid != MyDatabaseId)
+		if (st->dboid != MyDatabaseId || !bms_is_member(st->view_id, readable))
 			continue;
 		memset(nulls, 0, sizeof(nulls));
 		values[0] = Int32GetDatum(st->view_id);

@@ -7,7 +7,7 @@
 CREATE EXTENSION IF NOT EXISTS pg_flowview;
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(44);
+SELECT plan(47);
 
 -- the extension's roles and what they may run
 SELECT has_role('flowview_admin', 'role flowview_admin exists');
@@ -38,8 +38,20 @@ SELECT is((SELECT count(*) FROM pg_proc p WHERE p.pronamespace = 'flowview'::reg
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'flowview'::regnamespace
               AND has_function_privilege('public', p.oid, 'EXECUTE')),
-          ARRAY['_refuse_write', '_visible_units'],
-          'PUBLIC may run only what live views'' triggers and policies call');
+          ARRAY['_refuse_write', '_reread', '_visible_units'],
+          'PUBLIC may run only what live views'' triggers, policies and apply (as their owners) call');
+SELECT table_privs_are('flowview', 'alert_catalog', 'flowview_admin', ARRAY['SELECT'],
+                       'alert rules are written only through create_alert/drop_alert');
+SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
+            WHERE p.pronamespace = 'flowview'::regnamespace
+              AND p.proname IN ('_run_as_view_owner', '_alert_eval')
+              AND (has_function_privilege('flowview_admin', p.oid, 'EXECUTE')
+                   OR has_function_privilege('public', p.oid, 'EXECUTE'))), NULL,
+          'nobody but the extension''s owner runs SQL as another role');
+SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
+            WHERE p.pronamespace = 'flowview'::regnamespace AND p.prosecdef
+              AND p.proname IN ('storage_table', 'storage_column')), NULL,
+          'storage_table and storage_column check the caller (SECURITY INVOKER)');
 
 -- hierarchy and roles
 CREATE ROLE fv_tap_sec_admin IN ROLE flowview_admin;
