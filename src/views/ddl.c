@@ -96,6 +96,9 @@ fv_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 				   ProcessUtilityContext context, ParamListInfo params,
 				   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
+	/* source shape changes: refused, or their views repopulated (source_ddl.c) */
+	List	   *repopulate = fv_source_ddl_check(pstmt);
+
 	if (IsA(pstmt->utilityStmt, AlterTableStmt))
 	{
 		AlterTableStmt *stmt = (AlterTableStmt *) pstmt->utilityStmt;
@@ -122,6 +125,7 @@ fv_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 								queryEnv, dest, qc);
+	fv_source_ddl_done(repopulate);
 }
 
 void

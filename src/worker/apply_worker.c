@@ -622,14 +622,21 @@ set_time_zone(const char *tz)
  * retaken until no xid in S.xip is known committed.  Decoded transactions
  * after P are then applied to the view iff S did not see them; S is kept in
  * the catalog for that (fv_view_saw_xid).
+ *
+ * Returns false, having changed nothing, when the view's catalog row was
+ * changed by a transaction S does not see (a DDL on the source or a
+ * refresh_view that asks for another repopulation, committed meanwhile):
+ * the view stays 'backfilling' and is populated at the next boundary.
  */
-static void
+static bool
 backfill_view(FvLiveView *v)
 {
 	Snapshot	snap;
 	int			i;
 	ListCell   *lc;
 	StringInfoData xip;
+	SPIPlanPtr	rowversion;
+	char	   *seen_xmin = NULL;
 
 	StartTransactionCommand();
 	SPI_connect();
@@ -652,6 +659,12 @@ backfill_view(FvLiveView *v)
 	}
 
 	PushActiveSnapshot(snap);
+	/* the catalog row's version S sees (compared when marking the view live) */
+	rowversion = SPI_prepare(psprintf("SELECT xmin FROM flowview.view_catalog WHERE id = %d", v->id), 0, NULL);
+	if (rowversion != NULL &&
+		SPI_execute_snapshot(rowversion, NULL, NULL, snap, InvalidSnapshot, true, false, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+		seen_xmin = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	set_time_zone(v->time_zone);
 	/* DELETE, not TRUNCATE: readers of the view are never blocked */
 	foreach(lc, v->storage_tables)
@@ -671,7 +684,18 @@ backfill_view(FvLiveView *v)
 	appendStringInfoString(&xip, "}");
 	run_sql(psprintf("UPDATE flowview.view_catalog SET state = 'live', error = NULL,"
 					 " snapshot_xmin = %u, snapshot_xmax = %u, snapshot_xip = '%s'"
-					 " WHERE id = %d", snap->xmin, snap->xmax, xip.data, v->id));
+					 " WHERE id = %d AND xmin = '%s'", snap->xmin, snap->xmax, xip.data, v->id,
+					 seen_xmin ? seen_xmin : "0"));
+	if (SPI_processed != 1)
+	{
+		/* asked again (or dropped) meanwhile: undo, and retry at the next boundary */
+		PopActiveSnapshot();
+		UnregisterSnapshot(snap);
+		SPI_finish();
+		AbortCurrentTransaction();
+		ereport(LOG, (errmsg("pg_flowview: live view %d changed while being populated: populating it again", v->id)));
+		return false;
+	}
 	/* from now on this batch loop skips what S saw */
 	v->has_snapshot = true;
 	v->snap_xmin = snap->xmin;
@@ -684,6 +708,7 @@ backfill_view(FvLiveView *v)
 	SPI_finish();
 	CommitTransactionCommand();
 	ereport(LOG, (errmsg("pg_flowview: live view %d populated", v->id)));
+	return true;
 }
 
 /* Does the view's backfill snapshot make it skip any transaction of the batch? */
@@ -706,15 +731,19 @@ view_skips_some(FvLiveView *v)
  * TRUNCATE marker it did not see (*truncated says whether there was one:
  * the view's storage must then be emptied first).  Without markers and
  * skipped transactions that is src->rows itself; otherwise a filtered copy.
+ * *action is set to FV_SIGN_REPOPULATE or FV_SIGN_NO_OLD when such a marker
+ * the view did not see is among them (the latter wins): the rows must then
+ * not be applied at all.
  */
 static Tuplestorestate *
-view_rows(FvSource *src, FvLiveView *v, bool *truncated)
+view_rows(FvSource *src, FvLiveView *v, bool *truncated, int *action)
 {
 	Tuplestorestate *out;
 	TupleTableSlot *slot;
 
 	*truncated = false;
-	if (!src->truncated && !view_skips_some(v))
+	*action = 1;
+	if (!src->truncated && !src->markers && !view_skips_some(v))
 		return src->rows;
 
 	out = tuplestore_begin_heap(false, false, work_mem);
@@ -724,14 +753,21 @@ view_rows(FvSource *src, FvLiveView *v, bool *truncated)
 	{
 		bool		isnull;
 		TransactionId xid = (TransactionId) DatumGetInt64(slot_getattr(slot, src->ncols + 2, &isnull));
+		int			sign;
 
 		if (fv_view_saw_xid(v, xid))
 			continue;
-		if (DatumGetInt32(slot_getattr(slot, src->ncols + 1, &isnull)) == 0)
+		sign = DatumGetInt32(slot_getattr(slot, src->ncols + 1, &isnull));
+		if (sign == FV_SIGN_TRUNCATE)
 		{
 			/* TRUNCATE: everything before it is moot */
 			tuplestore_clear(out);
 			*truncated = true;
+			continue;
+		}
+		if (sign == FV_SIGN_REPOPULATE || sign == FV_SIGN_NO_OLD)
+		{
+			*action = Max(*action, sign);
 			continue;
 		}
 		tuplestore_puttupleslot(out, slot);
@@ -1027,11 +1063,40 @@ apply_batch(List *sources, XLogRecPtr end)
 		{
 			FvLiveView *v = lfirst(vc);
 			bool		truncated;
+			int			action;
 			Tuplestorestate *rows;
 
 			if (strcmp(v->state, "live") != 0)
 				continue;
-			rows = view_rows(src, v, &truncated);
+			rows = view_rows(src, v, &truncated, &action);
+			if (action == FV_SIGN_NO_OLD)
+			{
+				v->error = psprintf("an UPDATE or DELETE of table %s lacks the old row (REPLICA IDENTITY is not FULL)",
+									src->no_old_rel ? src->no_old_rel : "?");
+				v->state = "error";
+				ereport(WARNING,
+						(errmsg("pg_flowview: live view %s cannot apply a batch: %s",
+								get_rel_name(v->view_oid), v->error),
+						 errhint("The view is now in state error: run ALTER TABLE %s REPLICA IDENTITY FULL, then SELECT flowview.refresh_view('%s').",
+								 src->no_old_rel ? src->no_old_rel : "...", get_rel_name(v->view_oid))));
+			}
+			else if (action == FV_SIGN_REPOPULATE)
+			{
+				/* repopulated at the next batch boundary, from a snapshot that sees this batch */
+				run_sql(psprintf("UPDATE flowview.view_catalog SET state = 'backfilling',"
+								 " snapshot_xmin = NULL, snapshot_xmax = NULL, snapshot_xip = NULL"
+								 " WHERE id = %d", v->id));
+				v->state = "backfilling";
+				ereport(LOG,
+						(errmsg("pg_flowview: live view %s is repopulated: some partitions of its source were truncated",
+								get_rel_name(v->view_oid))));
+			}
+			if (action != 1)
+			{
+				if (rows != src->rows)
+					tuplestore_end(rows);
+				continue;
+			}
 			register_delta(src, rows);
 			v->attempted = true;
 			v->applied = false;
@@ -1576,11 +1641,8 @@ fv_apply_worker_main(Datum arg)
 			{
 				FvLiveView *v = lfirst(vc);
 
-				if (strcmp(v->state, "backfilling") == 0)
-				{
-					backfill_view(v);
+				if (strcmp(v->state, "backfilling") == 0 && backfill_view(v))
 					v->state = "live";
-				}
 			}
 		}
 
@@ -1602,6 +1664,8 @@ fv_apply_worker_main(Datum arg)
 			src->rows = tuplestore_begin_heap(false, true, work_mem);
 			CurrentResourceOwner = save;
 			src->truncated = false;
+			src->markers = false;
+			src->no_old_rel = NULL;
 			src->nremoved = 0;
 			src->touched = false;
 			src->ncommits = src->maxcommits = 0;
