@@ -20,6 +20,33 @@
 
 -- ==== source changes and view correctness (issue 11, part 3) ====
 
+-- Stored SQL names the source with a token; fv_with_source binds it to the
+-- source's OID where it is a relation name only (never inside a string
+-- constant of the user's query), and refuses a source that is no longer a
+-- table.  refresh_view below is 0.1's with replace() swapped for it.
+CREATE FUNCTION flowview._with_source(sql text, source oid) RETURNS text
+AS 'MODULE_PATHNAME', 'fv_with_source_sql' LANGUAGE C STABLE;
+REVOKE ALL ON FUNCTION flowview._with_source(text, oid) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION flowview.refresh_view(name regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r flowview.view_catalog := flowview._view(name);
+    o text;
+BEGIN
+    FOREACH o IN ARRAY r.storage_tables LOOP      -- DELETE: readers are not blocked
+        EXECUTE 'DELETE FROM ' || o;
+    END LOOP;
+    PERFORM flowview._run(r, array(SELECT flowview._with_source(s, r.source_oid)
+                                     FROM unnest(r.backfill_sql) s));
+    -- the apply worker re-populates it at a batch boundary, consistently
+    -- with the stream, and then keeps it live
+    UPDATE flowview.view_catalog SET state = 'backfilling', error = NULL,
+           snapshot_xmin = NULL, snapshot_xmax = NULL, snapshot_xip = NULL
+     WHERE id = r.id;
+    PERFORM flowview._start_worker();
+END $$;
+
 -- ==== end of source changes ====
 
 
