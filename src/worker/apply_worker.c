@@ -59,6 +59,7 @@
 #include "replication/slot.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
@@ -1058,6 +1059,12 @@ apply_batch(List *sources, XLogRecPtr end)
 
 		if (!src->truncated && tuplestore_tuple_count(src->rows) == 0)
 			continue;
+		/*
+		 * Locked first, so that its name, part of the plan key, cannot change
+		 * (ALTER TABLE ... RENAME) before the kept plans, re-analysed from
+		 * their text after any DDL on it, have run.
+		 */
+		LockRelationOid(src->relid, AccessShareLock);
 		key = plan_key(src);
 		foreach(vc, src->views)
 		{
@@ -1514,15 +1521,27 @@ monitor_tick(List *sources)
  * the end of the previous decoding: before, so decoding never uses entries
  * built from the current catalog for older transactions; after, so entries
  * decoding built from an older catalog (of a change whose message arrived
- * before or while we decoded) never serve the apply.
+ * before or while we decoded) never serve the apply.  And a change's
+ * message may arrive long before decoding reaches its commit (a backlog
+ * decoded in many batches): every batch that ends before that commit builds
+ * entries from the older catalog again.  So after decoding the caches are
+ * also dropped while decoding has not yet passed the WAL insert position
+ * seen when the last message arrived (the change's commit record lies
+ * before it): historic_until.
  */
 static uint64 last_decoded_inval = 0;
+static XLogRecPtr historic_until = InvalidXLogRecPtr;
 
 static void
 invalidate_if_catalog_changed(void)
 {
 	AcceptInvalidationMessages();
 	if (SharedInvalidMessageCounter != last_decoded_inval)
+	{
+		historic_until = Max(historic_until, GetXLogInsertRecPtr());
+		InvalidateSystemCaches();
+	}
+	else if (decoding->reader->EndRecPtr < historic_until)
 		InvalidateSystemCaches();
 }
 
