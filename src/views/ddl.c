@@ -11,6 +11,8 @@
  * column"), and RENAME COLUMN would silently break the view's stored SQL.
  * This ProcessUtility hook refuses both first, with a message naming the
  * view.  Renaming the source table itself is fine: views find it by OID.
+ * The same hook calls source_ddl.c around every statement for changes of a
+ * source's shape (unlogged, replica identity, partitions, inheritance).
  *
  *-------------------------------------------------------------------------
  */

@@ -56,12 +56,13 @@
 
 /*
  * The live views over the source that relid is (or whose partition tree it
- * belongs to), as "schema.view, schema.view"; NULL when none.  *source is
- * set to the source's OID.  Reads flowview.view_catalog as the extension's
+ * belongs to), as "schema.view, schema.view"; NULL when none.  The sources
+ * concerned (relid and its partition ancestors can each be one) are added
+ * to *sources.  Reads flowview.view_catalog as the extension's
  * owner (the DDL's author may not read it).
  */
 static char *
-views_of(Oid relid, Oid *source)
+views_of(Oid relid, List **sources)
 {
 	List	   *candidates;
 	StringInfoData arr;
@@ -69,6 +70,7 @@ views_of(Oid relid, Oid *source)
 	FvSavedUser saved;
 	ListCell   *lc;
 	uint64		i;
+	MemoryContext saved_cxt;
 
 	if (!OidIsValid(relid) || !OidIsValid(get_extension_oid("pg_flowview", true)))
 		return NULL;
@@ -80,6 +82,7 @@ views_of(Oid relid, Oid *source)
 		appendStringInfo(&arr, "%s%u", foreach_current_index(lc) ? "," : "", lfirst_oid(lc));
 
 	initStringInfo(&names);
+	saved_cxt = CurrentMemoryContext;
 	fv_become_owner(&saved);
 	SPI_connect();
 	if (SPI_execute(psprintf("SELECT source_oid, view_oid::pg_catalog.regclass::pg_catalog.text"
@@ -89,8 +92,11 @@ views_of(Oid relid, Oid *source)
 	for (i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
+		Oid			source = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		MemoryContext old = MemoryContextSwitchTo(saved_cxt);
 
-		*source = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		*sources = list_append_unique_oid(*sources, source);
+		MemoryContextSwitchTo(old);
 		appendStringInfo(&names, "%s%s", i > 0 ? ", " : "",
 						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
 	}
@@ -154,7 +160,8 @@ fv_source_ddl_check(PlannedStmt *pstmt)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	List	   *repopulate = NIL;
-	Oid			source = InvalidOid;
+	List	   *sources = NIL;	/* of the relation the statement is about */
+	List	   *others = NIL;	/* of other relations it names */
 	char	   *views;
 
 	if (!IsTransactionState())
@@ -169,7 +176,7 @@ fv_source_ddl_check(PlannedStmt *pstmt)
 		if (stmt->objtype != OBJECT_TABLE)
 			return NIL;
 		relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-		if (!OidIsValid(relid) || (views = views_of(relid, &source)) == NULL)
+		if (!OidIsValid(relid) || (views = views_of(relid, &sources)) == NULL)
 		{
 			/* INHERIT names the source as the other table */
 			foreach(lc, stmt->cmds)
@@ -180,7 +187,7 @@ fv_source_ddl_check(PlannedStmt *pstmt)
 				{
 					Oid			parent = RangeVarGetRelid((RangeVar *) cmd->def, NoLock, true);
 
-					if ((views = views_of(parent, &source)) != NULL)
+					if ((views = views_of(parent, &others)) != NULL)
 						refuse("make a table inherit from table %s", parent, views,
 							   "Rows of inheritance children are not followed by live views.");
 				}
@@ -205,7 +212,7 @@ fv_source_ddl_check(PlannedStmt *pstmt)
 				case AT_AddInherit:
 					{
 						Oid			parent = RangeVarGetRelid((RangeVar *) cmd->def, NoLock, true);
-						char	   *pviews = views_of(parent, &source);
+						char	   *pviews = views_of(parent, &others);
 
 						if (pviews != NULL)
 							refuse("make a table inherit from table %s", parent, pviews,
@@ -219,12 +226,12 @@ fv_source_ddl_check(PlannedStmt *pstmt)
 
 						if (OidIsValid(part))
 							check_new_partition(part, relid, views);
-						repopulate = list_append_unique_oid(repopulate, source);
+						repopulate = list_concat_unique_oid(repopulate, sources);
 					}
 					break;
 				case AT_DetachPartition:
 				case AT_DetachPartitionFinalize:
-					repopulate = list_append_unique_oid(repopulate, source);
+					repopulate = list_concat_unique_oid(repopulate, sources);
 					break;
 				default:
 					break;
@@ -241,7 +248,7 @@ fv_source_ddl_check(PlannedStmt *pstmt)
 		{
 			Oid			parent = RangeVarGetRelid(lfirst_node(RangeVar, lc), NoLock, true);
 
-			if ((views = views_of(parent, &source)) == NULL)
+			if ((views = views_of(parent, &others)) == NULL)
 				continue;
 			if (stmt->partbound == NULL)
 				refuse("make a table inherit from table %s", parent, views,
@@ -259,7 +266,7 @@ fv_source_ddl_check(PlannedStmt *pstmt)
 		RuleStmt   *stmt = (RuleStmt *) parsetree;
 
 		if (stmt->event == CMD_SELECT &&
-			(views = views_of(RangeVarGetRelid(stmt->relation, NoLock, true), &source)) != NULL)
+			(views = views_of(RangeVarGetRelid(stmt->relation, NoLock, true), &others)) != NULL)
 			refuse("turn table %s into a view", RangeVarGetRelid(stmt->relation, NoLock, true), views,
 				   "An ON SELECT rule would make the source a view.");
 	}
@@ -274,10 +281,17 @@ fv_source_ddl_check(PlannedStmt *pstmt)
 		{
 			Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(lfirst(lc)), NoLock, true);
 
-			/* a source itself: its views depend on it (refused, or dropped by CASCADE) */
-			if (OidIsValid(relid) && get_rel_relispartition(relid) &&
-				views_of(relid, &source) != NULL && source != relid)
-				repopulate = list_append_unique_oid(repopulate, source);
+			ListCell   *ac;
+
+			/*
+			 * The sources above a dropped partition lose its rows.  (A source
+			 * itself: its views depend on it, so the drop is refused, or
+			 * drops them with CASCADE.)
+			 */
+			if (!OidIsValid(relid) || !get_rel_relispartition(relid))
+				continue;
+			foreach(ac, get_partition_ancestors(relid))
+				(void) views_of(lfirst_oid(ac), &repopulate);
 		}
 	}
 	return repopulate;
