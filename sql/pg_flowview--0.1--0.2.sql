@@ -47,6 +47,30 @@ BEGIN
     PERFORM flowview._start_worker();
 END $$;
 
+-- Sources keep REPLICA IDENTITY FULL: 0.1's trigger function covered the
+-- members of partition trees only (pg_partition_tree gives nothing for a
+-- plain table), so a plain source set back to DEFAULT stayed so.  Now every
+-- source table and partition, with a NOTICE.
+CREATE OR REPLACE FUNCTION flowview._on_new_partition() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE r record;
+BEGIN
+    FOR r IN
+        SELECT DISTINCT t.relid::regclass AS part, s.source_oid::regclass AS source
+          FROM (SELECT DISTINCT source_oid FROM flowview.view_catalog) s,
+               LATERAL (SELECT relid FROM pg_partition_tree(s.source_oid)
+                        UNION SELECT s.source_oid) t
+          JOIN pg_class c ON c.oid = t.relid
+         WHERE c.relkind = 'r' AND c.relreplident <> 'f'
+         ORDER BY 1
+    LOOP
+        RAISE NOTICE 'setting REPLICA IDENTITY FULL on table %', r.part
+            USING DETAIL = format('It is %s the source of a live view, whose worker subtracts old row versions.',
+                                  CASE WHEN r.part = r.source THEN 'the table itself,' ELSE 'a partition of ' || r.source::text || ',' END);
+        EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', r.part);
+    END LOOP;
+END $$;
+
 -- ==== end of source changes ====
 
 

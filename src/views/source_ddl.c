@@ -13,8 +13,8 @@
  * its partition tree are
  *
  *	refused (2BP01, naming the views) when the worker could not follow them:
- *	  SET UNLOGGED (unlogged tables are not decoded), REPLICA IDENTITY other
- *	  than FULL, an ON SELECT rule (turns the table into a view), INHERIT
+ *	  SET UNLOGGED (unlogged tables are not decoded), an ON SELECT rule
+ *	  (turns the table into a view), INHERIT
  *	  onto a source and CREATE TABLE ... INHERITS a source (inheritance
  *	  children are not followed), unlogged or foreign partitions (CREATE ...
  *	  PARTITION OF, ATTACH PARTITION);
@@ -29,7 +29,9 @@
  *	  While a view is 'backfilling' it is not fresh for wait_for_freshness.
  *
  * TRUNCATE of some partitions only is recognised by the worker when it
- * decodes it (worker/batch.c), and handled the same way.
+ * decodes it (worker/batch.c), and handled the same way.  REPLICA IDENTITY
+ * other than FULL is set back to FULL at the end of the statement by the
+ * event trigger flowview._on_new_partition (extension script).
  *
  *-------------------------------------------------------------------------
  */
@@ -204,11 +206,6 @@ fv_source_ddl_check(PlannedStmt *pstmt)
 					refuse("set table %s unlogged", relid, views,
 						   "Changes of unlogged tables are not in the WAL, so a live view cannot follow them.");
 					break;
-				case AT_ReplicaIdentity:
-					if (((ReplicaIdentityStmt *) cmd->def)->identity_type != REPLICA_IDENTITY_FULL)
-						refuse("change the replica identity of table %s", relid, views,
-							   "A live view subtracts old row versions, so its source keeps REPLICA IDENTITY FULL.");
-					break;
 				case AT_AddInherit:
 					{
 						Oid			parent = RangeVarGetRelid((RangeVar *) cmd->def, NoLock, true);
@@ -300,7 +297,7 @@ fv_source_ddl_check(PlannedStmt *pstmt)
 /*
  * fv_source_ddl_done
  *		After the statement succeeded: mark the live views of the sources in
- *		the list 'backfilling' in this transaction, with a NOTICE, and have
+ *		the list 'backfilling' in this transaction (logged), and have
  *		the apply worker started (or woken) at commit.
  */
 void
@@ -325,7 +322,7 @@ fv_source_ddl_done(List *sources)
 								 lfirst_oid(lc)), false, 0) != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "pg_flowview: could not update flowview.view_catalog");
 		for (i = 0; i < SPI_processed; i++)
-			ereport(NOTICE,
+			ereport(LOG,
 					(errmsg("live view %s will be repopulated from its source",
 							SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)),
 					 errdetail("The partitions of its source table changed.")));
