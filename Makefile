@@ -15,6 +15,7 @@ OBJS        = src/pg_flowview.o \
               src/views/analyze.o \
               src/views/create.o \
               src/views/ddl.o \
+              src/views/source_ddl.o \
               src/views/alert.o \
               src/views/lineage.o \
               src/views/security.o \

@@ -34,7 +34,7 @@ BEGIN
     -- as the view's owner; DELETE, not TRUNCATE: readers are not blocked
     PERFORM flowview._run_as_view_owner(r.id, r.time_zone,
         array(SELECT 'DELETE FROM ' || o FROM unnest(r.storage_tables) o)
-        || array(SELECT replace(s, '__flowview_source__', r.source_oid::regclass::text)
+        || array(SELECT flowview._with_source(s, r.source_oid)   -- defined below
                    FROM unnest(r.backfill_sql) s));
     -- the apply worker re-populates it at a batch boundary, consistently
     -- with the stream, and then keeps it live
@@ -376,6 +376,38 @@ END $$;
 
 
 -- ==== source changes and view correctness (issue 11, part 3) ====
+
+-- Stored SQL names the source with a token; fv_with_source binds it to the
+-- source's OID where it is a relation name only (never inside a string
+-- constant of the user's query), and refuses a source that is no longer a
+-- table.  refresh_view (privilege section above) uses it.
+CREATE FUNCTION flowview._with_source(sql text, source oid) RETURNS text
+AS 'MODULE_PATHNAME', 'fv_with_source_sql' LANGUAGE C STABLE;
+REVOKE ALL ON FUNCTION flowview._with_source(text, oid) FROM PUBLIC;
+
+-- Sources keep REPLICA IDENTITY FULL: 0.1's trigger function covered the
+-- members of partition trees only (pg_partition_tree gives nothing for a
+-- plain table), so a plain source set back to DEFAULT stayed so.  Now every
+-- source table and partition, with a NOTICE.
+CREATE OR REPLACE FUNCTION flowview._on_new_partition() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE r record;
+BEGIN
+    FOR r IN
+        SELECT DISTINCT t.relid::regclass AS part, s.source_oid::regclass AS source
+          FROM (SELECT DISTINCT source_oid FROM flowview.view_catalog) s,
+               LATERAL (SELECT relid FROM pg_partition_tree(s.source_oid)
+                        UNION SELECT s.source_oid) t
+          JOIN pg_class c ON c.oid = t.relid
+         WHERE c.relkind = 'r' AND c.relreplident <> 'f'
+         ORDER BY 1
+    LOOP
+        RAISE NOTICE 'setting REPLICA IDENTITY FULL on table %', r.part
+            USING DETAIL = format('It is %s the source of a live view, whose worker subtracts old row versions.',
+                                  CASE WHEN r.part = r.source THEN 'the table itself,' ELSE 'a partition of ' || r.source::text || ',' END);
+        EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', r.part);
+    END LOOP;
+END $$;
 
 -- ==== end of source changes ====
 

@@ -271,6 +271,30 @@ check_source(FvViewDef *def, Query *q, RangeTblEntry *rte)
 	if (relkind == RELKIND_RELATION && rte->inh && has_subclass(rte->relid))
 		reject("tables with inheritance children are",
 			   "Use a partitioned table, or FROM ONLY.");
+	/* pg_flowview's own tables (storage of other views, catalogs): never decoded for views */
+	if (get_rel_namespace(rte->relid) ==
+		get_namespace_oid("flowview", true))
+		reject("pg_flowview's own tables (the storage of live views, its catalogs) are",
+			   "Define the live view over the source table of the other view.");
+	/* generated SQL names the source FV_SOURCE_TOKEN (fv_with_source) */
+	if (get_attnum(rte->relid, FV_SOURCE_TOKEN) != InvalidAttrNumber)
+		reject("a source column named " FV_SOURCE_TOKEN " is", "Rename the column.");
+	/* every partition must be decoded too */
+	if (relkind == RELKIND_PARTITIONED_TABLE)
+	{
+		ListCell   *lc;
+
+		foreach(lc, find_all_inheritors(rte->relid, AccessShareLock, NULL))
+		{
+			char		kind = get_rel_relkind(lfirst_oid(lc));
+
+			if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
+				reject("partitioned tables with foreign partitions are", "Their rows are not in the WAL.");
+			if (get_rel_persistence(lfirst_oid(lc)) != RELPERSISTENCE_PERMANENT)
+				reject("partitioned tables with unlogged partitions are",
+					   "Their changes are not written to the WAL.");
+		}
+	}
 
 	def->source = rte->relid;
 }

@@ -23,8 +23,9 @@
  * in the catalog (flowview.view_catalog):
  *
  *	backfill_sql  recomputes the storage from S (after emptying it); S is
- *	              written as FV_SOURCE_TOKEN, replaced by S's current name when
- *	              run, so renaming S does not break it;
+ *	              written as FV_SOURCE_TOKEN, bound to S's OID when run
+ *	              (fv_with_source: the token as a relation name becomes S's
+ *	              current name), so renaming S does not break it;
  *	apply_sql     applies the delta relation flowview_delta (FV_DELTA_NAME), an
  *	              ephemeral named relation the apply worker registers over
  *	              its batch's rows for the view: S's used columns plus __sign (+1 for a new row version, -1
@@ -50,6 +51,8 @@
 #include "fmgr.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "parser/scanner.h"
+#include "parser/gram.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -65,24 +68,84 @@
 
 PG_FUNCTION_INFO_V1(fv_create_view);
 
-/* sql with FV_SOURCE_TOKEN replaced by the source's current qualified name */
+/*
+ * fv_with_source
+ *		sql with the source bound: every occurrence of FV_SOURCE_TOKEN as a
+ *		relation name (an identifier token of the SQL, not followed by "(")
+ *		replaced by the current qualified name of the relation with OID
+ *		source.  String constants, quoted identifiers that merely contain the
+ *		token and function names are left alone, so a constant of the user's
+ *		query that contains the token keeps its value.  Throws 42P01 when
+ *		the source is gone, 42809 when it is no longer a table (an ON SELECT
+ *		rule made it a view, say): statements are never run against it then.
+ */
 char *
 fv_with_source(const char *sql, Oid source)
 {
 	char	   *relname = get_rel_name(source);
 	char	   *nspname = get_namespace_name(get_rel_namespace(source));
+	char		kind = get_rel_relkind(source);
 	char	   *name;
+	core_yyscan_t scanner;
+	core_yy_extra_type extra;
+	core_YYSTYPE yylval;
+	YYLTYPE		yylloc;
+	StringInfoData out;
+	int			copied = 0;
+	int			pending = -1;	/* location of a token occurrence, if next is not "(" */
+	int			pending_len = 0;
 
 	if (relname == NULL || nspname == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("source table with OID %u of a live view does not exist", source)));
+	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("source \"%s\" of a live view is no longer a table", relname),
+				 errhint("Drop the live view (flowview.drop_view).")));
+	if (strstr(sql, FV_SOURCE_TOKEN) == NULL)
+		return pstrdup(sql);
 	name = quote_qualified_identifier(nspname, relname);
 
-	return text_to_cstring(DatumGetTextPP(DirectFunctionCall3Coll(replace_text, C_COLLATION_OID,
-															  CStringGetTextDatum(sql),
-															  CStringGetTextDatum(FV_SOURCE_TOKEN),
-															  CStringGetTextDatum(name))));
+	initStringInfo(&out);
+	scanner = scanner_init(sql, &extra, &ScanKeywords, ScanKeywordTokens);
+	for (;;)
+	{
+		int			tok = core_yylex(&yylval, &yylloc, scanner);
+
+		if (pending >= 0 && tok != '(')
+		{
+			appendBinaryStringInfo(&out, sql + copied, pending - copied);
+			appendStringInfoString(&out, name);
+			copied = pending + pending_len;
+		}
+		pending = -1;
+		if (tok == 0)
+			break;
+		if (tok == IDENT && strcmp(yylval.str, FV_SOURCE_TOKEN) == 0)
+		{
+			pending = yylloc;
+			pending_len = strlen(FV_SOURCE_TOKEN) + (sql[yylloc] == '"' ? 2 : 0);
+		}
+	}
+	scanner_finish(scanner);
+	appendStringInfoString(&out, sql + copied);
+	return out.data;
+}
+
+PG_FUNCTION_INFO_V1(fv_with_source_sql);
+
+/* flowview._with_source(sql text, source oid): fv_with_source for refresh_view */
+Datum
+fv_with_source_sql(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("sql and source must not be null")));
+	PG_RETURN_TEXT_P(cstring_to_text(fv_with_source(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+													PG_GETARG_OID(1))));
 }
 
 typedef struct ViewSql

@@ -12,6 +12,8 @@
  * This ProcessUtility hook refuses both first, with a message naming the
  * view.  Renaming the source table itself is fine: views find it by OID.
  * The same hook refuses DDL on live views' storage (storage_guard.c).
+ * The same hook calls source_ddl.c around every statement for changes of a
+ * source's shape (unlogged, replica identity, partitions, inheritance).
  *
  *-------------------------------------------------------------------------
  */
@@ -98,8 +100,13 @@ fv_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 				   ProcessUtilityContext context, ParamListInfo params,
 				   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
+	List	   *repopulate;
+
 	/* live views' storage changes only through pg_flowview (storage_guard.c) */
 	fv_guard_storage_ddl(pstmt);
+	/* source shape changes: refused, or their views repopulated (source_ddl.c) */
+	repopulate = fv_source_ddl_check(pstmt);
+
 	if (IsA(pstmt->utilityStmt, AlterTableStmt))
 	{
 		AlterTableStmt *stmt = (AlterTableStmt *) pstmt->utilityStmt;
@@ -126,6 +133,7 @@ fv_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 								queryEnv, dest, qc);
+	fv_source_ddl_done(repopulate);
 }
 
 void

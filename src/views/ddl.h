@@ -4,4 +4,9 @@
 
 extern void fv_install_ddl_guard(void);
 
+/* source shape changes (source_ddl.c), around each utility statement */
+#include "nodes/plannodes.h"
+extern List *fv_source_ddl_check(PlannedStmt *pstmt);
+extern void fv_source_ddl_done(List *sources);
+
 #endif							/* FV_DDL_H */

@@ -754,6 +754,11 @@ lock_source(Oid relid)
  * retaken until no xid in S.xip is known committed.  Decoded transactions
  * after P are then applied to the view iff S did not see them; S is kept in
  * the catalog for that (fv_view_saw_xid).
+ *
+ * Returns false, having changed nothing, when the view's catalog row was
+ * changed by a transaction S does not see (a DDL on the source or a
+ * refresh_view that asks for another repopulation, committed meanwhile):
+ * the view stays 'backfilling' and is populated at the next boundary.
  */
 static bool
 backfill_view(FvLiveView *v)
@@ -763,6 +768,8 @@ backfill_view(FvLiveView *v)
 	ListCell   *lc;
 	StringInfoData xip;
 	FvRunAs		ra;
+	SPIPlanPtr	rowversion;
+	char	   *seen_xmin = NULL;
 
 	StartTransactionCommand();
 	if (!lock_view_catalog())
@@ -799,6 +806,12 @@ backfill_view(FvLiveView *v)
 		return false;
 	}
 	PushActiveSnapshot(snap);
+	/* the catalog row's version S sees (compared when marking the view live) */
+	rowversion = SPI_prepare(psprintf("SELECT xmin FROM flowview.view_catalog WHERE id = %d", v->id), 0, NULL);
+	if (rowversion != NULL &&
+		SPI_execute_snapshot(rowversion, NULL, NULL, snap, InvalidSnapshot, true, false, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+		seen_xmin = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	/* as the view's owner (runas.c) */
 	fv_runas_begin(&ra, fv_view_runas_role(v->id), FV_RUNAS_STORAGE, v->time_zone);
 	/* DELETE, not TRUNCATE: readers of the view are never blocked */
@@ -820,7 +833,18 @@ backfill_view(FvLiveView *v)
 	appendStringInfoString(&xip, "}");
 	run_sql(psprintf("UPDATE flowview.view_catalog SET state = 'live', error = NULL,"
 					 " snapshot_xmin = %u, snapshot_xmax = %u, snapshot_xip = '%s'"
-					 " WHERE id = %d", snap->xmin, snap->xmax, xip.data, v->id));
+					 " WHERE id = %d AND xmin = '%s'", snap->xmin, snap->xmax, xip.data, v->id,
+					 seen_xmin ? seen_xmin : "0"));
+	if (SPI_processed != 1)
+	{
+		/* asked again (or dropped) meanwhile: undo, and retry at the next boundary */
+		PopActiveSnapshot();
+		UnregisterSnapshot(snap);
+		SPI_finish();
+		AbortCurrentTransaction();
+		ereport(LOG, (errmsg("pg_flowview: live view %d changed while being populated: populating it again", v->id)));
+		return false;
+	}
 	/* from now on this batch loop skips what S saw */
 	v->has_snapshot = true;
 	v->snap_xmin = snap->xmin;
@@ -856,15 +880,19 @@ view_skips_some(FvLiveView *v)
  * TRUNCATE marker it did not see (*truncated says whether there was one:
  * the view's storage must then be emptied first).  Without markers and
  * skipped transactions that is src->rows itself; otherwise a filtered copy.
+ * *action is set to FV_SIGN_REPOPULATE or FV_SIGN_NO_OLD when such a marker
+ * the view did not see is among them (the latter wins): the rows must then
+ * not be applied at all.
  */
 static Tuplestorestate *
-view_rows(FvSource *src, FvLiveView *v, bool *truncated)
+view_rows(FvSource *src, FvLiveView *v, bool *truncated, int *action)
 {
 	Tuplestorestate *out;
 	TupleTableSlot *slot;
 
 	*truncated = false;
-	if (!src->truncated && !view_skips_some(v))
+	*action = 1;
+	if (!src->truncated && !src->markers && !view_skips_some(v))
 		return src->rows;
 
 	out = tuplestore_begin_heap(false, false, work_mem);
@@ -874,14 +902,21 @@ view_rows(FvSource *src, FvLiveView *v, bool *truncated)
 	{
 		bool		isnull;
 		TransactionId xid = (TransactionId) DatumGetInt64(slot_getattr(slot, src->ncols + 2, &isnull));
+		int			sign;
 
 		if (fv_view_saw_xid(v, xid))
 			continue;
-		if (DatumGetInt32(slot_getattr(slot, src->ncols + 1, &isnull)) == 0)
+		sign = DatumGetInt32(slot_getattr(slot, src->ncols + 1, &isnull));
+		if (sign == FV_SIGN_TRUNCATE)
 		{
 			/* TRUNCATE: everything before it is moot */
 			tuplestore_clear(out);
 			*truncated = true;
+			continue;
+		}
+		if (sign == FV_SIGN_REPOPULATE || sign == FV_SIGN_NO_OLD)
+		{
+			*action = Max(*action, sign);
 			continue;
 		}
 		tuplestore_puttupleslot(out, slot);
@@ -1179,6 +1214,11 @@ apply_batch(List *sources, XLogRecPtr end)
 
 		if (!src->truncated && tuplestore_tuple_count(src->rows) == 0)
 			continue;
+		/*
+		 * Locked first, so that its name, part of the plan key, cannot change
+		 * (ALTER TABLE ... RENAME) before the kept plans, re-analysed from
+		 * their text after any DDL on it, have run.
+		 */
 		if (!lock_source(src->relid))
 			continue;			/* dropped since the catalog was read */
 		key = plan_key(src);
@@ -1186,13 +1226,42 @@ apply_batch(List *sources, XLogRecPtr end)
 		{
 			FvLiveView *v = lfirst(vc);
 			bool		truncated;
+			int			action;
 			Tuplestorestate *rows;
 
 			if (strcmp(v->state, "live") != 0)
 				continue;
 			if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(v->view_oid)))
 				continue;		/* dropped since the catalog was read */
-			rows = view_rows(src, v, &truncated);
+			rows = view_rows(src, v, &truncated, &action);
+			if (action == FV_SIGN_NO_OLD)
+			{
+				v->error = psprintf("an UPDATE or DELETE of table %s lacks the old row (REPLICA IDENTITY is not FULL)",
+									src->no_old_rel ? src->no_old_rel : "?");
+				v->state = "error";
+				ereport(WARNING,
+						(errmsg("pg_flowview: live view %s cannot apply a batch: %s",
+								get_rel_name(v->view_oid), v->error),
+						 errhint("The view is now in state error: run ALTER TABLE %s REPLICA IDENTITY FULL, then SELECT flowview.refresh_view('%s').",
+								 src->no_old_rel ? src->no_old_rel : "...", get_rel_name(v->view_oid))));
+			}
+			else if (action == FV_SIGN_REPOPULATE)
+			{
+				/* repopulated at the next batch boundary, from a snapshot that sees this batch */
+				run_sql(psprintf("UPDATE flowview.view_catalog SET state = 'backfilling',"
+								 " snapshot_xmin = NULL, snapshot_xmax = NULL, snapshot_xip = NULL"
+								 " WHERE id = %d", v->id));
+				v->state = "backfilling";
+				ereport(LOG,
+						(errmsg("pg_flowview: live view %s is repopulated: some partitions of its source were truncated",
+								get_rel_name(v->view_oid))));
+			}
+			if (action != 1)
+			{
+				if (rows != src->rows)
+					tuplestore_end(rows);
+				continue;
+			}
 			register_delta(src, rows);
 			v->attempted = true;
 			v->applied = false;
@@ -1691,15 +1760,27 @@ monitor_tick(List *sources)
  * the end of the previous decoding: before, so decoding never uses entries
  * built from the current catalog for older transactions; after, so entries
  * decoding built from an older catalog (of a change whose message arrived
- * before or while we decoded) never serve the apply.
+ * before or while we decoded) never serve the apply.  And a change's
+ * message may arrive long before decoding reaches its commit (a backlog
+ * decoded in many batches): every batch that ends before that commit builds
+ * entries from the older catalog again.  So after decoding the caches are
+ * also dropped while decoding has not yet passed the WAL insert position
+ * seen when the last message arrived (the change's commit record lies
+ * before it): historic_until.
  */
 static uint64 last_decoded_inval = 0;
+static XLogRecPtr historic_until = InvalidXLogRecPtr;
 
 static void
 invalidate_if_catalog_changed(void)
 {
 	AcceptInvalidationMessages();
 	if (SharedInvalidMessageCounter != last_decoded_inval)
+	{
+		historic_until = Max(historic_until, GetXLogInsertRecPtr());
+		InvalidateSystemCaches();
+	}
+	else if (decoding->reader->EndRecPtr < historic_until)
 		InvalidateSystemCaches();
 }
 
@@ -1857,7 +1938,7 @@ fv_apply_worker_main(Datum arg)
 					if (backfill_view(v))
 						v->state = "live";
 					else
-						v->state = "dropped";	/* until the catalog is read again */
+						v->state = "dropped";	/* or changed: until the catalog is read again */
 				}
 			}
 		}
@@ -1880,6 +1961,8 @@ fv_apply_worker_main(Datum arg)
 			src->rows = tuplestore_begin_heap(false, true, work_mem);
 			CurrentResourceOwner = save;
 			src->truncated = false;
+			src->markers = false;
+			src->no_old_rel = NULL;
 			src->nremoved = 0;
 			src->touched = false;
 			src->ncommits = src->maxcommits = 0;

@@ -25,6 +25,8 @@
 #include "access/htup_details.h"
 #include "catalog/partition.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/namespace.h"
+#include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -92,6 +94,8 @@ get_relmap(FvBatch *batch, Relation rel)
 	}
 	return m;
 }
+
+static void add_marker(FvBatch *batch, FvSource *src, int sign, TransactionId xid);
 
 /*
  * Append one row version.  values/nulls are tuple's deformed columns; for an
@@ -170,8 +174,9 @@ add_row(FvBatch *batch, FvRelMap *m, TupleDesc reldesc, Datum *values, bool *nul
  * fv_batch_change
  *		A decoded row change: if its table (or the partitioned table it
  *		belongs to) is a source, append the old version with sign -1 and
- *		the new one with +1.  Throws when the old version is missing (no
- *		REPLICA IDENTITY FULL): subtracting it is impossible.
+ *		the new one with +1.  When the old version is missing (no REPLICA
+ *		IDENTITY FULL), subtracting it is impossible: a FV_SIGN_NO_OLD
+ *		marker puts the views that have not seen the transaction in error.
  */
 void
 fv_batch_change(FvBatch *batch, ReorderBufferTXN *txn, Relation rel,
@@ -198,12 +203,21 @@ fv_batch_change(FvBatch *batch, ReorderBufferTXN *txn, Relation rel,
 
 	if (change->action != REORDER_BUFFER_CHANGE_INSERT &&
 		(oldtup == NULL || rel->rd_rel->relreplident != REPLICA_IDENTITY_FULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("pg_flowview: table \"%s\" feeds live views but its changes lack the old row",
-						RelationGetRelationName(rel)),
-				 errhint("Run ALTER TABLE %s REPLICA IDENTITY FULL, then flowview.refresh_view() on its views.",
-						 RelationGetRelationName(rel))));
+	{
+		/*
+		 * Nothing to subtract: the views that have not seen this transaction
+		 * go to state error (apply_worker.c: view_rows), the others ignore
+		 * it.  Throwing here instead would stop the whole worker at this
+		 * record for good.
+		 */
+		MemoryContextSwitchTo(batch->mcxt);
+		m->source->no_old_rel = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+														   RelationGetRelationName(rel));
+		add_marker(batch, m->source, FV_SIGN_NO_OLD, txn->xid);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(batch->change_cxt);
+		return;
+	}
 
 	if (oldtup)
 	{
@@ -224,50 +238,77 @@ fv_batch_change(FvBatch *batch, ReorderBufferTXN *txn, Relation rel,
 }
 
 /*
+ * Append a marker row (FV_SIGN_*: no column values) of transaction xid to
+ * src's rows.  Runs in batch->mcxt.
+ */
+static void
+add_marker(FvBatch *batch, FvSource *src, int sign, TransactionId xid)
+{
+	Datum	   *out = palloc0(sizeof(Datum) * (src->ncols + 2));
+	bool	   *outnulls = palloc(sizeof(bool) * (src->ncols + 2));
+	ResourceOwner saveowner = CurrentResourceOwner;
+	int			k;
+
+	for (k = 0; k < src->ncols; k++)
+		outnulls[k] = true;
+	out[src->ncols] = Int32GetDatum(sign);
+	outnulls[src->ncols] = false;
+	out[src->ncols + 1] = Int64GetDatum((int64) xid);
+	outnulls[src->ncols + 1] = false;
+	CurrentResourceOwner = batch->owner;
+	tuplestore_putvalues(src->rows, src->desc, out, outnulls);
+	CurrentResourceOwner = saveowner;
+	if (xid != batch->last_xid)
+	{
+		batch->xids = lappend_oid(batch->xids, (Oid) xid);
+		batch->last_xid = xid;
+	}
+	if (sign == FV_SIGN_TRUNCATE)
+		src->truncated = true;
+	else
+		src->markers = true;
+	batch->nchanges++;
+}
+
+/*
  * fv_batch_truncate
- *		TRUNCATE of sources: a marker row (sign 0, the transaction's xid) in
- *		commit order.  Applying it to a view empties the view and drops the
- *		rows collected before it; a view whose backfill snapshot already saw
- *		the TRUNCATE ignores it (apply_worker.c: fill_delta).
+ *		TRUNCATE of sources: a marker row (the transaction's xid) in commit
+ *		order.  When it empties the whole source (a plain source, or every
+ *		leaf partition of a partitioned one, as the catalog was then),
+ *		FV_SIGN_TRUNCATE: applying it empties the view and drops the rows
+ *		collected before it.  When it empties only some partitions,
+ *		FV_SIGN_REPOPULATE: the view is repopulated after the batch.  A view
+ *		whose backfill snapshot already saw the TRUNCATE ignores either
+ *		(apply_worker.c: view_rows).
  */
 void
 fv_batch_truncate(FvBatch *batch, ReorderBufferTXN *txn, int nrelations,
 				  Relation relations[])
 {
-	int			i;
+	ListCell   *lc;
 
-	for (i = 0; i < nrelations; i++)
+	foreach(lc, batch->sources)
 	{
-		FvRelMap   *m = get_relmap(batch, relations[i]);
-		FvSource   *src = m->source;
-		Datum	   *out;
-		bool	   *outnulls;
-		ResourceOwner saveowner = CurrentResourceOwner;
+		FvSource   *src = lfirst(lc);
+		int			ntruncated = 0;
+		int			nleaves = 0;
+		int			i;
 		MemoryContext old;
-		int			k;
+		ListCell   *tc;
 
-		if (src == NULL)
+		for (i = 0; i < nrelations; i++)
+			if (get_relmap(batch, relations[i])->source == src &&
+				relations[i]->rd_rel->relkind == RELKIND_RELATION)
+				ntruncated++;
+		if (ntruncated == 0)
 			continue;
+		/* the source's leaves under the historic catalog snapshot of this change */
+		if (get_rel_relkind(src->relid) == RELKIND_PARTITIONED_TABLE)
+			foreach(tc, find_all_inheritors(src->relid, NoLock, NULL))
+				nleaves += get_rel_relkind(lfirst_oid(tc)) == RELKIND_RELATION;
 		old = MemoryContextSwitchTo(batch->mcxt);
-		out = palloc0(sizeof(Datum) * (src->ncols + 2));
-		outnulls = palloc(sizeof(bool) * (src->ncols + 2));
-		for (k = 0; k < src->ncols; k++)
-			outnulls[k] = true;
-		out[src->ncols] = Int32GetDatum(0);
-		outnulls[src->ncols] = false;
-		out[src->ncols + 1] = Int64GetDatum((int64) txn->xid);
-		outnulls[src->ncols + 1] = false;
-		CurrentResourceOwner = batch->owner;
-		tuplestore_putvalues(src->rows, src->desc, out, outnulls);
-		CurrentResourceOwner = saveowner;
-		if (txn->xid != batch->last_xid)
-		{
-			batch->xids = lappend_oid(batch->xids, (Oid) txn->xid);
-			batch->last_xid = txn->xid;
-		}
+		add_marker(batch, src, ntruncated >= nleaves ? FV_SIGN_TRUNCATE : FV_SIGN_REPOPULATE, txn->xid);
 		MemoryContextSwitchTo(old);
-		src->truncated = true;
-		batch->nchanges++;
 	}
 }
 

@@ -131,8 +131,10 @@ typedef struct FvSource
 	int			ncols;			/* used columns */
 	char	  **colnames;
 	TupleDesc	desc;			/* used columns, __sign int4, __xid int8 */
-	Tuplestorestate *rows;		/* this batch's row versions; sign 0: TRUNCATE */
+	Tuplestorestate *rows;		/* this batch's row versions; markers: FV_SIGN_* */
 	bool		truncated;		/* a TRUNCATE marker is among the rows */
+	bool		markers;		/* a FV_SIGN_REPOPULATE or FV_SIGN_NO_OLD marker is */
+	char	   *no_old_rel;		/* the table of the last FV_SIGN_NO_OLD marker */
 	int64		nremoved;		/* rows with sign -1 (old versions) */
 	List	   *views;			/* FvLiveView * */
 	/* this batch's transactions with rows for it (monitoring) */
@@ -142,6 +144,15 @@ typedef struct FvSource
 	TimestampTz *commit_times;	/* in batch->mcxt */
 	char	   *last_trace;		/* trace id of the last traced one, or NULL */
 } FvSource;
+
+/*
+ * Marker rows among a source's rows (__sign other than +1/-1), each with the
+ * xid of its transaction: a view whose backfill snapshot saw that
+ * transaction ignores it.
+ */
+#define FV_SIGN_TRUNCATE	0	/* TRUNCATE of the source: empties its views */
+#define FV_SIGN_REPOPULATE	2	/* TRUNCATE of some of its partitions: repopulate */
+#define FV_SIGN_NO_OLD		3	/* an UPDATE/DELETE without the old row: views to error */
 
 /* A live view as the worker sees it. */
 typedef struct FvLiveView
