@@ -294,6 +294,19 @@ keys_equal(ViewSql *vs, const char *a, const char *b)
 	return buf.data;
 }
 
+/* "a.g1, a.g2, ..." */
+static char *
+qualified_keys(ViewSql *vs, const char *a)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 1; i <= vs->nkeys; i++)
+		appendStringInfo(&buf, "%s%s.g%d", i > 1 ? ", " : "", a, i);
+	return buf.data;
+}
+
 /* "a.g1 IS NOT NULL AND ..." */
 static char *
 keys_not_null(ViewSql *vs, const char *a)
@@ -448,41 +461,45 @@ touched_groups(ViewSql *vs, bool only_removed)
 
 /*
  * minmax => 'rescan': "read the group's extreme again from the source", for
- * min/max aggregate agg of the group row aliased __fv_s.  The plain-equality
- * form can use an index of the source on the group columns; groups with a
- * NULL key take the NULL-matching form.  flowview._reread counts it
- * (flowview.stats.minmax_rereads).
+ * min/max aggregate agg of the group row aliased __fv_s.  rescan_head is the
+ * read of a global view, rescan_group_expr the read of one group.
+ * flowview._reread counts the values read (flowview.stats.minmax_rereads).
  */
 static char *
-rescan_expr(ViewSql *vs, FvAgg *agg)
+rescan_head(ViewSql *vs, FvAgg *agg)
 {
-	StringInfoData buf;
 	const char *fn = agg->kind == FV_AGG_MIN ? "min" : "max";
-	char	   *head = psprintf("SELECT %s(%s) FROM %s __fv_src WHERE %s%s(%s) IS NOT NULL",
-								fn, expr_sql(vs, agg->arg), FV_SOURCE_TOKEN, filter_and(vs, agg),
-								vs->def->where ? psprintf("(%s) AND ", expr_sql(vs, vs->def->where)) : "",
-								expr_sql(vs, agg->arg));
-	StringInfoData eq,
-				match;
+
+	return psprintf("SELECT %s(%s) FROM %s __fv_src WHERE %s%s(%s) IS NOT NULL",
+					fn, expr_sql(vs, agg->arg), FV_SOURCE_TOKEN, filter_and(vs, agg),
+					vs->def->where ? psprintf("(%s) AND ", expr_sql(vs, vs->def->where)) : "",
+					expr_sql(vs, agg->arg));
+}
+
+/*
+ * "(SELECT min(arg) FROM source WHERE <keys of __fv_s>)": one group's read;
+ * with null_matching the form that matches NULL keys (which cannot use the
+ * index order of an index on (g, arg)), else plain equality, which can.
+ */
+static char *
+rescan_group_expr(ViewSql *vs, FvAgg *agg, bool null_matching)
+{
+	StringInfoData match;
 	ListCell   *lc;
 
-	if (vs->def->global)
-		return psprintf("flowview._reread((%s))", head);
-	initStringInfo(&eq);
 	initStringInfo(&match);
 	foreach(lc, vs->def->groupkeys)
 	{
 		char	   *e = expr_sql(vs, ((FvGroupKey *) lfirst(lc))->expr);
 		int			k = foreach_current_index(lc) + 1;
 
-		appendStringInfo(&eq, " AND (%s) = __fv_s.g%d", e, k);
-		appendStringInfo(&match, " AND ((%s) = __fv_s.g%d OR ((%s) IS NULL AND __fv_s.g%d IS NULL))",
-						 e, k, e, k);
+		if (null_matching)
+			appendStringInfo(&match, " AND ((%s) = __fv_s.g%d OR ((%s) IS NULL AND __fv_s.g%d IS NULL))",
+							 e, k, e, k);
+		else
+			appendStringInfo(&match, " AND (%s) = __fv_s.g%d", e, k);
 	}
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "flowview._reread(CASE WHEN %s THEN (%s%s) ELSE (%s%s) END)",
-					 keys_not_null(vs, "__fv_s"), head, eq.data, head, match.data);
-	return buf.data;
+	return psprintf("(%s%s)", rescan_head(vs, agg), match.data);
 }
 
 /*
@@ -502,7 +519,38 @@ rescan_expr(ViewSql *vs, FvAgg *agg)
  * one transaction, which a snapshot sees entirely or not at all: netting an
  * insert in one transaction against a delete in a later one could hide the
  * delete of a value a re-read had already picked up from the future.
+ *
+ * Reading groups again (views created since 0.2; a view created by 0.1
+ * keeps its stored statement, which reads each group alone).  The groups to
+ * read are the CTE __fv_n.  When there are more than
+ * FV_REREAD_PER_GROUP_MAX of them, one read of the source serves them all
+ * (__fv_r: their keys are a hashable semi-join, so a source without an
+ * index on the group columns is scanned once per batch, not once per
+ * group); when there are few, each is read alone, which an index on
+ * (group columns, argument) answers from its first entry (and without an
+ * index costs at most FV_REREAD_PER_GROUP_MAX scans).  __fv_r is empty
+ * when it is not used (a one-time filter: the source is not read).
+ *
+ * The reads are as exact as before: the CTEs and the UPDATE run under one
+ * snapshot, the statement's, which is what the per-group reads always used;
+ * __fv_n is chosen by the same condition (reread_condition) over the same
+ * storage row and batch changes as the CASE branch that consumes the read,
+ * so every group taking that branch was read; a group absent from __fv_r
+ * has no value in the source and gets NULL, which is what min() over its
+ * rows gives.  Groups with a NULL key (which the semi-join cannot match)
+ * are read alone, with the NULL-matching form.
  */
+#define FV_REREAD_PER_GROUP_MAX 4
+
+static char *
+reread_condition(const char *fn, int i)
+{
+	bool		min = strcmp(fn, "min") == 0;
+
+	return psprintf("__fv_s.a%d_n <> 0 AND __fv_d.r_%s IS NOT NULL AND (__fv_s.a%d_v IS NULL OR __fv_d.r_%s %s __fv_s.a%d_v)",
+					i, fn, i, fn, min ? "<=" : ">=", i);
+}
+
 static char *
 rescan_statement(ViewSql *vs, int j)
 {
@@ -510,17 +558,21 @@ rescan_statement(ViewSql *vs, int j)
 	bool		global = vs->def->global;
 	StringInfoData buf,
 				set,
-				changes;
+				changes,
+				need;
 	ListCell   *lc;
+	char	   *arg = expr_sql(vs, first->arg);
 
 	initStringInfo(&set);
 	initStringInfo(&changes);
+	initStringInfo(&need);
 	foreach(lc, vs->def->aggs)
 	{
 		FvAgg	   *agg = lfirst(lc);
 		int			i = foreach_current_index(lc) + 1;
 		bool		min = agg->kind == FV_AGG_MIN;
 		const char *fn = min ? "min" : "max";
+		char	   *reread;
 
 		if (!is_minmax(agg) || multiset_of(vs, i - 1) != j)
 			continue;
@@ -528,23 +580,54 @@ rescan_statement(ViewSql *vs, int j)
 		appendStringInfo(&changes, "%s__fv_s.a%d_n = 0 OR __fv_s.a%d_v IS NULL OR __fv_d.r_%s %s __fv_s.a%d_v"
 						 " OR __fv_d.i_%s %s __fv_s.a%d_v",
 						 changes.len ? " OR " : "", i, i, fn, min ? "<=" : ">=", i, fn, min ? "<" : ">", i);
+		appendStringInfo(&need, "%s(%s)", need.len ? " OR " : "", reread_condition(fn, i));
+		if (global)
+			reread = psprintf("flowview._reread((%s))", rescan_head(vs, agg));
+		else
+			reread = psprintf("flowview._reread(CASE WHEN NOT %s THEN %s"
+							  " WHEN (SELECT many FROM __fv_many) THEN __fv_r.%s ELSE %s END)",
+							  keys_not_null(vs, "__fv_s"), rescan_group_expr(vs, agg, true),
+							  fn, rescan_group_expr(vs, agg, false));
 		appendStringInfo(&set, "%sa%d_v = CASE WHEN __fv_s.a%d_n = 0 THEN NULL"
-						 " WHEN __fv_d.r_%s IS NOT NULL AND (__fv_s.a%d_v IS NULL OR __fv_d.r_%s %s __fv_s.a%d_v) THEN %s"
+						 " WHEN %s THEN %s"
 						 " ELSE %s(__fv_s.a%d_v, __fv_d.i_%s) END",
-						 set.len ? ", " : "", i, i, fn, i, fn, min ? "<=" : ">=", i,
-						 rescan_expr(vs, agg), min ? "least" : "greatest", i, fn);
+						 set.len ? ", " : "", i, i, reread_condition(fn, i), reread,
+						 min ? "least" : "greatest", i, fn);
 	}
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "UPDATE %s __fv_s SET %s FROM (SELECT %s%s"
+	appendStringInfo(&buf, "WITH __fv_d AS MATERIALIZED (SELECT %s%s"
 					 "min(v) FILTER (WHERE n > 0) AS i_min, max(v) FILTER (WHERE n > 0) AS i_max,"
 					 " min(v) FILTER (WHERE n < 0) AS r_min, max(v) FILTER (WHERE n < 0) AS r_max"
 					 " FROM (%s) m(%s%sv, n)",
-					 vs->store, set.data, global ? "" : vs->keys, global ? "" : ", ",
+					 global ? "" : vs->keys, global ? "" : ", ",
 					 psprintf("%s, __xid", multiset_select(vs, first, vs->delta, "sum(__sign)")),
 					 global ? "" : vs->keys, global ? "" : ", ");
 	if (!global)
 		append_group_by(&buf, vs->nkeys);
-	appendStringInfo(&buf, ") __fv_d WHERE (%s)", changes.data);
+	appendStringInfoString(&buf, ")");
+	if (!global)
+	{
+		/* the groups to read again; the source's extremes of them, in one read */
+		appendStringInfo(&buf, ", __fv_n AS MATERIALIZED (SELECT %s FROM __fv_d JOIN %s __fv_s ON %s WHERE %s AND (%s))"
+						 ", __fv_many AS (SELECT count(*) > %d AS many FROM __fv_n)",
+						 qualified_keys(vs, "__fv_d"), vs->store, keys_equal(vs, "__fv_s", "__fv_d"),
+						 keys_not_null(vs, "__fv_d"), need.data, FV_REREAD_PER_GROUP_MAX);
+		appendStringInfo(&buf, ", __fv_r(%s, min, max) AS (SELECT ", vs->keys);
+		append_group_exprs(&buf, vs);
+		appendStringInfo(&buf, ", min(%s), max(%s) FROM %s __fv_src WHERE %s%s(%s) IS NOT NULL"
+						 " AND (SELECT many FROM __fv_many) AND (",
+						 arg, arg, FV_SOURCE_TOKEN, filter_and(vs, first),
+						 vs->def->where ? psprintf("(%s) AND ", expr_sql(vs, vs->def->where)) : "",
+						 arg);
+		append_group_exprs(&buf, vs);
+		appendStringInfoString(&buf, ") IN (SELECT * FROM __fv_n)");
+		append_group_by(&buf, vs->nkeys);
+		appendStringInfoString(&buf, ")");
+	}
+	appendStringInfo(&buf, " UPDATE %s __fv_s SET %s FROM __fv_d", vs->store, set.data);
+	if (!global)
+		appendStringInfo(&buf, " LEFT JOIN __fv_r ON %s", keys_equal(vs, "__fv_r", "__fv_d"));
+	appendStringInfo(&buf, " WHERE (%s)", changes.data);
 	if (!global)
 		appendStringInfo(&buf, " AND %s", keys_match(vs, "__fv_s", "__fv_d"));
 	return buf.data;
