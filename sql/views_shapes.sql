@@ -88,3 +88,73 @@ SELECT flowview.wait_for_freshness('ci_ok', '60 s') AS fresh;
 SELECT * FROM ci_ok ORDER BY 1;
 SELECT shapes_diff('ci_ok', $$SELECT region COLLATE "C" AS region, count(*) AS n, max(name COLLATE "C") AS mx
                              FROM ci_src WHERE region <> 'SOUTH' GROUP BY 1$$) AS differences;
+
+-- 3. long values: group keys and multiset values longer than a btree index
+-- entry can hold (about 2.7 kB, after compression: md5 digits do not
+-- compress) are indexed by their hash, and equal hashes of different keys
+-- stay apart: arrays hash their elements only, so '{1,2,3,4}',
+-- '{{1,2},{3,4}}' and '[0:3]={1,2,3,4}' are three groups with one hash.
+CREATE FUNCTION shapes_long(i int, n int DEFAULT 100) RETURNS text LANGUAGE sql IMMUTABLE AS
+  $$SELECT string_agg(md5(i::text || '-' || j), '') FROM generate_series(1, n) j$$;
+CREATE TABLE long_src (id int, g text, h int, v int, t text, a int[]);
+INSERT INTO long_src SELECT i, shapes_long(i % 3), i % 2, i, shapes_long(100 + i), ARRAY[i % 2, 1] FROM generate_series(1, 12) i;
+INSERT INTO long_src VALUES (50, NULL, 1, 50, 'short', NULL), (51, NULL, NULL, 51, shapes_long(51, 200), '{}');
+CREATE FUNCTION long_query(which text) RETURNS text LANGUAGE sql AS $$
+  SELECT CASE which
+    WHEN 'keys' THEN 'SELECT g, h, count(*) AS n, sum(v) AS s, min(v) AS lo, max(t) AS hi FROM long_src GROUP BY g, h'
+    WHEN 'values' THEN 'SELECT h, min(t) AS lo, max(t) AS hi, count(t) AS n FROM long_src GROUP BY h'
+    WHEN 'global' THEN 'SELECT min(t) AS lo, max(t) AS hi, count(*) AS n FROM long_src'
+    WHEN 'arrays' THEN 'SELECT a, count(*) AS n, min(v) AS lo, max(a) AS hi FROM long_src GROUP BY a'
+    WHEN 'timestamptz' THEN 'SELECT g, to_timestamp(v % 3) AS ts, count(*) AS n, max(v) AS hi FROM long_src GROUP BY 1, 2'
+    WHEN 'array_values' THEN 'SELECT h, min(a) AS lo, max(a) AS hi, count(a) AS n FROM long_src GROUP BY h'
+  END $$;
+SELECT flowview.create_view('long_keys_rescan', long_query('keys')) IS NOT NULL AS created;
+SELECT flowview.create_view('long_keys_multiset', long_query('keys'), minmax => 'multiset') IS NOT NULL AS created;
+SELECT flowview.create_view('long_values_multiset', long_query('values'), minmax => 'multiset') IS NOT NULL AS created;
+SELECT flowview.create_view('long_global_multiset', long_query('global'), minmax => 'multiset') IS NOT NULL AS created;
+SELECT flowview.create_view('long_arrays_rescan', long_query('arrays')) IS NOT NULL AS created;
+SELECT flowview.create_view('long_arrays_multiset', long_query('arrays'), minmax => 'multiset') IS NOT NULL AS created;
+SELECT flowview.create_view('long_array_values_multiset', long_query('array_values'), minmax => 'multiset') IS NOT NULL AS created;
+-- timestamptz is hashed by timestamp's function: through the record hash
+SELECT flowview.create_view('long_timestamptz', long_query('timestamptz')) IS NOT NULL AS created;
+-- short keys keep a unique index on the keys; long ones get a hash index
+SELECT c.view_oid::regclass::text AS view, regexp_replace(t.name, '^flowview\.fv_store_\d+', 'storage') AS storage_table,
+       i.indisunique AS unique_index, pg_get_indexdef(i.indexrelid) LIKE '%extended(%' AS by_hash
+  FROM flowview.view_catalog c, unnest(c.storage_tables) t(name)
+  JOIN pg_index i ON i.indrelid = t.name::regclass AND i.indpred IS NULL
+ WHERE c.view_oid::regclass::text LIKE 'long%' OR c.view_oid = 'coll_icu_multiset'::regclass
+ ORDER BY 1, 2;
+CREATE FUNCTION long_check() RETURNS TABLE (view text, fresh bool, not_error bool, differences bigint) LANGUAGE sql AS $$
+  SELECT v, flowview.wait_for_freshness(v::regclass, '60 s'),
+         (SELECT s.state <> 'error' FROM flowview.views s WHERE s.view = v::regclass),
+         shapes_diff(v::regclass, long_query(q))
+    FROM (VALUES ('long_keys_rescan', 'keys'), ('long_keys_multiset', 'keys'), ('long_values_multiset', 'values'),
+                 ('long_global_multiset', 'global'), ('long_arrays_rescan', 'arrays'),
+                 ('long_arrays_multiset', 'arrays'), ('long_array_values_multiset', 'array_values'),
+                 ('long_timestamptz', 'timestamptz')) x(v, q) $$;
+SELECT * FROM long_check();
+-- one batch: new long groups, colliding arrays, long values in and out
+BEGIN;
+INSERT INTO long_src SELECT 100 + i, shapes_long(i % 5), i % 3, i, shapes_long(200 + i, 150), ARRAY[1,2,3,4] FROM generate_series(1, 10) i;
+INSERT INTO long_src VALUES (120, shapes_long(7), 0, 120, shapes_long(300), '{{1,2},{3,4}}'),
+                            (121, shapes_long(7), 0, 121, shapes_long(301), '[0:3]={1,2,3,4}'),
+                            (122, NULL, 0, 122, shapes_long(302), '[0:3]={1,2,3,4}');
+DELETE FROM long_src WHERE id IN (1, 2);
+COMMIT;
+SELECT * FROM long_check();
+-- groups emptied, extremes removed, rows moving between long groups and
+-- between colliding arrays
+UPDATE long_src SET g = shapes_long(4), a = '{{1,2},{3,4}}' WHERE id IN (101, 102, 103);
+UPDATE long_src SET t = shapes_long(999, 120) WHERE id % 4 = 0;
+DELETE FROM long_src WHERE g = shapes_long(0) OR t = (SELECT max(t) FROM long_src);
+DELETE FROM long_src WHERE a = '[0:3]={1,2,3,4}';
+SELECT * FROM long_check();
+DELETE FROM long_src WHERE a = '{1,2,3,4}' AND h = 0;
+UPDATE long_src SET a = '[0:3]={1,2,3,4}' WHERE id = 120;
+SELECT * FROM long_check();
+SELECT h, lo, hi, n FROM long_array_values_multiset ORDER BY h;
+SELECT a, n FROM long_arrays_multiset WHERE a::text LIKE '%1,2%' ORDER BY a::text;
+SELECT count(*) AS groups, min(length(g)) AS shortest_key FROM long_keys_rescan WHERE g IS NOT NULL;
+-- refresh_view recomputes with long keys too
+SELECT flowview.refresh_view('long_keys_multiset');
+SELECT * FROM long_check();
