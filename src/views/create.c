@@ -14,6 +14,9 @@
  *	flowview.fv_store_ID_mI   per min/max aggregate: each group's values with
  *	                          their multiplicity, so a deleted minimum can be
  *	                          replaced without reading the source;
+ *	                          (both indexed uniquely by their keys, or by a
+ *	                          hash of them when they can be long: see
+ *	                          FV_INDEXABLE_BYTES)
  *	flowview.fv_out_ID        the aggregates' values from their state, typed
  *	                          as the query types them;
  *	NAME                      security_invoker view: exactly the query's
@@ -488,13 +491,20 @@ multiset_extreme(ViewSql *vs, FvAgg *agg, const char *fn, const char *aux, const
 					fn, aux, cond ? cond : "", cond ? " AND " : "", short_value(vs, "m.v"));
 }
 
-/* the match of group rows a and b: keys_match, behind equal hashes if hashed */
+/*
+ * The match of group rows a and b: keys_match, behind equal hashes if
+ * hashed.  The key comparison is wrapped in a CASE so that the planner does
+ * not multiply its selectivity with the (equivalent) hash equality's: with
+ * both, it expected about one row from joins of thousands and chose nested
+ * loops that made a batch re-reading 6,400 groups take 20 s instead of 0.3.
+ */
 static char *
 store_match(ViewSql *vs, const char *a, const char *b)
 {
 	if (!vs->hashed)
 		return keys_match(vs, a, b);
-	return psprintf("%s = %s AND %s", keys_hash(vs, a), keys_hash(vs, b), keys_match(vs, a, b));
+	return psprintf("%s = %s AND (CASE WHEN %s THEN true END)", keys_hash(vs, a), keys_hash(vs, b),
+					keys_match(vs, a, b));
 }
 
 /* likewise with keys_equal (keys known not to be NULL) */
@@ -503,7 +513,8 @@ store_equal(ViewSql *vs, const char *a, const char *b)
 {
 	if (!vs->hashed)
 		return keys_equal(vs, a, b);
-	return psprintf("%s = %s AND %s", keys_hash(vs, a), keys_hash(vs, b), keys_equal(vs, a, b));
+	return psprintf("%s = %s AND (CASE WHEN %s THEN true END)", keys_hash(vs, a), keys_hash(vs, b),
+					keys_equal(vs, a, b));
 }
 
 /*
