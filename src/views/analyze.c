@@ -39,6 +39,7 @@
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/ruleutils.h"
 #include "utils/rel.h"
 
 #include "views/analyze.h"
@@ -144,6 +145,29 @@ collect_aggrefs_walker(Node *node, List **aggs)
 	return expression_tree_walker(node, collect_aggrefs_walker, (void *) aggs);
 }
 
+/*
+ * Refuse (0A000) a GROUP BY key or min/max argument under a nondeterministic
+ * collation (e.g. case-insensitive ICU): values that are equal but not
+ * identical ('North', 'north') would be one group or one extreme whose
+ * representative PostgreSQL picks arbitrarily, so no maintained value could
+ * be shown to equal the query's; and the storage's unique indexes would
+ * merge them in ways the apply cannot net.
+ */
+static void
+check_deterministic(FvViewDef *def, Node *expr, Oid collation, const char *what)
+{
+	if (!OidIsValid(collation) || get_collation_isdeterministic(collation))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("%s %s with nondeterministic collation %s is not supported in a live view",
+					what, deparse_expression(expr, deparse_context_for(get_rel_name(def->source), def->source),
+											 false, false),
+					generate_collation_name(collation)),
+			 errdetail("Values equal under a nondeterministic collation but not identical have no single value a live view could show."),
+			 errhint("Give the expression a deterministic collation, e.g. lower(x) COLLATE \"C\".")));
+}
+
 /* Add aggref to def->aggs unless an equal one is there; return its index. */
 static int
 add_agg(FvViewDef *def, Aggref *aggref)
@@ -228,6 +252,8 @@ add_agg(FvViewDef *def, Aggref *aggref)
 	{
 		agg->kind = strcmp(name, "min") == 0 ? FV_AGG_MIN : FV_AGG_MAX;
 		agg->statetype = agg->argtype;
+		check_deterministic(def, agg->arg, exprCollation(agg->arg),
+							psprintf("%s() argument", name));
 		if (!OidIsValid(GetDefaultOpClass(agg->argtype, BTREE_AM_OID)))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -395,6 +421,7 @@ fv_analyze_query(const char *query_text)
 		gk->typmod = exprTypmod(gk->expr);
 		gk->collation = exprCollation(gk->expr);
 		check_expr_walker(gk->expr, &ctx);
+		check_deterministic(def, gk->expr, gk->collation, "GROUP BY key");
 		def->groupkeys = lappend(def->groupkeys, gk);
 	}
 	def->global = (q->groupClause == NIL);

@@ -414,6 +414,20 @@ run(const char *sql)
 		elog(ERROR, "pg_flowview: SPI_execute failed for: %s", sql);
 }
 
+/* Has the storage table an index whose first column is g1? */
+static bool
+has_first_key_index(Oid store)
+{
+	int			rc = SPI_execute(psprintf("SELECT FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a"
+										  " ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+										  " WHERE i.indrelid = %u AND a.attname = 'g1'", store),
+								 true, 1);
+
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "pg_flowview: could not read the storage's indexes");
+	return SPI_processed > 0;
+}
+
 /* drop pg_flowview's policies and index on fv_store_ID, if there */
 static void
 drop_org_objects(int id)
@@ -427,7 +441,10 @@ drop_org_objects(int id)
 				 "   DROP POLICY flowview_org_admin ON flowview.fv_store_%d; END IF;"
 				 " IF to_regclass('flowview.fv_store_%d_org') IS NOT NULL THEN"
 				 "   DROP INDEX flowview.fv_store_%d_org; END IF;"
-				 " END $$", id, id, id, id, id, id));
+				 " IF EXISTS (SELECT FROM pg_index WHERE indexrelid = to_regclass('flowview.fv_store_%d_g1_idx')"
+				 "            AND NOT indisunique) THEN"
+				 "   DROP INDEX flowview.fv_store_%d_g1_idx; END IF;"
+				 " END $$", id, id, id, id, id, id, id, id));
 }
 
 /*
@@ -474,9 +491,16 @@ fv_enable_org_security(PG_FUNCTION_ARGS)
 				 store_sql, quote_identifier(col)));
 	run(psprintf("CREATE POLICY flowview_org_admin ON %s AS PERMISSIVE FOR SELECT TO flowview_admin"
 				 " USING (true)", store_sql));
-	/* the unique index on the keys serves the first key; others get one */
+	/*
+	 * The unique index on the keys serves the first key; others get one, and
+	 * so does the first key of a storage indexed by a hash of its keys (see
+	 * FV_INDEXABLE_BYTES in create.c), under the name PostgreSQL would give
+	 * it (dropped again by drop_org_objects, which leaves unique indexes).
+	 */
 	if (strcmp(col, "g1") != 0)
 		run(psprintf("CREATE INDEX fv_store_%d_org ON %s (%s)", id, store_sql, quote_identifier(col)));
+	else if (!has_first_key_index(store))
+		run(psprintf("CREATE INDEX fv_store_%d_g1_idx ON %s (g1)", id, store_sql));
 	fv_own_ddl_end();
 	SPI_finish();
 	PG_RETURN_VOID();

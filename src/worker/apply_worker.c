@@ -453,6 +453,12 @@ prepare_source(FvSource *src)
 					 errhint("Drop the live views that use it (flowview.drop_view).")));
 		get_atttypetypmodcoll(src->relid, attnum, &type, &typmod, &coll);
 		TupleDescInitEntry(src->desc, i + 1, src->colnames[i], type, typmod, 0);
+		/*
+		 * The column's own collation, not its type's default: the view's
+		 * expressions over the delta (min/max, comparisons in WHERE, upper()
+		 * in a group key...) must compare as they do over the source.
+		 */
+		TupleDescInitEntryCollation(src->desc, i + 1, coll);
 	}
 	TupleDescInitEntry(src->desc, src->ncols + 1, "__sign", INT4OID, -1, 0);
 	TupleDescInitEntry(src->desc, src->ncols + 2, "__xid", INT8OID, -1, 0);
