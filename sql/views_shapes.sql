@@ -123,7 +123,7 @@ SELECT c.view_oid::regclass::text AS view, regexp_replace(t.name, '^flowview\.fv
   FROM flowview.view_catalog c, unnest(c.storage_tables) t(name)
   JOIN pg_index i ON i.indrelid = t.name::regclass AND i.indpred IS NULL
  WHERE c.view_oid::regclass::text LIKE 'long%' OR c.view_oid = 'coll_icu_multiset'::regclass
- ORDER BY 1, 2;
+ ORDER BY 1, 2, 3, 4;
 CREATE FUNCTION long_check() RETURNS TABLE (view text, fresh bool, not_error bool, differences bigint) LANGUAGE sql AS $$
   SELECT v, flowview.wait_for_freshness(v::regclass, '60 s'),
          (SELECT s.state <> 'error' FROM flowview.views s WHERE s.view = v::regclass),
