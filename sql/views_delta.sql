@@ -104,7 +104,7 @@ SELECT * FROM d_global;
 SELECT count(*) AS groups_left FROM d_full;
 SELECT view, state, applied_lsn IS NOT NULL AS applied FROM flowview.views WHERE view::text LIKE 'd\_%' ORDER BY 1;
 -- the comparisons made before each TRUNCATE: all fresh, no difference
-SELECT count(*) AS checks, bool_and(fresh) AS all_fresh, sum(differences) AS differences FROM oracle_checks;
+SELECT count(*) >= 10 AS checks, bool_and(fresh) AS all_fresh, sum(differences) AS differences FROM oracle_checks;
 SELECT * FROM oracle_log ORDER BY 1, 2, 3, 4, 5 LIMIT 20;
 -- min and max over the same argument and FILTER share one multiset;
 -- minmax 'rescan' keeps none
