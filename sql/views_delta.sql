@@ -33,6 +33,12 @@ BEGIN
 END $$;
 SELECT * FROM differences();
 
+-- every comparison made during the run: the workload TRUNCATEs now and then
+-- (which repopulates every view), so the views are compared with their
+-- queries before each TRUNCATE too; an error anywhere in the run stays here
+CREATE TABLE oracle_checks (seed float8, at_transaction int, fresh boolean, differences int);
+CREATE TABLE oracle_log (seed float8, at_transaction int, view text, side text, row_text text);
+
 -- n transactions, each committed (or rolled back) on its own
 CREATE PROCEDURE random_transactions(seed float8, n int) LANGUAGE plpgsql AS $$
 DECLARE i int; k int; r float8;
@@ -72,7 +78,11 @@ BEGIN
     ELSIF r < 0.995 THEN      -- several statements in one transaction
       INSERT INTO events SELECT 100 + g, 'c', '2024-01-01', g, g, true FROM generate_series(1, 5) g ON CONFLICT DO NOTHING;
       DELETE FROM events WHERE id BETWEEN 101 AND 103;
-    ELSE                      -- TRUNCATE, then refill in the same transaction
+    ELSE                      -- compare, then TRUNCATE and refill in the same transaction
+      INSERT INTO oracle_checks VALUES (seed, i, flowview.wait_for_freshness(NULL, '120 s'), 0);
+      INSERT INTO oracle_log SELECT seed, i, d.* FROM differences() d;
+      UPDATE oracle_checks c SET differences = (SELECT count(*) FROM oracle_log l WHERE l.seed = c.seed AND l.at_transaction = i)
+       WHERE c.seed = random_transactions.seed AND c.at_transaction = i;
       TRUNCATE events;
       INSERT INTO events SELECT g, (ARRAY['a', 'b', NULL])[g % 3 + 1], '2024-01-01', g % 5, g, g % 2 = 0 FROM generate_series(1, 30) g;
     END IF;
@@ -93,6 +103,9 @@ SELECT * FROM differences();
 SELECT * FROM d_global;
 SELECT count(*) AS groups_left FROM d_full;
 SELECT view, state, applied_lsn IS NOT NULL AS applied FROM flowview.views WHERE view::text LIKE 'd\_%' ORDER BY 1;
+-- the comparisons made before each TRUNCATE: all fresh, no difference
+SELECT count(*) >= 10 AS checks, bool_and(fresh) AS all_fresh, sum(differences) AS differences FROM oracle_checks;
+SELECT * FROM oracle_log ORDER BY 1, 2, 3, 4, 5 LIMIT 20;
 -- min and max over the same argument and FILTER share one multiset;
 -- minmax 'rescan' keeps none
 SELECT view, (SELECT count(*) FROM unnest(storage_tables) t WHERE t ~ '_m[0-9]+$') AS multisets
