@@ -2085,6 +2085,40 @@ fv_apply_worker_main(Datum arg)
 PG_FUNCTION_INFO_V1(fv_wait_for_freshness);
 
 /*
+ * A view created or refreshed by the caller's own transaction is populated
+ * by the worker only after that transaction commits: waiting for it inside
+ * the transaction could only time out.  Throws 55000 naming the view.
+ */
+static void
+refuse_own_uncommitted_views(Oid view)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(view)};
+	uint64		i;
+
+	SPI_connect();
+	SPI_execute_with_args("SELECT view_oid, xmin FROM flowview.view_catalog"
+						  " WHERE state <> 'live' AND ($1 = 0 OR view_oid = $1)",
+						  1, argtypes, args, NULL, true, 0);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			v = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		TransactionId xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[i],
+																  SPI_tuptable->tupdesc, 2, &isnull));
+
+		if (TransactionIdIsCurrentTransactionId(xmin))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("live view \"%s\" is populated only after this transaction commits",
+							get_rel_name(v)),
+					 errdetail("It was created or refreshed in this transaction; the apply worker cannot see it yet."),
+					 errhint("Commit first, then call flowview.wait_for_freshness().")));
+	}
+	SPI_finish();
+}
+
+/*
  * True once the view (or, for NULL, every live view of the database)
  * reflects every transaction committed before the call; false on timeout.
  * A view in state error never becomes fresh.
@@ -2098,6 +2132,7 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 	TimestampTz deadline;
 	int64		usecs = 30 * USECS_PER_SEC;
 	int			idle_polls = 0;
+	bool		first = true;
 
 	fv_require_preload("flowview.wait_for_freshness()");
 	if (timeout)
@@ -2137,6 +2172,9 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 					 errhint("SELECT view FROM flowview.views lists the live views.")));
 		if (total == 0)
 			PG_RETURN_BOOL(true);
+		if (pending > 0 && first)
+			refuse_own_uncommitted_views(view);
+		first = false;
 		if (pending == 0 && running && applied >= target)
 			PG_RETURN_BOOL(true);
 		if (GetCurrentTimestamp() >= deadline)
