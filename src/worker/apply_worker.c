@@ -866,6 +866,60 @@ backfill_view(FvLiveView *v)
 	return true;
 }
 
+/*
+ * backfill_or_error
+ *		backfill_view, with an error confined to the view: its transaction is
+ *		rolled back and the view goes to state 'error' with the message (say,
+ *		its owner lost SELECT on the source), while the worker goes on with
+ *		the other views, as apply_batch does for a failing apply.  Returns the
+ *		view's new state: "live", "error", or "dropped" (dropped or changed
+ *		meanwhile: until the catalog is read again).
+ */
+static char *
+backfill_or_error(FvLiveView *v)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool populated = false;
+	ErrorData  *edata = NULL;
+
+	PG_TRY();
+	{
+		populated = backfill_view(v);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	if (edata == NULL)
+		return populated ? (char *) "live" : (char *) "dropped";
+
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	{
+		Oid			types[2] = {TEXTOID, INT4OID};
+		Datum		vals[2] = {CStringGetTextDatum(edata->message), Int32GetDatum(v->id)};
+
+		SPI_execute_with_args("UPDATE flowview.view_catalog SET state = 'error', error = $1"
+							  " WHERE id = $2 AND state = 'backfilling'",
+							  2, types, vals, NULL, false, 0);
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+	ereport(WARNING,
+			(errmsg("pg_flowview: live view %d could not be populated: %s", v->id, edata->message),
+			 errhint("The view is now in state error; fix the cause, then SELECT flowview.refresh_view(...) on it.")));
+	FreeErrorData(edata);
+	return (char *) "error";
+}
+
 /* Does the view's backfill snapshot make it skip any transaction of the batch? */
 static bool
 view_skips_some(FvLiveView *v)
@@ -1940,12 +1994,7 @@ fv_apply_worker_main(Datum arg)
 				FvLiveView *v = lfirst(vc);
 
 				if (strcmp(v->state, "backfilling") == 0)
-				{
-					if (backfill_view(v))
-						v->state = "live";
-					else
-						v->state = "dropped";	/* or changed: until the catalog is read again */
-				}
+					v->state = backfill_or_error(v);
 			}
 		}
 
