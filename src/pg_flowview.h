@@ -22,4 +22,15 @@ extern char *fv_mask_salt;
 /* GUC pg_flowview.openlineage_host: host of flowview.openlineage()'s namespace */
 extern char *fv_openlineage_host;
 
+/*
+ * The installed SQL objects' version as its minor number ("0.3" -> 3), read
+ * from pg_extension in the current transaction; 0 when the extension is not
+ * installed in this database.  Between a server restart on a new library and
+ * ALTER EXTENSION pg_flowview UPDATE, the library runs with an older version's
+ * SQL objects: code that needs an object added by version N checks
+ * fv_sql_version() >= N first (and otherwise keeps the old behaviour or
+ * raises a clear error naming the update to run).
+ */
+extern int	fv_sql_version(void);
+
 #endif							/* PG_FLOWVIEW_H */

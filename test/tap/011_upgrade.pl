@@ -16,6 +16,10 @@ chomp $sharedir;
 is(sha256_hex(slurp_file("$sharedir/extension/pg_flowview--0.1.sql")),
 	'cd77556eaeba64cb23702bed29a16bff68c610201a29d4b5d37ecc34225e912a',
 	'the installed 0.1 script is the released one');
+# 0.2 as released (issue 11): its update script never changes either
+is(sha256_hex(slurp_file("$sharedir/extension/pg_flowview--0.1--0.2.sql")),
+	'f5524174ca137ad0c321a34f614267d9015aa82c108fbb1d01702ab0eb6c339b',
+	'the installed 0.1--0.2 script is the released one');
 
 my $node = FlowviewTest::node('upgrade');
 $node->start;
@@ -28,6 +32,14 @@ $node->safe_psql('postgres', q{
 	SELECT flowview.set_freshness_sla('by_g', '5 s');
 	SELECT flowview.create_alert('big', 'by_g', 'count > 1000000');
 	SELECT flowview.add_org_unit('hq');
+	SELECT flowview.add_org_unit('east', 'hq');
+	CREATE ROLE analyst LOGIN;
+	SELECT flowview.assign_role('analyst', 'east');
+	CREATE TABLE r (id int PRIMARY KEY, unit text, x int);
+	INSERT INTO r SELECT i, CASE WHEN i % 2 = 0 THEN 'east' ELSE 'west' END, i FROM generate_series(1, 100) i;
+	SELECT flowview.create_view('by_unit', $$SELECT unit, count(*) AS n, sum(x) AS s FROM r GROUP BY unit$$);
+	SELECT flowview.enable_org_security('by_unit', 'unit');
+	GRANT SELECT ON by_unit, by_g TO analyst;
 });
 is($node->safe_psql('postgres', "SELECT extversion FROM pg_extension WHERE extname = 'pg_flowview'"),
 	'0.1', 'installed as 0.1');
@@ -55,6 +67,25 @@ is(FlowviewTest::differences($node, 'by_g',
 	'SELECT g, count(*), sum(x), min(x), max(x) FROM t GROUP BY g'), '',
 	'the view equals its query: nothing lost or counted twice across the update');
 is($node->safe_psql('postgres', "SELECT state FROM flowview.views WHERE view = 'by_g'::regclass"), 'live', 'still live');
+$node->safe_psql('postgres', 'INSERT INTO r VALUES (101, \'east\', 101)');
+is($node->safe_psql('postgres', "SELECT flowview.wait_for_freshness('by_unit', '30 s')"), 't', 'the secured view is fresh');
+is($node->safe_psql('postgres', 'SET ROLE analyst; SELECT unit, n, s FROM by_unit'), 'east|51|2652',
+	'grants and organisation security carried across the update: the analyst reads only east');
+is($node->safe_psql('postgres', 'SET ROLE analyst; SELECT count(*) FROM by_g'), '7', 'the analyst still reads by_g');
+
+# a database on 0.2 (the second release) updates to the default version too
+$node->safe_psql('postgres', 'CREATE DATABASE on02');
+$node->safe_psql('on02', q{
+	CREATE EXTENSION pg_flowview VERSION '0.2';
+	CREATE TABLE t (id int PRIMARY KEY, g int, x numeric);
+	INSERT INTO t SELECT i, i % 5, i FROM generate_series(1, 500) i;
+	SELECT flowview.create_view('by_g', $$SELECT g, count(*), sum(x) FROM t GROUP BY g$$);
+});
+is($node->safe_psql('on02', "SELECT flowview.wait_for_freshness('by_g', '30 s')"), 't', 'live on 0.2');
+$node->safe_psql('on02', 'ALTER EXTENSION pg_flowview UPDATE; DELETE FROM t WHERE id % 4 = 0');
+is($node->safe_psql('on02', "SELECT flowview.wait_for_freshness('by_g', '30 s')"), 't', '0.2 database fresh after the update');
+is(FlowviewTest::differences($node, 'by_g', 'SELECT g, count(*), sum(x) FROM t GROUP BY g', dbname => 'on02'), '',
+	'0.2 database: the view equals its query after the update');
 
 # an updated database has what a fresh install has
 $node->safe_psql('fresh', 'CREATE EXTENSION pg_flowview');

@@ -18,6 +18,8 @@
 # caller expects that, with
 #
 #   FlowviewTest::differences($node, 'view', 'SELECT ...', empty_ok => 1);
+#
+# dbname => NAME compares in that database instead of postgres.
 package FlowviewTest;
 
 use strict;
@@ -59,13 +61,14 @@ sub node
 sub differences
 {
 	my ($node, $view, $query, %opt) = @_;
-	my $diff = $node->safe_psql('postgres', qq{
+	my $db = $opt{dbname} // 'postgres';
+	my $diff = $node->safe_psql($db, qq{
 		SELECT string_agg(side || ': ' || r, E'\n') FROM (
 		  SELECT 'view only' AS side, x::text AS r FROM (SELECT * FROM $view EXCEPT ALL SELECT * FROM ($query) q) x
 		  UNION ALL
 		  SELECT 'query only', x::text FROM (SELECT * FROM ($query) q EXCEPT ALL SELECT * FROM $view) x) d}) // '';
 	return $diff if $diff ne '' || $opt{empty_ok};
-	my $rows = $node->safe_psql('postgres', "SELECT count(*) FROM (SELECT * FROM $view) v");
+	my $rows = $node->safe_psql($db, "SELECT count(*) FROM (SELECT * FROM $view) v");
 	return $rows eq '0' ? "both empty: $view and its query have no rows" : '';
 }
 
