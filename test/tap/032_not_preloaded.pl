@@ -16,15 +16,8 @@ use FlowviewCalls;
 my $node = FlowviewTest::node('not_preloaded');
 $node->append_conf('postgresql.conf', "restart_after_crash = off\n");
 $node->start;
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION pg_flowview;
-	CREATE TABLE src (id int PRIMARY KEY, g text, org text, v int);
-	INSERT INTO src SELECT i, 'g' || (i % 3), 'u1', i FROM generate_series(1, 30) i;
-	SELECT flowview.create_view('v1', 'SELECT g, org, count(*) AS n, sum(v) AS s FROM src GROUP BY g, org');
+FlowviewCalls::fixture($node, q{
 	SELECT flowview.create_view('v2', 'SELECT g, count(*) AS n FROM src GROUP BY g');
-	SELECT flowview.add_org_unit('u1');
-	SELECT flowview.create_alert('a1', 'v1', 'n > 100');
-	CREATE ROLE someone;
 });
 is($node->safe_psql('postgres', "SELECT flowview.wait_for_freshness(NULL, '60 s')"), 't', 'views live');
 

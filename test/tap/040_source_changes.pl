@@ -11,13 +11,7 @@ use Test::More;
 use FlowviewTest;
 use SourceChangeMatrix;
 
-my $seed = $ENV{FV_SEED} // int(rand(1_000_000));
-note "seed $seed (rerun with FV_SEED=$seed)";
-
-my $node = FlowviewTest::node('srcchg_plain');
-$node->start;
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION pg_flowview;
+my ($node, $seed) = SourceChangeMatrix::start_node('srcchg_plain', q{
 	CREATE TABLE plain (id bigserial PRIMARY KEY, g int, x int, pad text, spare int);
 	INSERT INTO plain (g, x, pad) SELECT i % 7, i, 'p' || i FROM generate_series(1, 3000) i;
 	CREATE TABLE other_parent ();
@@ -29,12 +23,7 @@ my %views = (
 	v_plain_ms => sub { "SELECT g, count(*) AS n, min(x) AS lo, max(x) AS hi FROM $table WHERE x % 3 <> 0 GROUP BY g" },
 	v_plain_gl => sub { "SELECT count(*) AS n, sum(x) FILTER (WHERE g < 3) AS s FROM $table" },
 );
-for my $v (sort keys %views)
-{
-	my $q = $views{$v}->();
-	my $mode = $v eq 'v_plain_ms' ? 'multiset' : 'rescan';
-	$node->safe_psql('postgres', "SELECT flowview.create_view('$v', \$q\$$q\$q\$, minmax => '$mode')");
-}
+SourceChangeMatrix::create_views($node, \%views, 'v_plain_ms');
 
 # the writers: new rows, updates that move rows between groups and remove
 # extremes, deletes

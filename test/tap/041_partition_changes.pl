@@ -13,13 +13,7 @@ use Test::More;
 use FlowviewTest;
 use SourceChangeMatrix;
 
-my $seed = $ENV{FV_SEED} // int(rand(1_000_000));
-note "seed $seed (rerun with FV_SEED=$seed)";
-
-my $node = FlowviewTest::node('srcchg_parted');
-$node->start;
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION pg_flowview;
+my ($node, $seed) = SourceChangeMatrix::start_node('srcchg_parted', q{
 	CREATE TABLE parted (g int, x int, k int, pad text) PARTITION BY RANGE (k);
 	CREATE TABLE p0 PARTITION OF parted FOR VALUES FROM (0) TO (1000);
 	CREATE TABLE p1 PARTITION OF parted FOR VALUES FROM (1000) TO (2000);
@@ -33,11 +27,7 @@ my %views = (
 	v_parted_ms => 'SELECT g, count(*) AS n, min(k) AS lo, max(k) AS hi FROM parted WHERE x % 3 <> 0 GROUP BY g',
 	v_parted_gl => 'SELECT count(*) AS n, sum(x) AS s FROM parted',
 );
-for my $v (sort keys %views)
-{
-	my $mode = $v eq 'v_parted_ms' ? 'multiset' : 'rescan';
-	$node->safe_psql('postgres', "SELECT flowview.create_view('$v', \$q\$$views{$v}\$q\$, minmax => '$mode')");
-}
+SourceChangeMatrix::create_views($node, \%views, 'v_parted_ms');
 
 # the writers write into p0 and p1 (k in [0, 2000)), which stay attached
 my $m = SourceChangeMatrix->new($node, $seed, \%views, q{

@@ -14,15 +14,37 @@
 # it); with $role, each call runs as that role (SET LOCAL ROLE).  $check->($case, $sql, $sqlstate, $ret, $stderr) is called after each
 # call: $sqlstate is 'ok', 'lost' (the connection was lost) or the ERROR's
 # SQLSTATE.  Returns { function => { sqlstate => count } }.
+#
+#   FlowviewCalls::fixture($node [, $extra_sql]);
+#
+# creates in database postgres the objects the plausible values name
+# (the extension, src, live view v1, org unit u1, alert a1, role someone),
+# then runs $extra_sql.
 package FlowviewCalls;
 
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 
+sub fixture
+{
+	my ($node, $extra) = @_;
+	$node->safe_psql('postgres', q{
+		CREATE EXTENSION pg_flowview;
+		CREATE TABLE src (id int PRIMARY KEY, g text, org text, v int);
+		INSERT INTO src SELECT i, 'g' || (i % 3), 'u1', i FROM generate_series(1, 30) i;
+		SELECT flowview.create_view('v1', 'SELECT g, org, count(*) AS n, sum(v) AS s FROM src GROUP BY g, org');
+		SELECT flowview.add_org_unit('u1');
+		SELECT flowview.create_alert('a1', 'v1', 'n > 100');
+		CREATE ROLE someone;
+	} . ($extra // ''));
+	return;
+}
+
 # plausible values by argument name, else by type
 our %by_name = (
 	query => q{'SELECT g, count(*) AS n FROM src GROUP BY g'},
+	new_query => q{'SELECT g, org, count(*) AS n FROM src GROUP BY g, org'},
 	condition => q{'n > 1'},
 	minmax => q{'rescan'},
 	unit => q{'u1'},

@@ -13,6 +13,16 @@
 # succeed.  Either way the writers are then paused, and after
 # wait_for_freshness every view must be live and equal its query
 # (FlowviewTest::differences).  $m->finish stops the writers.
+#
+#   my ($node, $seed) = SourceChangeMatrix::start_node($name, $setup_sql);
+#
+# a started node (FlowviewTest::node) with the extension and $setup_sql run;
+# the seed is FV_SEED or random, and printed.
+#
+#   SourceChangeMatrix::create_views($node, \%views, $multiset_view);
+#
+# creates every view of %views (name => query, or a sub returning it); the
+# one named $multiset_view keeps min/max as 'multiset', the others 'rescan'.
 package SourceChangeMatrix;
 
 use strict;
@@ -21,6 +31,29 @@ use IPC::Run;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use FlowviewTest;
+
+sub start_node
+{
+	my ($name, $setup) = @_;
+	my $seed = $ENV{FV_SEED} // int(rand(1_000_000));
+	note "seed $seed (rerun with FV_SEED=$seed)";
+	my $node = FlowviewTest::node($name);
+	$node->start;
+	$node->safe_psql('postgres', "CREATE EXTENSION pg_flowview;\n$setup");
+	return ($node, $seed);
+}
+
+sub create_views
+{
+	my ($node, $views, $multiset_view) = @_;
+	for my $v (sort keys %$views)
+	{
+		my $q = ref $views->{$v} ? $views->{$v}->() : $views->{$v};
+		my $mode = $v eq $multiset_view ? 'multiset' : 'rescan';
+		$node->safe_psql('postgres', "SELECT flowview.create_view('$v', \$q\$$q\$q\$, minmax => '$mode')");
+	}
+	return;
+}
 
 sub new
 {
