@@ -15,11 +15,11 @@
 # call: $sqlstate is 'ok', 'lost' (the connection was lost) or the ERROR's
 # SQLSTATE.  Returns { function => { sqlstate => count } }.
 #
-#   FlowviewCalls::fixture($node [, $extra_sql]);
+#   FlowviewCalls::fixture($node [, $extra_sql [, version => '0.2']]);
 #
 # creates in database postgres the objects the plausible values name
-# (the extension, src, live view v1, org unit u1, alert a1, role someone),
-# then runs $extra_sql.
+# (the extension, at that version if given, src, live view v1, org unit u1,
+# alert a1, role someone), then runs $extra_sql.
 package FlowviewCalls;
 
 use strict;
@@ -28,9 +28,9 @@ use PostgreSQL::Test::Cluster;
 
 sub fixture
 {
-	my ($node, $extra) = @_;
-	$node->safe_psql('postgres', q{
-		CREATE EXTENSION pg_flowview;
+	my ($node, $extra, %opt) = @_;
+	my $version = $opt{version} ? " VERSION '$opt{version}'" : '';
+	$node->safe_psql('postgres', qq{CREATE EXTENSION pg_flowview$version;} . q{
 		CREATE TABLE src (id int PRIMARY KEY, g text, org text, v int);
 		INSERT INTO src SELECT i, 'g' || (i % 3), 'u1', i FROM generate_series(1, 30) i;
 		SELECT flowview.create_view('v1', 'SELECT g, org, count(*) AS n, sum(v) AS s FROM src GROUP BY g, org');
