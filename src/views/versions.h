@@ -1,0 +1,29 @@
+/*-------------------------------------------------------------------------
+ *
+ * versions.h
+ *	  Versioned changes of a live view's definition (versions.c): what the
+ *	  apply worker and wait_for_freshness call.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef FV_VERSIONS_H
+#define FV_VERSIONS_H
+
+/*
+ * The apply worker's step, at a batch boundary (every transaction applied
+ * so far is in every view): records when pending definitions that are
+ * populated will have caught up, swaps in those that have, abandons those
+ * in state error.  Each in a transaction of its own; does nothing with SQL
+ * objects older than 0.3.  The catalog has changed when it swapped: the
+ * worker rereads it afterwards (it calls this right before that).
+ */
+extern void fv_versions_step(void);
+
+/*
+ * For wait_for_freshness (0.3 SQL objects): the number of pending changes
+ * of "view" (InvalidOid: of every view); with first, 55000 if one was asked
+ * for in the current transaction (the worker cannot see it before commit).
+ */
+extern int64 fv_versions_pending(Oid view, bool first);
+
+#endif							/* FV_VERSIONS_H */
