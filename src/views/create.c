@@ -1377,6 +1377,7 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 	char		nulls[13];
 	Oid			argtypes[13] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID, INTERVALOID,
 	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, TEXTOID};
+	MemoryContext caller_cxt = CurrentMemoryContext;
 
 	memset(&vs, 0, sizeof(vs));
 	vs.rescan = strcmp(minmax, "rescan") == 0;
@@ -1425,7 +1426,7 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 		ObjectAddress out;
 		ObjectAddress current;
 
-		*select = user_view_select(&vs, view_oid);
+		*select = MemoryContextStrdup(caller_cxt, user_view_select(&vs, view_oid));
 		ObjectAddressSet(out, RelationRelationId, view_oid);
 		ObjectAddressSet(current, RelationRelationId, replaces);
 		recordDependencyOn(&out, &current, DEPENDENCY_AUTO);

@@ -66,6 +66,8 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "nodes/makefuncs.h"
+#include "utils/regproc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -584,6 +586,28 @@ fv_versions_pending(Oid view, bool first)
 	}
 	SPI_finish();
 	return n;
+}
+
+/* See views/versions.h. */
+char *
+fv_versions_view_name(Oid view)
+{
+	char	   *rel = get_rel_name(view);
+
+	return rel ? quote_qualified_identifier(get_namespace_name(get_rel_namespace(view)), rel) : NULL;
+}
+
+/* See views/versions.h. */
+bool
+fv_versions_follow(const char *name, Oid *view)
+{
+	Oid			now = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(name)),
+									   NoLock, true);
+
+	if (!OidIsValid(now) || now == *view)
+		return false;
+	*view = now;
+	return true;
 }
 
 /* ----------------------------------------------------------------

@@ -26,4 +26,13 @@ extern void fv_versions_step(void);
  */
 extern int64 fv_versions_pending(Oid view, bool first);
 
+/*
+ * For wait_for_freshness: a change of columns replaces the user-facing view
+ * (a new OID under the same name).  fv_versions_view_name gives view's
+ * qualified name (NULL if it has none); fv_versions_follow sets *view to the
+ * relation now named so and says whether that is another one.
+ */
+extern char *fv_versions_view_name(Oid view);
+extern bool fv_versions_follow(const char *name, Oid *view);
+
 #endif							/* FV_VERSIONS_H */

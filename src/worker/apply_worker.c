@@ -2194,6 +2194,7 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 	int			idle_polls = 0;
 	bool		first = true;
 	bool		versions;		/* 0.3: a pending change of definition is not fresh yet */
+	char	   *name;
 
 	fv_require_preload("flowview.wait_for_freshness()");
 	if (timeout)
@@ -2207,6 +2208,8 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 	deadline = GetCurrentTimestamp() + usecs;
 	fv_ensure_worker(MyDatabaseId);
 	versions = fv_sql_version() >= 3;
+	/* a change of columns replaces the view: follow its name (views/versions.c) */
+	name = versions && OidIsValid(view) ? fv_versions_view_name(view) : NULL;
 
 	for (;;)
 	{
@@ -2229,6 +2232,9 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 		if (versions && total > 0)
 			pending += fv_versions_pending(view, first);
 
+		if (total == 0 && name != NULL && !first &&
+			fv_versions_follow(name, &view))
+			continue;
 		if (total == 0 && OidIsValid(view))
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
