@@ -214,12 +214,14 @@ select_compatible(Oid view, const char *select)
 }
 
 /*
- * Run "sql" in a subtransaction; on an error return its message (the
- * subtransaction rolled back), else NULL.  *type is the first result
- * column's type.
+ * Run "sql" (planned, never evaluated: LIMIT 0) as role, read-only in a
+ * security-restricted operation (runas.c: planning may fold a function of
+ * an alert condition, which must not run with the extension owner's rights),
+ * in a subtransaction; on an error return its message (the subtransaction
+ * rolled back), else NULL.  *type is the first result column's type.
  */
 static char *
-try_query(const char *sql, Oid *type)
+try_query(const char *sql, Oid *type, Oid role)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -228,11 +230,15 @@ try_query(const char *sql, Oid *type)
 	BeginInternalSubTransaction(NULL);
 	PG_TRY();
 	{
+		FvRunAs		ra;
+
+		fv_runas_begin(&ra, role, FV_RUNAS_READ_ONLY, NULL);
 		SPI_connect();
 		if (SPI_execute(sql, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "pg_flowview: could not check: %s", sql);
 		*type = SPI_gettypeid(SPI_tuptable->tupdesc, 1);
 		SPI_finish();
+		fv_runas_end(&ra);
 		ReleaseCurrentSubTransaction();
 	}
 	PG_CATCH();
@@ -258,10 +264,11 @@ try_query(const char *sql, Oid *type)
  * (or a view whose groups cannot be named), organisation security by a
  * column the new definition lacks or no longer groups by as text, views
  * over the view when its columns change.  Puts organisation security on the
- * new storage.  SPI connected, as the extension's owner.
+ * new storage.  SPI connected, as the extension's owner; the checks that
+ * plan the user's conditions run as the caller (who owns the new storage).
  */
 static void
-check_carry_over(Oid view, FvCurrent *cur, int id, const char *select)
+check_carry_over(Oid view, FvCurrent *cur, int id, const char *select, Oid caller)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		args[1] = {ObjectIdGetDatum(view)};
@@ -296,7 +303,7 @@ check_carry_over(Oid view, FvCurrent *cur, int id, const char *select)
 					 errmsg("alert \"%s\" on live view %s would not apply to the new definition", name, viewname),
 					 errdetail("A GROUP BY key of the new query is not among its output columns, so its rows cannot name their group."),
 					 errhint("Drop the alert first (flowview.drop_alert), or keep every GROUP BY key in the select list.")));
-		problem = try_query(psprintf("SELECT (%s) FROM (%s) v LIMIT 0", condition, select), &type);
+		problem = try_query(psprintf("SELECT (%s) FROM (%s) v LIMIT 0", condition, select), &type, caller);
 		if (problem == NULL && type != BOOLOID)
 			problem = psprintf("the condition is of type %s, not boolean", format_type_be(type));
 		if (problem != NULL)
@@ -315,7 +322,7 @@ check_carry_over(Oid view, FvCurrent *cur, int id, const char *select)
 		char	   *problem;
 
 		/* the new storage column behind the same output column */
-		problem = try_query(psprintf("SELECT s.%s FROM (%s) s LIMIT 0", quote_identifier(org), select), &type);
+		problem = try_query(psprintf("SELECT s.%s FROM (%s) s LIMIT 0", quote_identifier(org), select), &type, caller);
 		if (problem == NULL)
 		{
 			char	   *as = psprintf(" AS %s", quote_identifier(org));
@@ -388,7 +395,7 @@ begin_change(Oid view, const char *query, const char *minmax, const char *tz, in
 
 	fv_become_owner(&saved);
 	SPI_connect();
-	check_carry_over(view, cur, id, select);
+	check_carry_over(view, cur, id, select, saved.userid);
 
 	/* the definition create_view made becomes version 1 */
 	if (!cur->has_versions)
@@ -447,16 +454,27 @@ check_changeable(FunctionCallInfo fcinfo, const char *what, FvCurrent *cur)
 	fv_require_preload(what);
 	require_versions(what);
 	view = PG_GETARG_OID(0);
-	fv_become_owner(&saved);
-	SPI_connect();
-	current_definition(view, cur, cxt);
-	SPI_finish();
-	fv_restore_user(&saved);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", view)));
 	if (!pg_class_ownercheck(view, GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of live view %s", view_display_name(view)),
 				 errdetail("Only the owner of a live view (or a member of its role) may change its definition.")));
+
+	/*
+	 * One change of a view at a time: a second alter_view waits here for
+	 * the first one's transaction, then sees its pending version (readers
+	 * are not blocked; the worker's swap waits for us).
+	 */
+	LockRelationOid(view, ShareRowExclusiveLock);
+	fv_become_owner(&saved);
+	SPI_connect();
+	current_definition(view, cur, cxt);
+	SPI_finish();
+	fv_restore_user(&saved);
 	if (cur->pending > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
