@@ -45,6 +45,7 @@ SELECT flowview.create_view('vv.by_region', 'SELECT region, count(*) AS n, sum(a
 GRANT SELECT ON vv.by_region TO vv_reader;
 COMMENT ON VIEW vv.by_region IS 'orders per region';
 SELECT flowview.create_alert('vv busy region', 'vv.by_region', 'n > 1000');
+SELECT flowview.create_alert('vv north busy', 'vv.by_region', 'n > 40');
 RESET ROLE;
 SELECT flowview.add_org_unit('vv_north');
 SELECT flowview.assign_role('vv_reader', 'vv_north');
@@ -162,6 +163,11 @@ SET ROLE vv_reader;
 SELECT * FROM vv.by_region ORDER BY region;
 RESET ROLE;
 SELECT name, view FROM flowview.alerts WHERE name = 'vv busy region';
+-- the alert rules work on the new definition: north passes 40 rows
+SELECT count(*) AS events_before FROM flowview.alert_events WHERE alert = 'vv north busy';
+INSERT INTO vv.sales (region, amount, secret) SELECT 'vv_north', 100, 0 FROM generate_series(1, 20);
+SELECT flowview.wait_for_freshness('vv.by_region', '60 s') AS fresh;
+SELECT alert, view, group_key, group_values->'n' AS n FROM flowview.alert_events WHERE alert = 'vv north busy';
 -- writes still refused, DROP COLUMN of a column the new query reads refused
 SELECT vv_err($$INSERT INTO vv.by_region VALUES ('x', 1, 1)$$);
 SELECT vv_err($$ALTER TABLE vv.sales DROP COLUMN amount$$);
