@@ -212,6 +212,36 @@ SELECT flowview.drop_view('vv_hidden_v');
 DROP TABLE vv_hidden;
 
 -- ---------------------------------------------------------------------------
+-- A new definition that cannot be populated (its owner lost SELECT on the
+-- source before the worker built it) is abandoned: the current one stays
+-- ---------------------------------------------------------------------------
+CREATE TABLE vv_granted (g int, x int);
+INSERT INTO vv_granted SELECT i % 3, i FROM generate_series(1, 30) i;
+ALTER TABLE vv_granted REPLICA IDENTITY FULL;
+GRANT SELECT ON vv_granted TO vv_owner;
+SET ROLE vv_owner;
+SELECT flowview.create_view('vv.granted_v', 'SELECT g, count(*) AS n FROM public.vv_granted GROUP BY g') IS NOT NULL AS created;
+RESET ROLE;
+SELECT flowview.wait_for_freshness('vv.granted_v', '60 s') AS fresh;
+BEGIN;
+SET ROLE vv_owner;
+SELECT flowview.alter_view('vv.granted_v', 'SELECT g, count(*) AS n, sum(x) AS s FROM public.vv_granted GROUP BY g');
+RESET ROLE;
+REVOKE SELECT ON vv_granted FROM vv_owner;
+COMMIT;
+DO $$BEGIN
+    FOR i IN 1..600 LOOP
+        EXIT WHEN EXISTS (SELECT FROM flowview.view_versions WHERE view = 'vv.granted_v'::regclass AND error IS NOT NULL);
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END $$;
+SELECT version, current, pending, error FROM flowview.view_versions WHERE view = 'vv.granted_v'::regclass ORDER BY version;
+SELECT view, version, pending_version FROM flowview.views WHERE view = 'vv.granted_v'::regclass;
+SELECT * FROM vv.granted_v ORDER BY g;
+SELECT flowview.drop_view('vv.granted_v');
+DROP TABLE vv_granted;
+
+-- ---------------------------------------------------------------------------
 -- drop_view during a pending change drops both; DROP of the view drops the
 -- versions' rows
 -- ---------------------------------------------------------------------------

@@ -811,6 +811,7 @@ swap_or_abandon(Oid view, int version, const char *reason)
 	MemoryContext cxt = CurrentMemoryContext;
 	ErrorData  *edata = NULL;
 	volatile Oid newv = InvalidOid;
+	char	   *volatile name = NULL;
 
 	PG_TRY();
 	{
@@ -822,11 +823,13 @@ swap_or_abandon(Oid view, int version, const char *reason)
 			(void) set_config_option("lock_timeout", "1s", PGC_SUSET, PGC_S_SESSION,
 									 GUC_ACTION_LOCAL, true, 0, false);
 			fv_own_ddl_begin();
+			name = fv_versions_view_name(view);
 			if (reason != NULL)
 				abandon(view, version, reason);
 			else
 				newv = swap(view, version);
 			fv_own_ddl_end();
+			name = name ? MemoryContextStrdup(cxt, name) : psprintf("with OID %u", view);
 			PopActiveSnapshot();
 			SPI_finish();
 		}
@@ -846,12 +849,12 @@ swap_or_abandon(Oid view, int version, const char *reason)
 	{
 		if (reason != NULL)
 			ereport(WARNING,
-					(errmsg("pg_flowview: the change of live view %u to version %d was abandoned: %s",
-							view, version, reason),
+					(errmsg("pg_flowview: the change of live view %s to version %d was abandoned: %s",
+							name, version, reason),
 					 errhint("Fix the cause and call flowview.alter_view() again.")));
 		else if (OidIsValid(newv))
 			ereport(LOG,
-					(errmsg("pg_flowview: live view %u now runs version %d (view OID %u)", view, version, newv)));
+					(errmsg("pg_flowview: live view %s now runs version %d", name, version)));
 		return;
 	}
 	if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
@@ -905,10 +908,16 @@ fv_versions_step(void)
 	}
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	/* a populated pending definition is ready once the worker passes what its snapshot saw */
-	run("UPDATE flowview.view_version_catalog v SET ready_lsn = pg_catalog.pg_current_wal_insert_lsn()"
+	/*
+	 * A populated pending definition is ready once the worker passes what
+	 * its snapshot saw; one populated again (a partition attached to its
+	 * source, say) waits for its new snapshot.
+	 */
+	run("UPDATE flowview.view_version_catalog v SET ready_lsn = CASE WHEN c.state = 'live'"
+		" THEN pg_catalog.pg_current_wal_insert_lsn() END"
 		" FROM flowview.view_catalog c"
-		" WHERE v.pending AND v.ready_lsn IS NULL AND c.id = v.catalog_id AND c.state = 'live'");
+		" WHERE v.pending AND c.id = v.catalog_id"
+		" AND (v.ready_lsn IS NULL) = (c.state = 'live')");
 	{
 		Oid			argtypes[1] = {LSNOID};
 		Datum		args[1] = {LSNGetDatum(applied)};
