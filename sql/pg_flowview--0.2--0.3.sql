@@ -16,6 +16,116 @@
 
 -- ==== versioned view changes (issue 12, part 4) ====
 
+-- Every definition a live view has had (see README "Changing a view's
+-- definition" and src/views/versions.c).  A view without rows here has one
+-- version, its create_view definition (flowview.view_versions shows it as
+-- version 1); alter_view records that one before the new one.  catalog_id is
+-- the flowview.view_catalog row holding the storage of the current version
+-- and of a pending one (built beside the current, swapped in by the apply
+-- worker once it has caught up, at ready_lsn or later).
+CREATE TABLE flowview.view_version_catalog (
+    view_oid      oid NOT NULL,                -- the user-facing view
+    version       int NOT NULL CHECK (version > 0),
+    query         text NOT NULL,
+    minmax        text NOT NULL CHECK (minmax IN ('rescan', 'multiset')),
+    time_zone     text NOT NULL,
+    view_sql      text,                        -- the user-facing view's SELECT once swapped in
+    changed_by    name NOT NULL,               -- who defined this version
+    changed_at    timestamptz NOT NULL DEFAULT now(),
+    current       boolean NOT NULL DEFAULT false,
+    pending       boolean NOT NULL DEFAULT false,
+    requested_by  name,                        -- who asked for the pending or last swap to it
+    requested_at  timestamptz,
+    activated_at  timestamptz,                 -- when it last became current
+    catalog_id    int,
+    ready_lsn     pg_lsn,
+    error         text,                        -- why the last change to it was abandoned
+    PRIMARY KEY (view_oid, version),
+    CHECK (NOT (current AND pending))
+);
+CREATE UNIQUE INDEX ON flowview.view_version_catalog (view_oid) WHERE current;
+CREATE UNIQUE INDEX ON flowview.view_version_catalog (view_oid) WHERE pending;
+SELECT pg_catalog.pg_extension_config_dump('flowview.view_version_catalog', '');
+
+ALTER TABLE flowview.view_version_catalog ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON flowview.view_version_catalog FOR SELECT
+    USING (pg_catalog.pg_has_role('flowview_admin', 'USAGE')
+           OR pg_catalog.has_table_privilege(view_oid, 'SELECT'));
+
+CREATE VIEW flowview.view_versions WITH (security_invoker = true) AS
+SELECT v.view_oid::regclass AS view, v.version, v.query, v.minmax, v.changed_by, v.changed_at,
+       v.current, v.pending, v.requested_by, v.requested_at, v.activated_at, v.error
+  FROM flowview.view_version_catalog v
+UNION ALL
+SELECT c.view_oid::regclass, 1, c.query, c.minmax, pg_catalog.pg_get_userbyid(cl.relowner), c.created_at,
+       true, false, NULL, NULL, c.created_at, NULL
+  FROM flowview.view_catalog c JOIN pg_catalog.pg_class cl ON cl.oid = c.view_oid
+ WHERE NOT EXISTS (SELECT FROM flowview.view_version_catalog v
+                    WHERE v.view_oid = c.view_oid OR v.catalog_id = c.id);
+
+CREATE FUNCTION flowview.alter_view(name regclass, new_query text, minmax text DEFAULT NULL)
+RETURNS int
+AS 'MODULE_PATHNAME', 'fv_alter_view'
+LANGUAGE C;
+
+CREATE FUNCTION flowview.rollback_view(name regclass) RETURNS int
+AS 'MODULE_PATHNAME', 'fv_rollback_view'
+LANGUAGE C;
+
+-- DROP of a live view (drop_view, DROP VIEW, DROP TABLE ... CASCADE of its
+-- source) drops its versions' rows; its pending storage depends on the view
+-- and goes with it (flowview._on_drop).  A pending storage dropped by itself
+-- abandons the change.
+CREATE FUNCTION flowview._versions_on_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM flowview.view_version_catalog v
+     WHERE v.view_oid IN (SELECT objid FROM pg_event_trigger_dropped_objects()
+                           WHERE classid = 'pg_class'::regclass AND objsubid = 0);
+    UPDATE flowview.view_version_catalog v
+       SET pending = false, catalog_id = NULL, ready_lsn = NULL,
+           error = 'the pending definition''s storage was dropped'
+     WHERE v.pending AND NOT EXISTS (SELECT FROM flowview.view_catalog c WHERE c.id = v.catalog_id);
+END $$;
+CREATE EVENT TRIGGER flowview_versions_on_drop ON sql_drop
+    EXECUTE FUNCTION flowview._versions_on_drop();
+
+-- flowview.views: the 0.2 columns, then version (the current one) and the
+-- pending change's version and state ('backfilling': being populated;
+-- 'catching up': populated, swapped in once it has caught up; 'error').
+-- A pending definition's storage is not a view of its own here.
+CREATE OR REPLACE VIEW flowview.views WITH (security_invoker = true) AS
+SELECT c.view_oid::regclass AS view,
+       c.query,
+       ARRAY[c.source_oid::regclass] AS sources,
+       c.state,
+       c.created_at,
+       CASE WHEN c.state = 'live' THEN greatest(c.applied_lsn, flowview._applied_lsn())
+            ELSE c.applied_lsn END AS applied_lsn,
+       c.error,
+       c.freshness_sla,
+       c.time_zone,
+       c.minmax,
+       CASE WHEN c.state <> 'error' THEN flowview._worker_problem() END AS worker_problem,
+       coalesce((SELECT v.version FROM flowview.view_version_catalog v
+                  WHERE v.view_oid = c.view_oid AND v.current), 1) AS version,
+       p.version AS pending_version,
+       CASE WHEN p.version IS NULL THEN NULL
+            WHEN pc.state = 'live' THEN 'catching up'
+            ELSE pc.state END AS pending_state
+  FROM flowview.view_catalog c
+  LEFT JOIN flowview.view_version_catalog p ON p.view_oid = c.view_oid AND p.pending
+  LEFT JOIN flowview.view_catalog pc ON pc.id = p.catalog_id
+ WHERE NOT EXISTS (SELECT FROM flowview.view_version_catalog x WHERE x.pending AND x.catalog_id = c.id);
+
+REVOKE ALL ON FUNCTION flowview.alter_view(regclass, text, text), flowview.rollback_view(regclass),
+    flowview._versions_on_drop() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION flowview.alter_view(regclass, text, text), flowview.rollback_view(regclass)
+    TO flowview_admin;
+GRANT SELECT ON flowview.view_version_catalog, flowview.view_versions TO flowview_reader;
+
+-- ==== end of versioned view changes ====
+
 -- ==== metrics for postgres_exporter (issue 12, part 5) ====
 
 -- flowview_monitor: for monitoring agents (postgres_exporter with

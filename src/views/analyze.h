@@ -76,6 +76,29 @@ extern FvViewDef *fv_analyze_query(const char *query_text);
 extern char *fv_with_source(const char *sql, Oid source);
 
 /*
+ * create.c, for alter_view and rollback_view (views/versions.c).
+ *
+ * fv_build_pending_view: checks query as create_view does (same refusals,
+ * the caller's privileges for a view in view's schema), builds a pending
+ * definition of live view "view" (storage, flowview.fv_out_ID, a catalog row
+ * in state 'backfilling' whose view_oid is fv_out_ID, populated as the
+ * caller, who owns it), and returns its catalog id; *select is the SELECT
+ * the user-facing view will have.  In the caller's transaction.
+ *
+ * fv_create_user_view: CREATE VIEW qualified_name AS select, security
+ * invoker, refusing writes; returns its oid.  Needs pg_flowview's DDL
+ * allowance (fv_own_ddl_begin).
+ *
+ * fv_record_source_dependencies: view_oid depends on source and on each of
+ * its columns used_columns names (DROP COLUMN refused, DROP ... CASCADE
+ * drops the view).
+ */
+extern int	fv_build_pending_view(Oid view, const char *query, const char *minmax,
+								  const char *tz, char **select);
+extern Oid	fv_create_user_view(const char *qualified_name, const char *select);
+extern void fv_record_source_dependencies(Oid view_oid, Oid source, List *used_columns);
+
+/*
  * The batch rows apply_sql reads: an ephemeral named relation (a tuplestore
  * registered with SPI) with the source's used columns, __sign and __xid.
  */

@@ -1167,13 +1167,12 @@ agg_value_sql(FvAgg *agg, int i)
 	return NULL;
 }
 
-/* flowview.fv_out_ID and the user-facing view; returns the latter's oid */
+/* flowview.fv_out_ID: the aggregates' values from the storage; returns its oid */
 static Oid
-create_views(ViewSql *vs, RangeVar *rv)
+create_out_view(ViewSql *vs)
 {
 	StringInfoData buf;
 	ListCell   *lc;
-	Oid			out_oid;
 	bool		first = true;
 
 	initStringInfo(&buf);
@@ -1194,12 +1193,22 @@ create_views(ViewSql *vs, RangeVar *rv)
 	if (!vs->def->global)
 		appendStringInfoString(&buf, " WHERE __rows > 0");
 	run(buf.data);
-	out_oid = RangeVarGetRelid(makeRangeVar("flowview", psprintf("fv_out_%d", vs->id), -1),
-							   NoLock, false);
+	return RangeVarGetRelid(makeRangeVar("flowview", psprintf("fv_out_%d", vs->id), -1),
+							NoLock, false);
+}
 
-	resetStringInfo(&buf);
-	appendStringInfo(&buf, "CREATE VIEW %s WITH (security_invoker = true) AS SELECT ",
-					 quote_qualified_identifier(rv->schemaname, rv->relname));
+/*
+ * The user-facing view's SELECT over flowview.fv_out_ID (oid out_oid):
+ * exactly the query's columns, in order, HAVING applied.
+ */
+static char *
+user_view_select(ViewSql *vs, Oid out_oid)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "SELECT ");
 	foreach(lc, vs->def->outputs)
 	{
 		FvOutput   *out = lfirst(lc);
@@ -1215,8 +1224,18 @@ create_views(ViewSql *vs, RangeVar *rv)
 		appendStringInfo(&buf, " WHERE %s",
 						 deparse_expression(having, deparse_context_for("o", out_oid), false, false));
 	}
-	run(buf.data);
-	return RangeVarGetRelid(rv, NoLock, false);
+	return buf.data;
+}
+
+/* See views/analyze.h.  The caller has pg_flowview's DDL allowance. */
+Oid
+fv_create_user_view(const char *qualified_name, const char *select)
+{
+	run(psprintf("CREATE VIEW %s WITH (security_invoker = true) AS %s", qualified_name, select));
+	run(psprintf("CREATE TRIGGER flowview_read_only INSTEAD OF INSERT OR UPDATE OR DELETE ON %s"
+				 " FOR EACH ROW EXECUTE FUNCTION flowview._refuse_write()", qualified_name));
+	return RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(qualified_name)),
+							NoLock, false);
 }
 
 /*
@@ -1224,21 +1243,21 @@ create_views(ViewSql *vs, RangeVar *rv)
  * as a view on a table does: DROP TABLE or DROP COLUMN of a used column is
  * refused naming the view, and CASCADE drops the view (the sql_drop event
  * trigger flowview._on_drop then removes its storage and catalog entry).
+ * See views/analyze.h.
  */
-static void
-record_source_dependencies(ViewSql *vs, Oid view_oid)
+void
+fv_record_source_dependencies(Oid view_oid, Oid source, List *used_columns)
 {
 	ObjectAddress view;
 	ObjectAddress src;
 	ListCell   *lc;
 
 	ObjectAddressSet(view, RelationRelationId, view_oid);
-	ObjectAddressSet(src, RelationRelationId, vs->def->source);
+	ObjectAddressSet(src, RelationRelationId, source);
 	recordDependencyOn(&view, &src, DEPENDENCY_NORMAL);
-	foreach(lc, vs->def->used_columns)
+	foreach(lc, used_columns)
 	{
-		ObjectAddressSubSet(src, RelationRelationId, vs->def->source,
-							get_attnum(vs->def->source, lfirst(lc)));
+		ObjectAddressSubSet(src, RelationRelationId, source, get_attnum(source, lfirst(lc)));
 		recordDependencyOn(&view, &src, DEPENDENCY_NORMAL);
 	}
 }
@@ -1324,21 +1343,25 @@ check_name_length(const char *name)
 }
 
 /*
- * flowview.create_view(name text, query text, freshness_sla interval,
- *						 minmax text) RETURNS regclass
+ * build_view
+ *		Create a live view's storage and flowview.fv_out_ID for query (already
+ *		analysed as def and checked against the caller's privileges), record
+ *		it in flowview.view_catalog in state 'backfilling', and populate it as
+ *		the caller, who owns it all afterwards.
  *
- * Checks query (fv_analyze_query), creates the storage and views, records
- * the view in flowview.view_catalog, and populates it.  Runs in the caller's
- * transaction: on any error nothing is left behind.
+ * rv != NULL: also the user-facing view rv (create_view); the catalog row
+ * is that view's.  rv == NULL: a pending definition of live view "replaces"
+ * (alter_view, views/versions.c): no user-facing view; the catalog row's
+ * view_oid is fv_out_ID, which depends automatically on "replaces" (DROP
+ * of that view drops it, and flowview._on_drop the rest), and *select is
+ * set to the SELECT the user-facing view will have once it is swapped in.
+ * Runs in the caller's transaction: on any error nothing is left behind.
  */
-Datum
-fv_create_view(PG_FUNCTION_ARGS)
+static Oid
+build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz,
+		   Datum sla, bool sla_null, RangeVar *rv, Oid replaces, int *id, char **select)
 {
-	char	   *name;
-	char	   *query;
 	ViewSql		vs;
-	RangeVar   *rv;
-	Oid			nsp;
 	Oid			view_oid;
 	List	   *tables;
 	List	   *backfill;
@@ -1346,44 +1369,19 @@ fv_create_view(PG_FUNCTION_ARGS)
 	List	   *objects = NIL;
 	ListCell   *lc;
 	bool		isnull;
-	const char *tz = GetConfigOption("TimeZone", false, false);
 	char	   *changed_groups;
 	Oid			caller;
 	FvSavedUser saved;
 	FvRunAs		ra;
-	char	   *minmax = PG_ARGISNULL(3) ? "rescan" : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	Datum		values[13];
 	char		nulls[13];
 	Oid			argtypes[13] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID, INTERVALOID,
 	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, TEXTOID};
-
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", PG_ARGISNULL(0) ? "name" : "query"),
-				 errhint("flowview.create_view(name, query) takes the new view's name and its defining query.")));
-	fv_require_preload("flowview.create_view()");
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	query = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if (!PG_ARGISNULL(2) &&
-		DatumGetInt32(DirectFunctionCall2(interval_cmp, PG_GETARG_DATUM(2),
-										  DirectFunctionCall3(interval_in, CStringGetDatum("0"), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)))) <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("freshness SLA must be positive")));
-	if (strcmp(minmax, "rescan") != 0 && strcmp(minmax, "multiset") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("minmax must be 'rescan' or 'multiset', not \"%s\"", minmax)));
-	check_name_length(name);
-	rv = makeRangeVarFromNameList(stringToQualifiedNameList(name));
-	nsp = RangeVarGetCreationNamespace(rv);
-	rv->schemaname = get_namespace_name(nsp);
+	MemoryContext caller_cxt = CurrentMemoryContext;
 
 	memset(&vs, 0, sizeof(vs));
 	vs.rescan = strcmp(minmax, "rescan") == 0;
-	vs.def = fv_analyze_query(query);
-	fv_check_create_privileges(vs.def, nsp);
+	vs.def = def;
 
 	/*
 	 * From here on, as the extension's owner with search_path pinned (so the
@@ -1419,11 +1417,21 @@ fv_create_view(PG_FUNCTION_ARGS)
 	key_layout(&vs);
 	ensure_replica_identity_full(vs.def->source);
 	tables = create_storage(&vs);
-	view_oid = create_views(&vs, rv);
-	record_source_dependencies(&vs, view_oid);
-	run(psprintf("CREATE TRIGGER flowview_read_only INSTEAD OF INSERT OR UPDATE OR DELETE ON %s"
-				 " FOR EACH ROW EXECUTE FUNCTION flowview._refuse_write()",
-				 quote_qualified_identifier(rv->schemaname, rv->relname)));
+	view_oid = create_out_view(&vs);
+	if (rv != NULL)
+		view_oid = fv_create_user_view(quote_qualified_identifier(rv->schemaname, rv->relname),
+									   user_view_select(&vs, view_oid));
+	else
+	{
+		ObjectAddress out;
+		ObjectAddress current;
+
+		*select = MemoryContextStrdup(caller_cxt, user_view_select(&vs, view_oid));
+		ObjectAddressSet(out, RelationRelationId, view_oid);
+		ObjectAddressSet(current, RelationRelationId, replaces);
+		recordDependencyOn(&out, &current, DEPENDENCY_AUTO);
+	}
+	fv_record_source_dependencies(view_oid, vs.def->source, vs.def->used_columns);
 	backfill = backfill_statements(&vs);
 	apply = apply_statements(&vs);
 
@@ -1438,8 +1446,8 @@ fv_create_view(PG_FUNCTION_ARGS)
 	values[2] = ObjectIdGetDatum(vs.def->source);
 	values[3] = CStringGetTextDatum(query);
 	values[4] = CStringGetTextDatum(tz);
-	values[5] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
-	nulls[5] = PG_ARGISNULL(2) ? 'n' : ' ';
+	values[5] = sla;
+	nulls[5] = sla_null ? 'n' : ' ';
 	values[6] = text_array(tables);
 	values[7] = text_array(objects);
 	values[8] = text_array(backfill);
@@ -1464,7 +1472,8 @@ fv_create_view(PG_FUNCTION_ARGS)
 	{
 		const char *role = quote_identifier(GetUserNameFromId(caller, false));
 
-		run(psprintf("ALTER VIEW %s OWNER TO %s", quote_qualified_identifier(rv->schemaname, rv->relname), role));
+		if (rv != NULL)
+			run(psprintf("ALTER VIEW %s OWNER TO %s", quote_qualified_identifier(rv->schemaname, rv->relname), role));
 		run(psprintf("ALTER VIEW %s OWNER TO %s", vs.out, role));
 		foreach(lc, tables)
 			run(psprintf("ALTER TABLE %s OWNER TO %s", (char *) lfirst(lc), role));
@@ -1483,6 +1492,80 @@ fv_create_view(PG_FUNCTION_ARGS)
 	run(psprintf("SELECT flowview._sync_grants(%u)", view_oid));
 	SPI_finish();
 	fv_restore_user(&saved);
+	*id = vs.id;
+	return view_oid;
+}
+
+/* Refuse (22023) a minmax other than 'rescan' and 'multiset'. */
+static void
+check_minmax(const char *minmax)
+{
+	if (strcmp(minmax, "rescan") != 0 && strcmp(minmax, "multiset") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("minmax must be 'rescan' or 'multiset', not \"%s\"", minmax)));
+}
+
+/* See views/analyze.h. */
+int
+fv_build_pending_view(Oid view, const char *query, const char *minmax, const char *tz,
+					  char **select)
+{
+	FvViewDef  *def;
+	int			id;
+
+	check_minmax(minmax);
+	def = fv_analyze_query(query);
+	fv_check_create_privileges(def, get_rel_namespace(view));
+	(void) build_view(def, query, minmax, tz, (Datum) 0, true, NULL, view, &id, select);
+	return id;
+}
+
+/*
+ * flowview.create_view(name text, query text, freshness_sla interval,
+ *						 minmax text) RETURNS regclass
+ *
+ * Checks query (fv_analyze_query), creates the storage and views, records
+ * the view in flowview.view_catalog, and populates it (build_view).  Runs in
+ * the caller's transaction: on any error nothing is left behind.
+ */
+Datum
+fv_create_view(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	char	   *query;
+	RangeVar   *rv;
+	Oid			nsp;
+	Oid			view_oid;
+	FvViewDef  *def;
+	int			id;
+	const char *tz = GetConfigOption("TimeZone", false, false);
+	char	   *minmax = PG_ARGISNULL(3) ? "rescan" : text_to_cstring(PG_GETARG_TEXT_PP(3));
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", PG_ARGISNULL(0) ? "name" : "query"),
+				 errhint("flowview.create_view(name, query) takes the new view's name and its defining query.")));
+	fv_require_preload("flowview.create_view()");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	query = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (!PG_ARGISNULL(2) &&
+		DatumGetInt32(DirectFunctionCall2(interval_cmp, PG_GETARG_DATUM(2),
+										  DirectFunctionCall3(interval_in, CStringGetDatum("0"), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)))) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("freshness SLA must be positive")));
+	check_minmax(minmax);
+	check_name_length(name);
+	rv = makeRangeVarFromNameList(stringToQualifiedNameList(name));
+	nsp = RangeVarGetCreationNamespace(rv);
+	rv->schemaname = get_namespace_name(nsp);
+
+	def = fv_analyze_query(query);
+	fv_check_create_privileges(def, nsp);
+	view_oid = build_view(def, query, minmax, tz, PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
+						  PG_ARGISNULL(2), rv, InvalidOid, &id, NULL);
 
 	/*
 	 * The apply worker re-populates it consistently with the stream, then

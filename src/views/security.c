@@ -459,7 +459,6 @@ fv_enable_org_security(PG_FUNCTION_ARGS)
 	char	   *column;
 	int			id;
 	Oid			store;
-	char	   *store_sql;
 	char	   *col;
 	Oid			coltype;
 
@@ -480,7 +479,18 @@ fv_enable_org_security(PG_FUNCTION_ARGS)
 						get_rel_name(view), format_type_be(coltype)),
 				 errdetail("Org units are text; the org column must be text or varchar."),
 				 errhint("Group by the column cast to text, e.g. GROUP BY region_id::text AS region_id.")));
-	store_sql = psprintf("flowview.fv_store_%d", id);
+	fv_org_security_on_store(id, col);
+	PG_RETURN_VOID();
+}
+
+/*
+ * See views/security.h: the policies and index of enable_org_security on
+ * flowview.fv_store_ID, filtering by its text column col.
+ */
+void
+fv_org_security_on_store(int id, const char *col)
+{
+	char	   *store_sql = psprintf("flowview.fv_store_%d", id);
 
 	SPI_connect();
 	fv_own_ddl_begin();
@@ -499,11 +509,61 @@ fv_enable_org_security(PG_FUNCTION_ARGS)
 	 */
 	if (strcmp(col, "g1") != 0)
 		run(psprintf("CREATE INDEX fv_store_%d_org ON %s (%s)", id, store_sql, quote_identifier(col)));
-	else if (!has_first_key_index(store))
+	else if (!has_first_key_index(store_oid(id)))
 		run(psprintf("CREATE INDEX fv_store_%d_g1_idx ON %s (g1)", id, store_sql));
 	fv_own_ddl_end();
 	SPI_finish();
-	PG_RETURN_VOID();
+}
+
+/*
+ * See views/security.h: the output column of live view "view" (catalog id
+ * id) that its organisation security filters by, or NULL.  The policy
+ * flowview_org depends on the storage column it reads (pg_depend); the
+ * output column is the one that reads that storage column.
+ */
+char *
+fv_org_column(Oid view, int id)
+{
+	Oid			store = store_oid(id);
+	char	   *storecol = NULL;
+	int			natts;
+	AttrNumber	i;
+	char	   *result = NULL;
+	MemoryContext caller_cxt = CurrentMemoryContext;
+	Relation	rel;
+
+	if (!OidIsValid(store))
+		return NULL;
+	SPI_connect();
+	if (SPI_execute(psprintf("SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_policy p"
+							 " JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass"
+							 " AND d.objid = p.oid AND d.refobjid = p.polrelid AND d.refobjsubid > 0"
+							 " JOIN pg_catalog.pg_attribute a ON a.attrelid = p.polrelid AND a.attnum = d.refobjsubid"
+							 " WHERE p.polrelid = %u AND p.polname = 'flowview_org'", store),
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "pg_flowview: could not read pg_policy");
+	if (SPI_processed == 1)
+		storecol = MemoryContextStrdup(caller_cxt,
+									   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	if (storecol == NULL)
+		return NULL;
+	rel = relation_open(view, AccessShareLock);
+	natts = RelationGetNumberOfAttributes(rel);
+	relation_close(rel, AccessShareLock);
+	for (i = 1; i <= natts && result == NULL; i++)
+	{
+		Oid			out;
+		AttrNumber	outattno;
+		Oid			table;
+		AttrNumber	relattno;
+
+		if (view_column_var(view, i, &out, &outattno) &&
+			view_column_var(out, outattno, &table, &relattno) &&
+			table == store && strcmp(get_attname(store, relattno, false), storecol) == 0)
+			result = get_attname(view, i, false);
+	}
+	return result;
 }
 
 /*

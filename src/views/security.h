@@ -42,4 +42,14 @@ extern void fv_restore_user(FvSavedUser *saved);
  */
 extern Bitmapset *fv_readable_view_ids(void);
 
+/*
+ * Organisation security (enable_org_security) as alter_view carries it to a
+ * new definition (views/versions.c): fv_org_column gives the output column
+ * of live view "view" (catalog id id) it filters by, or NULL when the view
+ * has none; fv_org_security_on_store puts its policies and index on
+ * flowview.fv_store_ID's column col (a text group key gN).
+ */
+extern char *fv_org_column(Oid view, int id);
+extern void fv_org_security_on_store(int id, const char *col);
+
 #endif							/* FV_SECURITY_H */

@@ -81,8 +81,10 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "pg_flowview.h"
 #include "views/analyze.h"
 #include "views/runas.h"
+#include "views/versions.h"
 #include "worker/worker.h"
 
 int			fv_batch_max_changes = 100000;
@@ -729,6 +731,13 @@ lock_view_catalog(void)
 		return true;
 	UnlockRelationOid(relid, RowExclusiveLock);
 	return false;
+}
+
+/* lock_view_catalog for views/versions.c, whose swap writes like the worker */
+bool
+fv_worker_lock_view_catalog(void)
+{
+	return lock_view_catalog();
 }
 
 /*
@@ -1934,6 +1943,8 @@ fv_apply_worker_main(Datum arg)
 		if (sources == NIL ||
 			TimestampDifferenceExceeds(last_reload, GetCurrentTimestamp(), 250))
 		{
+			/* changes of definition that have caught up swap in here (views/versions.c) */
+			fv_versions_step();
 			StartTransactionCommand();
 			SPI_connect();
 			PushActiveSnapshot(GetTransactionSnapshot());
@@ -2182,6 +2193,8 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 	int64		usecs = 30 * USECS_PER_SEC;
 	int			idle_polls = 0;
 	bool		first = true;
+	bool		versions;		/* 0.3: a pending change of definition is not fresh yet */
+	char	   *name;
 
 	fv_require_preload("flowview.wait_for_freshness()");
 	if (timeout)
@@ -2194,6 +2207,9 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 	}
 	deadline = GetCurrentTimestamp() + usecs;
 	fv_ensure_worker(MyDatabaseId);
+	versions = fv_sql_version() >= 3;
+	/* a change of columns replaces the view: follow its name (views/versions.c) */
+	name = versions && OidIsValid(view) ? fv_versions_view_name(view) : NULL;
 
 	for (;;)
 	{
@@ -2213,7 +2229,12 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 		pending = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 		SPI_finish();
+		if (versions && total > 0)
+			pending += fv_versions_pending(view, first);
 
+		if (total == 0 && name != NULL && !first &&
+			fv_versions_follow(name, &view))
+			continue;
 		if (total == 0 && OidIsValid(view))
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),

@@ -117,6 +117,8 @@ extern void fv_ensure_worker(Oid dboid);
 extern void fv_start_worker_at_commit(void);	/* monitor.c */
 extern void fv_require_preload(const char *what);	/* monitor.c */
 extern XLogRecPtr fv_worker_applied_lsn(Oid dboid, bool *running);
+/* in the apply worker: lock flowview.view_catalog first, as every writing transaction of it does */
+extern bool fv_worker_lock_view_catalog(void);
 
 /* entry points named in bgw_function_name */
 extern PGDLLEXPORT void fv_launcher_main(Datum arg);

@@ -7,7 +7,7 @@
 CREATE EXTENSION IF NOT EXISTS pg_flowview;
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(47);
+SELECT plan(53);
 
 -- the extension's roles and what they may run
 SELECT has_role('flowview_admin', 'role flowview_admin exists');
@@ -52,6 +52,23 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'flowview'::regnamespace AND p.prosecdef
               AND p.proname IN ('storage_table', 'storage_column')), NULL,
           'storage_table and storage_column check the caller (SECURITY INVOKER)');
+-- versioned view changes: flowview_admin members change their own views
+-- (alter_view and rollback_view run as the caller, who must own the view);
+-- the versions are written only by pg_flowview and readable like the catalog
+SELECT function_privs_are('flowview', 'alter_view', ARRAY['regclass', 'text', 'text'], 'flowview_admin',
+                          ARRAY['EXECUTE'], 'flowview_admin may alter views');
+SELECT function_privs_are('flowview', 'alter_view', ARRAY['regclass', 'text', 'text'], 'flowview_reader',
+                          ARRAY[]::text[], 'flowview_reader may not alter views');
+SELECT function_privs_are('flowview', 'rollback_view', ARRAY['regclass'], 'public',
+                          ARRAY[]::text[], 'PUBLIC may not roll views back');
+SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
+            WHERE p.pronamespace = 'flowview'::regnamespace AND p.prosecdef
+              AND p.proname IN ('alter_view', 'rollback_view')), NULL,
+          'alter_view and rollback_view check the caller (SECURITY INVOKER)');
+SELECT table_privs_are('flowview', 'view_version_catalog', 'flowview_admin', ARRAY['SELECT'],
+                       'view versions are written only by pg_flowview');
+SELECT ok((SELECT relrowsecurity FROM pg_class WHERE oid = 'flowview.view_version_catalog'::regclass),
+          'view versions have row-level security, as the catalog');
 
 -- hierarchy and roles
 CREATE ROLE fv_tap_sec_admin IN ROLE flowview_admin;

@@ -44,6 +44,8 @@ sub fixture
 # plausible values by argument name, else by type
 our %by_name = (
 	query => q{'SELECT g, count(*) AS n FROM src GROUP BY g'},
+	# alter_view(v1, new_query, minmax): a change of columns (s dropped) that
+	# alert a1 (n > 100) survives; rollback_view(v1) then has no previous version
 	new_query => q{'SELECT g, org, count(*) AS n FROM src GROUP BY g, org'},
 	condition => q{'n > 1'},
 	minmax => q{'rescan'},
