@@ -151,5 +151,9 @@ ALTER POLICY readable ON flowview.sla_samples
     USING (pg_catalog.pg_has_role('flowview_admin', 'USAGE')
            OR pg_catalog.pg_has_role('flowview_monitor', 'USAGE')
            OR pg_catalog.has_table_privilege(view_oid, 'SELECT'));
+ALTER POLICY readable ON flowview.view_version_catalog
+    USING (pg_catalog.pg_has_role('flowview_admin', 'USAGE')
+           OR pg_catalog.pg_has_role('flowview_monitor', 'USAGE')
+           OR pg_catalog.has_table_privilege(view_oid, 'SELECT'));
 
 -- ==== end of metrics ====
