@@ -160,6 +160,8 @@ my ($rc, $stdout, $stderr) = $node->psql('postgres', 'SELECT count(*) FROM v_sla
 like($stderr, qr/permission denied for view v_sla/, 'the monitor role cannot read the view');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM flowview.views', extra_params => [ '-U', 'exporter' ]), '4',
 	'and sees all four views in flowview.views');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM flowview.view_versions', extra_params => [ '-U', 'exporter' ]), '4',
+	'and their versions in flowview.view_versions');
 ($rc, $stdout, $stderr) = $node->psql('postgres', "SELECT flowview.refresh_view('v_sla')", extra_params => [ '-U', 'exporter' ]);
 isnt($rc, 0, 'and may not refresh one');
 
