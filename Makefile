@@ -21,6 +21,7 @@ OBJS        = src/pg_flowview.o \
               src/views/security.o \
               src/views/runas.o \
               src/views/storage_guard.o \
+              src/views/restore.o \
               src/worker/batch.o \
               src/worker/apply_worker.o \
               src/worker/monitor.o
