@@ -126,6 +126,7 @@ BEGIN
 END $$;
 CREATE TRIGGER alert_row BEFORE INSERT OR UPDATE OF view_oid, owner ON flowview.alert_catalog
     FOR EACH ROW EXECUTE FUNCTION flowview._alert_row();
+REVOKE ALL ON FUNCTION flowview._catalog_row(), flowview._alert_row() FROM PUBLIC;
 
 -- ==== end of dump and restore ====
 

@@ -113,9 +113,15 @@ my %before = map { $_ => $a->safe_psql('src', $catalog{$_}) } keys %catalog;
 my $analyst_rows = q{SET ROLE analyst;
 	SELECT 'by_unit', * FROM by_unit UNION ALL SELECT 'alice_v', unit, n, hi FROM alice_v ORDER BY 1, 2};
 my $analyst_before = $a->safe_psql('src', $analyst_rows);
-my $by_g_before = $a->safe_psql('src', 'SET ROLE analyst; SELECT * FROM by_g ORDER BY 1');
 like($analyst_before, qr/^by_unit\|east\|.*^by_unit\|east_1\|/ms, 'the analyst sees east and east_1');
 unlike($analyst_before, qr/west|north/, 'and not west or north');
+
+# The dump is taken while the worker lags: rows written with the worker
+# paused are in the dumped source table but not in the dumped storage, so
+# the restored views must be rebuilt from the source rows.
+$a->safe_psql('src', q{SELECT flowview.pause_apply();
+	INSERT INTO t SELECT i, i % 3, i FROM generate_series(1201, 1500) i;
+	DELETE FROM t WHERE id % 17 = 0;});
 
 my $dir = PostgreSQL::Test::Utils::tempdir;
 my @conn_a = ('-h', $a->host, '-p', $a->port);
@@ -123,9 +129,11 @@ command_ok([ 'pg_dump', @conn_a, '-Fc', '-f', "$dir/src.dump", 'src' ], 'pg_dump
 command_ok([ 'pg_dump', @conn_a, '-Fp', '-f', "$dir/src.sql", 'src' ], 'pg_dump plain');
 command_ok([ 'pg_dumpall', @conn_a, '--roles-only', '-f', "$dir/roles.sql" ], 'pg_dumpall --roles-only');
 
-# no more writes to the source database: what the restored views must hold
-# is what the dump holds, whatever the source's worker does meanwhile
-$a->safe_psql('src', 'INSERT INTO t SELECT i, 1, i FROM generate_series(2001, 2100) i');
+is(FlowviewTest::differences($a, 'by_g', $query{by_g}, dbname => 'src') ne '', 1,
+	'(the dumped by_g storage lags its source)');
+# writes after the dump are not in the restored databases
+$a->safe_psql('src', q{SELECT flowview.resume_apply();
+	INSERT INTO t SELECT i, 1, i FROM generate_series(2001, 2100) i});
 
 my $b = FlowviewTest::node('dump_b');
 $b->start;
@@ -167,8 +175,8 @@ sub check_restored
 		is($node->safe_psql($db, $catalog{$k}), $before{$k}, "$db: $k as in the source database");
 	}
 	is($node->safe_psql($db, $analyst_rows), $analyst_before, "$db: the analyst sees the rows it saw before");
-	is($node->safe_psql($db, 'SET ROLE analyst; SELECT * FROM by_g ORDER BY 1'), $by_g_before,
-		"$db: the analyst reads by_g as before");
+	is($node->safe_psql($db, 'SET ROLE analyst; SELECT count(*) FROM by_g'),
+		$node->safe_psql($db, 'SELECT count(DISTINCT g) FROM t'), "$db: the analyst reads by_g");
 	for my $v (sort keys %query)
 	{
 		is(FlowviewTest::differences($node, $v, $query{$v}, dbname => $db), '', "$db: $v equals its query");
