@@ -18,10 +18,14 @@
 extern bool fv_restore_allows_ddl(int view_id);
 
 /*
- * The apply worker, in a transaction with SPI connected and the catalog
- * locked: forget the restores whose session has ended (or has been idle
- * for FV_RESTORE_IDLE_SECONDS), so that their views are repopulated; true
- * while restores remain.  Needs SQL objects 0.3.
+ * The apply worker, in a transaction with SPI connected, a snapshot pushed
+ * and the catalog locked: forget the restores whose session has ended (or
+ * has been idle for FV_RESTORE_IDLE_SECONDS), so that their views are
+ * repopulated; true while restores remain.  Both the answer and the
+ * worker's read of the catalog that follows (read-only SPI) see the pushed
+ * snapshot, from before the forgetting: a view let go now is seen, and
+ * counted as pending, until the next read of the catalog, so the worker
+ * never finds itself without views in between.  Needs SQL objects 0.3.
  */
 extern bool fv_restores_pending(void);
 
