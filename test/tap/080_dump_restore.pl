@@ -22,6 +22,8 @@ my %query = (
 	by_g => 'SELECT g, count(*), sum(x), min(x), max(x) FROM t GROUP BY g',
 	by_unit => 'SELECT unit, count(*) AS n, sum(x) AS s FROM r GROUP BY unit',
 	alice_v => 'SELECT unit, count(*) AS n, max(x) AS hi FROM r GROUP BY unit',
+	total => 'SELECT count(*) AS n, sum(x) AS s, min(x) AS lo FROM t',
+	by_k => 'SELECT k, count(*) AS n, sum(v) AS s, max(v) AS hi FROM p GROUP BY k',
 );
 
 my $a = FlowviewTest::node('dump_a');
@@ -62,6 +64,13 @@ $a->safe_psql('src', q{
 	SELECT flowview.enable_org_security('alice_v', 'unit');
 	GRANT SELECT ON alice_v TO analyst;
 	RESET ROLE;
+	-- a global aggregate, and a partitioned source
+	SELECT flowview.create_view('total', $$SELECT count(*) AS n, sum(x) AS s, min(x) AS lo FROM t$$);
+	CREATE TABLE p (id int, k int, v int) PARTITION BY RANGE (id);
+	CREATE TABLE p_1 PARTITION OF p FOR VALUES FROM (0) TO (1000);
+	CREATE TABLE p_2 PARTITION OF p FOR VALUES FROM (1000) TO (MAXVALUE);
+	INSERT INTO p SELECT i, i % 5, i FROM generate_series(1, 1500) i;
+	SELECT flowview.create_view('by_k', $$SELECT k, count(*) AS n, sum(v) AS s, max(v) AS hi FROM p GROUP BY k$$);
 });
 # a workload, so the views have been applied to (and an alert has fired)
 $a->safe_psql('src', q{
@@ -96,7 +105,8 @@ my %catalog = (
 	views => q{SELECT view, query, sources, freshness_sla, time_zone, minmax FROM flowview.views ORDER BY view::text},
 	owners_and_grants => q{SELECT c.oid::regclass, pg_get_userbyid(c.relowner), c.relacl, c.relrowsecurity
 	                         FROM pg_class c
-	                        WHERE c.relname IN ('by_g', 'by_unit', 'alice_v') OR c.relname LIKE 'fv\_%'
+	                        WHERE c.relname IN ('by_g', 'by_unit', 'alice_v', 'total', 'by_k')
+	                           OR c.relname LIKE 'fv\_%'
 	                        ORDER BY c.oid::regclass::text},
 	policies => q{SELECT tablename, policyname, roles, qual FROM pg_policies WHERE schemaname = 'flowview'
 	               ORDER BY 1, 2},
@@ -121,7 +131,8 @@ unlike($analyst_before, qr/west|north/, 'and not west or north');
 # the restored views must be rebuilt from the source rows.
 $a->safe_psql('src', q{SELECT flowview.pause_apply();
 	INSERT INTO t SELECT i, i % 3, i FROM generate_series(1201, 1500) i;
-	DELETE FROM t WHERE id % 17 = 0;});
+	DELETE FROM t WHERE id % 17 = 0;
+	INSERT INTO p SELECT i, i % 5, i FROM generate_series(1501, 1600) i;});
 
 my $dir = PostgreSQL::Test::Utils::tempdir;
 my @conn_a = ('-h', $a->host, '-p', $a->port);
@@ -162,7 +173,7 @@ sub wait_live
 	my ($node, $db) = @_;
 	# no restart, no call: the worker starts and rebuilds the views itself
 	return $node->poll_query_until($db,
-		q{SELECT count(*) = 3 AND bool_and(state = 'live') FROM flowview.views});
+		q{SELECT count(*) = } . scalar(keys %query) . q{ AND bool_and(state = 'live') FROM flowview.views});
 }
 
 sub check_restored
@@ -191,6 +202,9 @@ sub check_restored
 		INSERT INTO r SELECT i, 'east_1', i * 3 FROM generate_series(5001, 5100) i;
 		DELETE FROM r WHERE id % 6 = 0;
 		UPDATE r SET unit = 'east' WHERE id % 10 = 1;
+		INSERT INTO p SELECT i, i % 7, i FROM generate_series(5001, 5200) i;
+		UPDATE p SET id = id + 1000, v = v + 1 WHERE id % 8 = 0 AND id < 900;   -- moves rows between partitions
+		DELETE FROM p WHERE id % 11 = 0;
 	});
 	is($node->safe_psql($db, "SELECT flowview.wait_for_freshness(NULL, '60 s')"), 't', "$db: fresh after new writes");
 	for my $v (sort keys %query)
@@ -211,7 +225,7 @@ sub check_restored
 	is(FlowviewTest::differences($node, 'by_g', $query{by_g}, dbname => $db), '', "$db: by_g after refresh_view");
 	$node->safe_psql($db, q{SELECT flowview.create_view('by_x', 'SELECT x, count(*) FROM t GROUP BY x')});
 	is($node->safe_psql($db, q{SELECT id FROM flowview.view_catalog WHERE view_oid = 'by_x'::regclass}),
-		'4', "$db: a new view gets the next id");
+		scalar(keys %query) + 1, "$db: a new view gets the next id");
 	my ($rc, $o, $e) = $node->psql($db, 'DROP TABLE r');
 	like($e, qr/cannot drop table r because other objects depend on it/, "$db: the restored views depend on their source");
 	return;
@@ -227,9 +241,10 @@ $a->safe_psql('postgres', 'CREATE DATABASE copy_sql');
 my $session = $a->background_psql('copy_sql', on_error_stop => 1);
 $session->query_safe("\\i $dir/src.sql");
 $session->query_safe('SELECT 1');
-is($a->safe_psql('copy_sql', 'SELECT count(*) FROM flowview.restores'), '3', 'copy_sql: three restores pending');
+is($a->safe_psql('copy_sql', 'SELECT count(*) FROM flowview.restores'), scalar(keys %query),
+	'copy_sql: a restore pending per view');
 sleep 2;
-is($a->safe_psql('copy_sql', q{SELECT string_agg(state, ',') FROM flowview.views}), 'backfilling,backfilling,backfilling',
+is($a->safe_psql('copy_sql', q{SELECT string_agg(DISTINCT state, ',') FROM flowview.views}), 'backfilling',
 	'copy_sql: the views wait while the restoring session lives');
 # the storage's owner, a flowview_admin member, gets nothing from the pending restore
 my $alice_store = $a->safe_psql('copy_sql', q{SELECT 'flowview.fv_store_' || id FROM flowview.view_catalog
