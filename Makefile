@@ -26,6 +26,7 @@ OBJS        = src/pg_flowview.o \
               src/worker/apply_worker.o \
               src/worker/monitor.o
 DATA        = $(wildcard sql/pg_flowview--*.sql)
+DOCS        = contrib/postgres_exporter/flowview.yaml
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS   = -Wall -Wmissing-prototypes
 

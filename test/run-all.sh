@@ -20,7 +20,7 @@ FV_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 FV_TEST_PORT=${FV_TEST_PORT:-54329}
 SUITES=${FV_SUITES:-regress isolation pgtap tap clients}
 
-fv_ensure_packages postgresql-15-pgtap libipc-run-perl libtap-parser-sourcehandler-pgtap-perl
+fv_ensure_packages postgresql-15-pgtap libipc-run-perl libtap-parser-sourcehandler-pgtap-perl prometheus-postgres-exporter
 PGXS_DIR=$(cd "$(dirname "$("$FV_PG_CONFIG" --pgxs)")/.." && pwd)
 fv_build_install
 
@@ -117,6 +117,7 @@ run_tap() {
 		cp "$FV_ROOT"/test/tap/*.pl "$dir/t/"
 	fi
 	cp "$FV_ROOT"/test/tap/*.pm "$dir/" 2>/dev/null || true
+	cp -r "$FV_ROOT/contrib" "$dir/" # 110 runs postgres_exporter with contrib/postgres_exporter/flowview.yaml
 	chown -R "$FV_PGUSER" "$dir"
 	(cd "$dir" && fv_as_pg env PATH="$FV_PGBIN:$PATH" TESTDIR="$dir" \
 		PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" PGPORT= PGHOST= PGUSER= \
