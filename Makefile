@@ -22,6 +22,7 @@ OBJS        = src/pg_flowview.o \
               src/views/runas.o \
               src/views/storage_guard.o \
               src/views/versions.o \
+              src/views/restore.o \
               src/worker/batch.o \
               src/worker/apply_worker.o \
               src/worker/monitor.o

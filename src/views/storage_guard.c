@@ -16,7 +16,10 @@
  * VIEW on them.  pg_flowview's own code (create_view handing the storage to
  * its creator, enable_org_security and disable_org_security) runs such DDL
  * between fv_own_ddl_begin and fv_own_ddl_end; extension scripts
- * (ALTER EXTENSION UPDATE) may too.  GRANT and REVOKE stay allowed:
+ * (ALTER EXTENSION UPDATE) may too, and so may a superuser's restore of a
+ * dump while the view is not yet in the catalog or is being restored
+ * (fv_restore_allows_ddl in restore.c: the ALTER ... OWNER TO, indexes,
+ * policies and row-level security pg_dump wrote for it).  GRANT and REVOKE stay allowed:
  * flowview._sync_grants sets the storage's ACL after each of them.
  *
  *-------------------------------------------------------------------------
@@ -36,6 +39,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "views/restore.h"
 #include "views/runas.h"
 #include "views/security.h"
 
@@ -158,6 +162,9 @@ check_relation(RangeVar *rv, PlannedStmt *pstmt)
 	relid = RangeVarGetRelid(rv, NoLock, true);
 	id = storage_view_id(relid);
 	if (id < 0)
+		return;
+	/* a superuser's restore re-creating what pg_dump wrote (restore.c) */
+	if (fv_restore_allows_ddl(id))
 		return;
 	tag = GetCommandTagName(CreateCommandTag(pstmt->utilityStmt));
 	ereport(ERROR,

@@ -83,6 +83,7 @@
 
 #include "pg_flowview.h"
 #include "views/analyze.h"
+#include "views/restore.h"
 #include "views/runas.h"
 #include "views/versions.h"
 #include "worker/worker.h"
@@ -323,6 +324,10 @@ fv_launcher_main(Datum arg)
 
 static MemoryContext views_cxt;
 
+/* views being restored, left alone until their restore ends (views/restore.c) */
+static bool restores_pending = false;
+static bool lock_view_catalog(void);
+
 static List *
 text_array_list(Datum d)
 {
@@ -350,15 +355,24 @@ load_sources(bool *extension)
 	MemoryContext old;
 	uint64		i;
 
+	bool		restore_aware;
+
 	*extension = OidIsValid(get_extension_oid("pg_flowview", true));
+	restores_pending = false;
 	if (!*extension)
 		return NIL;
 	MemoryContextReset(views_cxt);
-	if (SPI_execute("SELECT id, view_oid, source_oid, state, time_zone, apply_sql, storage_tables,"
-					" backfill_sql, used_columns, snapshot_xmin, snapshot_xmax, snapshot_xip,"
-					" changed_groups_sql,"
-					" EXISTS (SELECT FROM flowview.alert_catalog a WHERE a.view_oid = c.view_oid)"
-					" FROM flowview.view_catalog c WHERE state <> 'error' ORDER BY id", true, 0) != SPI_OK_SELECT)
+	/* restored views: repopulated once their restore is over (restore.c) */
+	restore_aware = fv_sql_version() >= 3 && lock_view_catalog();
+	if (restore_aware)
+		restores_pending = fv_restores_pending();
+	if (SPI_execute(psprintf("SELECT id, view_oid, source_oid, state, time_zone, apply_sql, storage_tables,"
+							 " backfill_sql, used_columns, snapshot_xmin, snapshot_xmax, snapshot_xip,"
+							 " changed_groups_sql,"
+							 " EXISTS (SELECT FROM flowview.alert_catalog a WHERE a.view_oid = c.view_oid)"
+							 " FROM flowview.view_catalog c WHERE state <> 'error'%s ORDER BY id",
+							 restore_aware ? " AND NOT EXISTS (SELECT FROM flowview.restores r WHERE r.view_id = c.id)" : ""),
+					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "pg_flowview: could not read flowview.view_catalog");
 
 	old = MemoryContextSwitchTo(views_cxt);
@@ -1964,6 +1978,14 @@ fv_apply_worker_main(Datum arg)
 			last_reload = GetCurrentTimestamp();
 		}
 		any_views = sources != NIL;
+		if (!any_views && restores_pending)
+		{
+			/* only views being restored: wait for the restore to end */
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 fv_naptime_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			continue;
+		}
 		if (!any_views)
 		{
 			stop_and_clean_up();

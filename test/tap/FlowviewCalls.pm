@@ -56,6 +56,8 @@ our %by_name = (
 	column_name => q{'g1'},
 	org_column => q{'org'},
 	statements => q{'{}'::text[]},
+	source_rel => q{'src'::regclass},
+	used_columns => q{'{g,org,v}'::text[]},
 );
 our %plausible = (
 	text => q{'bad_input_x'},
