@@ -243,6 +243,40 @@ GRANT EXECUTE ON FUNCTION flowview.alter_view(regclass, text, text), flowview.ro
     TO flowview_admin;
 GRANT SELECT ON flowview.view_version_catalog, flowview.view_versions TO flowview_reader;
 
+-- Dump and restore (see part 2): the versions are dumped with the catalog;
+-- view_oid has a regclass twin, written by pg_dump as the view's name and
+-- read back by the restore as the restored view's OID.
+ALTER TABLE flowview.view_version_catalog ADD COLUMN view_rel regclass;
+
+CREATE FUNCTION flowview._version_row() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' OR NEW.view_rel IS NULL THEN
+        NEW.view_rel := NEW.view_oid;
+        RETURN NEW;
+    END IF;
+    IF NEW.view_oid = NEW.view_rel THEN
+        RETURN NEW;
+    END IF;
+    IF NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
+        RAISE EXCEPTION 'only a superuser can restore view versions'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    NEW.view_oid := NEW.view_rel;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER version_row BEFORE INSERT OR UPDATE OF view_oid ON flowview.view_version_catalog
+    FOR EACH ROW EXECUTE FUNCTION flowview._version_row();
+REVOKE ALL ON FUNCTION flowview._version_row() FROM PUBLIC;
+
+-- The apply worker swaps a new definition in with session_replication_role
+-- = replica, moving the catalog rows, alert rules and versions to the new
+-- view's OID: their twins must follow, or a dump taken afterwards names the
+-- old view (or a dropped one) and the restore binds the wrong object.
+ALTER TABLE flowview.view_catalog ENABLE ALWAYS TRIGGER catalog_row;
+ALTER TABLE flowview.alert_catalog ENABLE ALWAYS TRIGGER alert_row;
+ALTER TABLE flowview.view_version_catalog ENABLE ALWAYS TRIGGER version_row;
+
 -- ==== end of versioned view changes ====
 
 -- ==== metrics for postgres_exporter (issue 12, part 5) ====

@@ -24,6 +24,7 @@ my %query = (
 	alice_v => 'SELECT unit, count(*) AS n, max(x) AS hi FROM r GROUP BY unit',
 	total => 'SELECT count(*) AS n, sum(x) AS s, min(x) AS lo FROM t',
 	by_k => 'SELECT k, count(*) AS n, sum(v) AS s, max(v) AS hi FROM p GROUP BY k',
+	ver => 'SELECT g, sum(x) AS s, max(x) AS hi FROM t GROUP BY g',
 );
 
 my $a = FlowviewTest::node('dump_a');
@@ -71,7 +72,14 @@ $a->safe_psql('src', q{
 	CREATE TABLE p_2 PARTITION OF p FOR VALUES FROM (1000) TO (MAXVALUE);
 	INSERT INTO p SELECT i, i % 5, i FROM generate_series(1, 1500) i;
 	SELECT flowview.create_view('by_k', $$SELECT k, count(*) AS n, sum(v) AS s, max(v) AS hi FROM p GROUP BY k$$);
+	-- a view changed twice: a column added (same view), then other columns (a new view)
+	SELECT flowview.create_view('ver', $$SELECT g, count(*) AS n FROM t GROUP BY g$$);
+	GRANT SELECT ON ver TO analyst;
+	SELECT flowview.alter_view('ver', $$SELECT g, count(*) AS n, sum(x) AS s FROM t GROUP BY g$$);
 });
+ok($a->poll_query_until('src', "SELECT flowview.wait_for_freshness('ver', '5 s')"), 'source database: ver version 2');
+$a->safe_psql('src', q{SELECT flowview.alter_view('ver', $$SELECT g, sum(x) AS s, max(x) AS hi FROM t GROUP BY g$$)});
+ok($a->poll_query_until('src', "SELECT flowview.wait_for_freshness('ver', '5 s')"), 'source database: ver version 3');
 # a workload, so the views have been applied to (and an alert has fired)
 $a->safe_psql('src', q{
 	INSERT INTO t SELECT i, i % 7, i FROM generate_series(1001, 1200) i;
@@ -103,9 +111,11 @@ my %catalog = (
 	               UNION ALL SELECT last_value FROM flowview.alert_catalog_id_seq
 	               UNION ALL SELECT last_value FROM flowview.alert_events_id_seq},
 	views => q{SELECT view, query, sources, freshness_sla, time_zone, minmax FROM flowview.views ORDER BY view::text},
+	view_versions => q{SELECT view, version, query, minmax, changed_by, changed_at, current, pending, requested_by,
+	                          requested_at, activated_at, error FROM flowview.view_versions ORDER BY view::text, version},
 	owners_and_grants => q{SELECT c.oid::regclass, pg_get_userbyid(c.relowner), c.relacl, c.relrowsecurity
 	                         FROM pg_class c
-	                        WHERE c.relname IN ('by_g', 'by_unit', 'alice_v', 'total', 'by_k')
+	                        WHERE c.relname IN ('by_g', 'by_unit', 'alice_v', 'total', 'by_k', 'ver')
 	                           OR c.relname LIKE 'fv\_%'
 	                        ORDER BY c.oid::regclass::text},
 	policies => q{SELECT tablename, policyname, roles, qual FROM pg_policies WHERE schemaname = 'flowview'
@@ -120,6 +130,10 @@ my %catalog = (
 	                          ORDER BY 1},
 );
 my %before = map { $_ => $a->safe_psql('src', $catalog{$_}) } keys %catalog;
+my $catalog_rows = $a->safe_psql('src', 'SELECT count(*) FROM flowview.view_catalog');
+my $last_id = $a->safe_psql('src', 'SELECT last_value FROM flowview.view_catalog_id_seq');
+is($a->safe_psql('src', "SELECT string_agg(version || ':' || current, ',' ORDER BY version) FROM flowview.view_versions
+	WHERE view = 'ver'::regclass"), '1:false,2:false,3:true', 'source database: ver has three versions, the third current');
 my $analyst_rows = q{SET ROLE analyst;
 	SELECT 'by_unit', * FROM by_unit UNION ALL SELECT 'alice_v', unit, n, hi FROM alice_v ORDER BY 1, 2};
 my $analyst_before = $a->safe_psql('src', $analyst_rows);
@@ -225,7 +239,16 @@ sub check_restored
 	is(FlowviewTest::differences($node, 'by_g', $query{by_g}, dbname => $db), '', "$db: by_g after refresh_view");
 	$node->safe_psql($db, q{SELECT flowview.create_view('by_x', 'SELECT x, count(*) FROM t GROUP BY x')});
 	is($node->safe_psql($db, q{SELECT id FROM flowview.view_catalog WHERE view_oid = 'by_x'::regclass}),
-		scalar(keys %query) + 1, "$db: a new view gets the next id");
+		$last_id + 1, "$db: a new view gets the next id");
+	# the restored versions: rollback_view goes back to version 2
+	$node->safe_psql($db, "SELECT flowview.rollback_view('ver')");
+	ok($node->poll_query_until($db, "SELECT flowview.wait_for_freshness('ver', '5 s')"), "$db: ver rolled back");
+	is($node->safe_psql($db, "SELECT version FROM flowview.view_versions WHERE view = 'ver'::regclass AND current"), '2',
+		"$db: version 2 is current");
+	is(FlowviewTest::differences($node, 'ver', 'SELECT g, count(*) AS n, sum(x) AS s FROM t GROUP BY g', dbname => $db),
+		'', "$db: ver equals version 2's query");
+	is($node->safe_psql($db, 'SET ROLE analyst; SELECT count(*) FROM ver'),
+		$node->safe_psql($db, 'SELECT count(DISTINCT g) FROM t'), "$db: the analyst reads ver after the rollback");
 	my ($rc, $o, $e) = $node->psql($db, 'DROP TABLE r');
 	like($e, qr/cannot drop table r because other objects depend on it/, "$db: the restored views depend on their source");
 	return;
@@ -241,7 +264,7 @@ $a->safe_psql('postgres', 'CREATE DATABASE copy_sql');
 my $session = $a->background_psql('copy_sql', on_error_stop => 1);
 $session->query_safe("\\i $dir/src.sql");
 $session->query_safe('SELECT 1');
-is($a->safe_psql('copy_sql', 'SELECT count(*) FROM flowview.restores'), scalar(keys %query),
+is($a->safe_psql('copy_sql', 'SELECT count(*) FROM flowview.restores'), $catalog_rows,
 	'copy_sql: a restore pending per view');
 sleep 2;
 is($a->safe_psql('copy_sql', q{SELECT string_agg(DISTINCT state, ',') FROM flowview.views}), 'backfilling',
