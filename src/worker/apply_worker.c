@@ -474,6 +474,7 @@ static char slot_name[NAMEDATALEN];
 static void run_sql(const char *sql);
 static void set_problem(const char *problem);
 static bool lock_source(Oid relid);
+static bool lock_view_catalog(void);
 static TimestampTz last_catalog_lsn_update = 0;	/* flowview.views.applied_lsn: at most 1/s */
 static LogicalDecodingContext *decoding = NULL;
 static FvBatch batch;
@@ -557,13 +558,81 @@ note_prepared_transactions(void)
 	CommitTransactionCommand();
 }
 
+/*
+ * Set by recompute_live_views_without_slot: live views were marked
+ * 'backfilling' in the catalog, the worker's list of views is out of date.
+ */
+static bool views_marked_for_recompute = false;
+
+/*
+ * The slot is missing while the catalog has live views: they reflect the
+ * stream up to a recorded position (the origin's progress, the catalog's
+ * applied_lsn), but a new slot starts now and can never give the changes
+ * between that position and its start (CreateDecodingContext silently moves
+ * an older start position up to the slot's).  That is what a promoted
+ * standby sees (slots are not copied by pg_basebackup nor replicated; the
+ * origin's progress is), and a restored or pg_upgrade'd cluster: resuming
+ * would lose those changes while the views say 'live'.  So every live view
+ * is marked 'backfilling' (its backfill snapshot forgotten) in one commit,
+ * before the slot is created: a crash in between leaves them backfilling,
+ * never live without a slot.  They are repopulated at the first batch
+ * boundary of the new slot, from a snapshot, as refresh_view does.  Says
+ * so in the log, naming the views and positions.
+ */
+static void
+recompute_live_views_without_slot(void)
+{
+	RepOriginId origin;
+	XLogRecPtr	progress = InvalidXLogRecPtr;
+	StringInfoData views;
+	uint64		n = 0;
+	uint64		i;
+
+	StartTransactionCommand();
+	if (!OidIsValid(get_extension_oid("pg_flowview", true)) || !lock_view_catalog())
+	{
+		CommitTransactionCommand();
+		return;
+	}
+	origin = replorigin_by_name(slot_name, true);
+	if (origin != InvalidRepOriginId)
+		progress = replorigin_get_progress(origin, false);
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	initStringInfo(&views);
+	if (SPI_execute("UPDATE flowview.view_catalog SET state = 'backfilling',"
+					" snapshot_xmin = NULL, snapshot_xmax = NULL, snapshot_xip = NULL"
+					" WHERE state = 'live'"
+					" RETURNING view_oid::pg_catalog.regclass::pg_catalog.text,"
+					" coalesce(applied_lsn::pg_catalog.text, 'unknown')", false, 0) != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "pg_flowview: could not mark the live views for recomputing");
+	n = SPI_processed;
+	for (i = 0; i < n; i++)
+		appendStringInfo(&views, "%s%s (applied up to %s)", i > 0 ? ", " : "",
+						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	if (n == 0)
+		return;
+	views_marked_for_recompute = true;
+	ereport(LOG,
+			(errmsg("pg_flowview: replication slot \"%s\" is missing while %llu live views have a recorded position: recomputing them from a snapshot: %s",
+					slot_name, (unsigned long long) n, views.data),
+			 errdetail("The replication origin's position is %X/%X. A new slot starts at the current WAL position and cannot give the changes after the views' position (a promoted standby, a restored cluster or pg_upgrade has no slot); the views are in state backfilling until they are repopulated.",
+					   LSN_FORMAT_ARGS(progress))));
+}
+
 static void
 create_slot_if_missing(void)
 {
 	LogicalDecodingContext *ctx;
+	XLogRecPtr	start;
 
 	if (SearchNamedReplicationSlot(slot_name, true) != NULL)
 		return;
+	recompute_live_views_without_slot();
 	note_prepared_transactions();
 	StartTransactionCommand();
 	ReplicationSlotCreate(slot_name, true, RS_EPHEMERAL, false);
@@ -575,10 +644,12 @@ create_slot_if_missing(void)
 	DecodingContextFindStartpoint(ctx);
 	FreeDecodingContext(ctx);
 	ReplicationSlotPersist();
+	start = MyReplicationSlot->data.confirmed_flush;
 	ReplicationSlotRelease();
 	CommitTransactionCommand();
 	set_problem(NULL);
-	ereport(LOG, (errmsg("pg_flowview: created replication slot \"%s\"", slot_name)));
+	ereport(LOG, (errmsg("pg_flowview: created replication slot \"%s\" at %X/%X",
+						 slot_name, LSN_FORMAT_ARGS(start))));
 }
 
 /*
@@ -1964,6 +2035,12 @@ fv_apply_worker_main(Datum arg)
 		if (decoding == NULL && !start_decoding())
 		{
 			sources = NIL;		/* reread: the views are in error now */
+			continue;
+		}
+		if (views_marked_for_recompute)
+		{
+			views_marked_for_recompute = false;
+			sources = NIL;		/* reread: the views are backfilling now */
 			continue;
 		}
 
