@@ -23,7 +23,8 @@ OBJS        = src/pg_flowview.o \
               src/views/storage_guard.o \
               src/worker/batch.o \
               src/worker/apply_worker.o \
-              src/worker/monitor.o
+              src/worker/monitor.o \
+              src/worker/dropdb.o
 DATA        = $(wildcard sql/pg_flowview--*.sql)
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS   = -Wall -Wmissing-prototypes

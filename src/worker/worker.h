@@ -118,6 +118,11 @@ extern void fv_start_worker_at_commit(void);	/* monitor.c */
 extern void fv_require_preload(const char *what);	/* monitor.c */
 extern XLogRecPtr fv_worker_applied_lsn(Oid dboid, bool *running);
 
+/* DROP DATABASE of a database with an apply worker (worker/dropdb.c) */
+struct DropdbStmt;
+extern Oid	fv_dropdb_before(struct DropdbStmt *stmt);
+extern void fv_dropdb_after(Oid dboid);
+
 /* entry points named in bgw_function_name */
 extern PGDLLEXPORT void fv_launcher_main(Datum arg);
 extern PGDLLEXPORT void fv_apply_worker_main(Datum arg);
