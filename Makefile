@@ -24,7 +24,8 @@ OBJS        = src/pg_flowview.o \
               src/worker/batch.o \
               src/worker/apply_worker.o \
               src/worker/monitor.o \
-              src/worker/dropdb.o
+              src/worker/dropdb.o \
+              src/worker/standby.o
 DATA        = $(wildcard sql/pg_flowview--*.sql)
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS   = -Wall -Wmissing-prototypes

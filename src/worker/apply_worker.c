@@ -475,6 +475,7 @@ static void run_sql(const char *sql);
 static void set_problem(const char *problem);
 static bool lock_source(Oid relid);
 static bool lock_view_catalog(void);
+static void record_position_if_far(XLogRecPtr end);
 static TimestampTz last_catalog_lsn_update = 0;	/* flowview.views.applied_lsn: at most 1/s */
 static LogicalDecodingContext *decoding = NULL;
 static FvBatch batch;
@@ -1813,6 +1814,39 @@ maybe_recompute(List *sources)
 						(long long) (size / (1024 * 1024)), n)));
 }
 
+/*
+ * Batches without changes to the sources commit nothing, so the origin's
+ * progress (and the catalog's applied_lsn) stays at the last batch that
+ * had some, however far decoding has gone since.  A hot standby reads the
+ * WAL after that position to tell which commits its replayed views miss
+ * (standby.c), and a restarted worker decodes it again: once decoding is
+ * FV_RECORD_POSITION_BYTES past it, record the decoded end (every commit
+ * before it is applied or changed no source) in a commit of its own.  Our
+ * own commit is smaller than that, so an idle server writes nothing.
+ */
+#define FV_RECORD_POSITION_BYTES (16 * 1024 * 1024)
+
+static void
+record_position_if_far(XLogRecPtr end)
+{
+	XLogRecPtr	recorded = replorigin_session_get_progress(false);
+
+	if (end < recorded + FV_RECORD_POSITION_BYTES)
+		return;
+	StartTransactionCommand();
+	if (lock_view_catalog())
+	{
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		replorigin_session_origin_lsn = end;
+		run_sql(psprintf("UPDATE flowview.view_catalog SET applied_lsn = '%X/%X' WHERE state = 'live'",
+						 LSN_FORMAT_ARGS(end)));
+		PopActiveSnapshot();
+		SPI_finish();
+	}
+	CommitTransactionCommand();
+}
+
 static bool
 is_paused(void)
 {
@@ -2159,7 +2193,10 @@ fv_apply_worker_main(Datum arg)
 				add_pending(XactLastCommitEnd, end);
 			}
 			else
+			{
 				add_pending(InvalidXLogRecPtr, end);
+				record_position_if_far(end);
+			}
 			idle = false;
 		}
 		else
@@ -2245,9 +2282,39 @@ refuse_own_uncommitted_views(Oid view)
 }
 
 /*
+ * wait_for_freshness on a hot standby: there is no worker to start or
+ * wake; a live view given by name must exist; then standby.c's wait
+ * (replay past the WAL received at the call, views live, no commit before
+ * it that the replayed views miss).  Writes nothing.
+ */
+static bool
+standby_wait_for_freshness(Oid view, TimestampTz deadline)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(view)};
+	int64		total;
+	bool		isnull;
+
+	SPI_connect();
+	SPI_execute_with_args("SELECT count(*) FROM flowview.view_catalog WHERE $1 = 0 OR view_oid = $1",
+						  1, argtypes, args, NULL, true, 1);
+	total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	if (total == 0 && OidIsValid(view))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a live view", get_rel_name(view)),
+				 errhint("SELECT view FROM flowview.views lists the live views.")));
+	if (total == 0)
+		return true;
+	return fv_standby_wait(view, deadline);
+}
+
+/*
  * True once the view (or, for NULL, every live view of the database)
  * reflects every transaction committed before the call; false on timeout.
- * A view in state error never becomes fresh.
+ * A view in state error never becomes fresh.  On a hot standby: see
+ * standby_wait_for_freshness.
  */
 Datum
 fv_wait_for_freshness(PG_FUNCTION_ARGS)
@@ -2270,6 +2337,8 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 		usecs = us >= (double) (PG_INT64_MAX / 4) ? PG_INT64_MAX / 4 : (int64) us;
 	}
 	deadline = GetCurrentTimestamp() + usecs;
+	if (RecoveryInProgress())
+		PG_RETURN_BOOL(standby_wait_for_freshness(view, deadline));
 	fv_ensure_worker(MyDatabaseId);
 
 	for (;;)

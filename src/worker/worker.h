@@ -118,6 +118,11 @@ extern void fv_start_worker_at_commit(void);	/* monitor.c */
 extern void fv_require_preload(const char *what);	/* monitor.c */
 extern XLogRecPtr fv_worker_applied_lsn(Oid dboid, bool *running);
 
+/* freshness on a hot standby (worker/standby.c) */
+extern XLogRecPtr fv_standby_applied_lsn(XLogRecPtr fallback);
+extern TimestampTz fv_standby_pending_commit(XLogRecPtr from, XLogRecPtr upto, bool *found);
+extern bool fv_standby_wait(Oid view, TimestampTz deadline);
+
 /* DROP DATABASE of a database with an apply worker (worker/dropdb.c) */
 struct DropdbStmt;
 extern Oid	fv_dropdb_before(struct DropdbStmt *stmt);
