@@ -26,6 +26,7 @@
 #include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
 
+#include "pg_flowview.h"
 #include "views/security.h"
 #include "worker/worker.h"
 
@@ -153,6 +154,20 @@ fv_oldest_pending_commit(XLogRecPtr from, bool *found)
 	*found = false;
 	if (XLogRecPtrIsInvalid(from) || from >= GetFlushRecPtr(NULL))
 		return 0;
+
+	/*
+	 * WAL at "from" may be gone (a promoted standby or a restored cluster
+	 * whose worker has not started yet, with the catalog's old position):
+	 * read from the oldest WAL kept, so the answer is the oldest commit
+	 * still readable, a lower bound, rather than an error.
+	 */
+	{
+		XLogRecPtr	oldest_kept;
+
+		XLogSegNoOffsetToRecPtr(XLogGetLastRemovedSegno() + 1, 0, wal_segment_size, oldest_kept);
+		if (from < oldest_kept)
+			from = Max(oldest_kept, GetRedoRecPtr());
+	}
 	snprintf(name, sizeof(name), "pg_flowview_%u", MyDatabaseId);
 	if (IsTransactionState())
 		own = replorigin_by_name(name, true);
@@ -336,6 +351,13 @@ fv_pipeline(PG_FUNCTION_ARGS)
 	 */
 	if (RecoveryInProgress())
 	{
+		if (fv_sql_version() < 3)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("flowview.freshness on a standby is not available until ALTER EXTENSION pg_flowview UPDATE"),
+					 errdetail("The installed SQL objects of pg_flowview are version 0.%d; 0.3 reads the replayed WAL position on a standby.",
+							   fv_sql_version()),
+					 errhint("Run ALTER EXTENSION pg_flowview UPDATE on the primary.")));
 		running = paused = false;
 		last_batch = 0;
 		applied = fv_standby_applied_lsn(fallback);
