@@ -24,6 +24,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -108,7 +109,11 @@ fv_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 
 	/* DROP DATABASE: its apply worker lets go of its slot first (worker/dropdb.c) */
 	if (IsA(pstmt->utilityStmt, DropdbStmt))
+	{
+		/* dropdb's own refusal, before the worker is stopped for nothing */
+		PreventInTransactionBlock(context == PROCESS_UTILITY_TOPLEVEL, "DROP DATABASE");
 		dropped_db = fv_dropdb_before((DropdbStmt *) pstmt->utilityStmt);
+	}
 
 	/* live views' storage changes only through pg_flowview (storage_guard.c) */
 	fv_guard_storage_ddl(pstmt);

@@ -10,7 +10,7 @@
 #      "being accessed by other users" error; the worker comes back and the
 #      views stay fresh.
 #   4. a role that does not own the database: "must be owner", the worker
-#      is left alone.
+#      is left alone; so is it by a DROP inside a transaction block.
 #   5. DROP ... WITH (FORCE) right after create_view, while the worker is
 #      starting and creating its slot, 5 times: nothing left behind.
 use strict;
@@ -113,6 +113,10 @@ $pid_before = $node->safe_psql('postgres', "SELECT active_pid FROM pg_replicatio
 like($stderr, qr/must be owner of database d3/, 'a role that does not own the database cannot drop it');
 is($node->safe_psql('postgres', "SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'pg_flowview_$oid3'"),
 	$pid_before, 'and its worker was left alone');
+($ret, $stdout, $stderr) = $node->psql('postgres', "BEGIN; DROP DATABASE d3 WITH (FORCE); COMMIT;");
+like($stderr, qr/DROP DATABASE cannot run inside a transaction block/, 'in a transaction block: the usual refusal');
+is($node->safe_psql('postgres', "SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'pg_flowview_$oid3'"),
+	$pid_before, 'and the worker was not stopped for it');
 ($ret, $stdout, $stderr) = $node->psql('postgres', 'DROP DATABASE d3 WITH (FORCE)');
 is($ret, 0, 'd3 dropped by its owner');
 is(leftovers($oid3), '0|0|0', 'nothing of d3 left');
