@@ -158,15 +158,14 @@ fv_oldest_pending_commit(XLogRecPtr from, bool *found)
 	/*
 	 * WAL at "from" may be gone (a promoted standby or a restored cluster
 	 * whose worker has not started yet, with the catalog's old position):
-	 * read from the oldest WAL kept, so the answer is the oldest commit
-	 * still readable, a lower bound, rather than an error.
+	 * read from the oldest WAL surely kept, so the answer is the oldest
+	 * commit still readable, a lower bound, rather than an error.
 	 */
+	if (IsTransactionState())
 	{
-		XLogRecPtr	oldest_kept;
+		bool		moved;
 
-		XLogSegNoOffsetToRecPtr(XLogGetLastRemovedSegno() + 1, 0, wal_segment_size, oldest_kept);
-		if (from < oldest_kept)
-			from = Max(oldest_kept, GetRedoRecPtr());
+		from = fv_readable_wal(from, &moved);
 	}
 	snprintf(name, sizeof(name), "pg_flowview_%u", MyDatabaseId);
 	if (IsTransactionState())

@@ -178,6 +178,53 @@ fv_standby_applied_lsn(XLogRecPtr fallback)
 }
 
 /*
+ * fv_readable_wal
+ *		Where a scan of this server's WAL wanting to start at "from" can
+ *		start: "from" itself if its WAL is still here, else (removed by a
+ *		checkpoint or restartpoint, or never here: a standby cloned after
+ *		it) the redo position of the last checkpoint or restartpoint, with
+ *		*moved set.  Tries to read the page in a subtransaction, as the
+ *		segment's absence is only known by opening it.  Needs a
+ *		transaction.
+ */
+XLogRecPtr
+fv_readable_wal(XLogRecPtr from, bool *moved)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ReadLocalXLogPageNoWaitPrivate *priv = palloc0(sizeof(ReadLocalXLogPageNoWaitPrivate));
+	XLogReaderState *reader;
+	volatile bool ok = true;
+
+	reader = XLogReaderAllocate(wal_segment_size, NULL,
+								XL_ROUTINE(.page_read = read_local_xlog_page_no_wait,
+										   .segment_open = wal_segment_open,
+										   .segment_close = wal_segment_close),
+								priv);
+	if (reader == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	BeginInternalSubTransaction(NULL);
+	PG_TRY();
+	{
+		(void) XLogFindNextRecord(reader, from);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	XLogReaderFree(reader);
+	*moved = !ok;
+	return ok ? from : Max(from, GetRedoRecPtr());
+}
+
+/*
  * The transactions (and subtransactions) that changed a source's rows, with
  * the sources they changed (a few; more count as "every source").
  */
@@ -293,8 +340,6 @@ fv_standby_pending_commit(XLogRecPtr from, XLogRecPtr upto, bool *found)
 	ReadLocalXLogPageNoWaitPrivate *priv;
 	XLogRecPtr	replayed = GetXLogReplayRecPtr(NULL);
 	XLogRecPtr	first;
-	XLogRecPtr	oldest_kept;
-	XLogSegNo	removed = XLogGetLastRemovedSegno();
 	TimestampTz result = 0;
 	TimestampTz first_commit = 0;
 	bool		uncertain = false;
@@ -309,14 +354,20 @@ fv_standby_pending_commit(XLogRecPtr from, XLogRecPtr upto, bool *found)
 	load_views(&sv);
 	if (sv.views == NIL)
 		return 0;				/* no live views: nothing pending */
-	/* no recorded position: from the oldest WAL surely kept */
 	if (XLogRecPtrIsInvalid(from))
 		from = sv.catalog_lsn;
-	XLogSegNoOffsetToRecPtr(removed + 1, 0, wal_segment_size, oldest_kept);
-	if (XLogRecPtrIsInvalid(from) || from < oldest_kept)
+	if (XLogRecPtrIsInvalid(from))
 	{
-		from = Max(oldest_kept, GetRedoRecPtr());
+		/* no recorded position: from the oldest WAL surely kept */
+		from = GetRedoRecPtr();
 		uncertain = true;
+	}
+	else
+	{
+		bool		moved;
+
+		from = fv_readable_wal(from, &moved);
+		uncertain |= moved;
 	}
 	if (from >= upto)
 		return 0;

@@ -120,6 +120,7 @@ extern XLogRecPtr fv_worker_applied_lsn(Oid dboid, bool *running);
 
 /* freshness on a hot standby (worker/standby.c) */
 extern XLogRecPtr fv_standby_applied_lsn(XLogRecPtr fallback);
+extern XLogRecPtr fv_readable_wal(XLogRecPtr from, bool *moved);
 extern TimestampTz fv_standby_pending_commit(XLogRecPtr from, XLogRecPtr upto, bool *found);
 extern bool fv_standby_wait(Oid view, TimestampTz deadline);
 

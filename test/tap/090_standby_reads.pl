@@ -47,6 +47,9 @@ is($primary->safe_psql('postgres', "SELECT flowview.wait_for_freshness(NULL, '60
 $primary->safe_psql('postgres', 'INSERT INTO t (g, x) VALUES (1, 1)');
 is($primary->safe_psql('postgres', "SELECT flowview.wait_for_freshness(NULL, '60 s')"), 't', 'and applying');
 
+# the views' position in a WAL segment the clone does not get
+$primary->safe_psql('postgres', 'SELECT pg_switch_wal()');
+$primary->safe_psql('postgres', 'CHECKPOINT');
 $primary->backup('bk');
 my $standby = PostgreSQL::Test::Cluster->new('standby');
 $standby->init_from_backup($primary, 'bk', has_streaming => 1);
@@ -122,6 +125,35 @@ sleep 2;
 is($standby->safe_psql('postgres', "SELECT count(*) FROM flowview.freshness WHERE staleness > interval '1 s'"), '0',
 	'commits to other tables do not make the views stale on the standby');
 is($standby->safe_psql('postgres', "SELECT flowview.wait_for_freshness(NULL, '5 s')"), 't', 'wait_for_freshness true');
+
+# 3b. much WAL without source changes: the primary's worker records its
+# position (a commit of its own after 16 MB), so the standby need not read
+# beyond its 64 MB limit (where it would err on the stale side)
+my $origin_before = $primary->safe_psql('postgres',
+	"SELECT remote_lsn FROM pg_replication_origin_status s JOIN pg_replication_origin o ON o.roident = s.local_id WHERE o.roname LIKE 'pg_flowview_%'");
+$primary->safe_psql('postgres', q{
+	CREATE TABLE bulk (id int, pad text);
+	INSERT INTO bulk SELECT i, repeat('x', 400) FROM generate_series(1, 150000) i;
+});
+is($primary->safe_psql('postgres', "SELECT flowview.wait_for_freshness(NULL, '60 s')"), 't', 'primary: fresh after the bulk load');
+$primary->safe_psql('postgres', 'INSERT INTO unrelated (x) VALUES (2)');
+for (1 .. 100)
+{
+	last if $primary->safe_psql('postgres', qq{
+		SELECT pg_wal_lsn_diff(remote_lsn, '$origin_before') > 16 * 1024 * 1024
+		  FROM pg_replication_origin_status s JOIN pg_replication_origin o ON o.roident = s.local_id
+		 WHERE o.roname LIKE 'pg_flowview_%'}) eq 't';
+	select(undef, undef, undef, 0.2);
+}
+cmp_ok($primary->safe_psql('postgres', qq{
+	SELECT pg_wal_lsn_diff(remote_lsn, '$origin_before')
+	  FROM pg_replication_origin_status s JOIN pg_replication_origin o ON o.roident = s.local_id
+	 WHERE o.roname LIKE 'pg_flowview_%'}), '>', 16 * 1024 * 1024,
+	'the primary worker recorded its position past the bulk load (no source changed)');
+$primary->wait_for_catchup($standby);
+sleep 2;
+is($standby->safe_psql('postgres', "SELECT count(*) FROM flowview.freshness WHERE staleness > interval '1 s'"), '0',
+	'standby: not stale after a bulk load of another table');
 
 # 4. a view backfilled on the primary, no later writes
 $primary->safe_psql('postgres', q{
