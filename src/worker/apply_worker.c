@@ -588,11 +588,16 @@ recompute_live_views_without_slot(void)
 	StringInfoData views;
 	uint64		n = 0;
 	uint64		i;
+	MemoryContext caller = CurrentMemoryContext;
 
+	/* the list outlives the transaction: in the caller's memory */
+	initStringInfo(&views);
 	StartTransactionCommand();
 	if (!OidIsValid(get_extension_oid("pg_flowview", true)) || !lock_view_catalog())
 	{
 		CommitTransactionCommand();
+		MemoryContextSwitchTo(caller);
+		pfree(views.data);
 		return;
 	}
 	origin = replorigin_by_name(slot_name, true);
@@ -600,7 +605,6 @@ recompute_live_views_without_slot(void)
 		progress = replorigin_get_progress(origin, false);
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	initStringInfo(&views);
 	if (SPI_execute("UPDATE flowview.view_catalog SET state = 'backfilling',"
 					" snapshot_xmin = NULL, snapshot_xmax = NULL, snapshot_xip = NULL"
 					" WHERE state = 'live'"
@@ -615,14 +619,19 @@ recompute_live_views_without_slot(void)
 	PopActiveSnapshot();
 	SPI_finish();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(caller);
 	if (n == 0)
+	{
+		pfree(views.data);
 		return;
+	}
 	views_marked_for_recompute = true;
 	ereport(LOG,
 			(errmsg("pg_flowview: replication slot \"%s\" is missing while %llu live views have a recorded position: recomputing them from a snapshot: %s",
 					slot_name, (unsigned long long) n, views.data),
 			 errdetail("The replication origin's position is %X/%X. A new slot starts at the current WAL position and cannot give the changes after the views' position (a promoted standby, a restored cluster or pg_upgrade has no slot); the views are in state backfilling until they are repopulated.",
 					   LSN_FORMAT_ARGS(progress))));
+	pfree(views.data);
 }
 
 static void
