@@ -7,13 +7,16 @@
 # prepared transaction replayed from the old primary holds the new slot's
 # creation) the views are 'backfilling', wait_for_freshness is false and
 # freshness shows no staleness of 0; afterwards, under new writes on the new
-# primary, every view equals its query.
+# primary, every view equals its query.  A restart with the slot resumes; a
+# slot lost while the worker lagged (removed from pg_replslot, as a
+# file-level restore without it) is recomputed the same way.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use File::Path;
 use FlowviewTest;
 
 my $primary = FlowviewTest::node('old_primary');
@@ -144,6 +147,27 @@ is($standby->safe_psql('postgres', "SELECT flowview.wait_for_freshness(NULL, '60
 is(FlowviewTest::differences($standby, 'v_sum', $query{v_sum}), '', 'v_sum equals its query after the restart');
 unlike(PostgreSQL::Test::Utils::slurp_file($standby->logfile, $log_offset), qr/is missing while/,
 	'no recompute when the slot is there');
+
+# the same rule without a failover: the slot is gone (a file-level restore
+# without pg_replslot, say) while the worker lagged
+$standby->safe_psql('postgres', 'SELECT flowview.pause_apply()');
+$standby->safe_psql('postgres', q{
+	INSERT INTO t (g, x) SELECT i % 30, i FROM generate_series(1, 500) i;
+	DELETE FROM t WHERE id % 13 = 0;
+	INSERT INTO u (k) SELECT i % 4 FROM generate_series(1, 50) i;
+});
+my $dboid = $standby->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'postgres'");
+$standby->stop;
+File::Path::rmtree($standby->data_dir . "/pg_replslot/pg_flowview_$dboid");
+$log_offset = -s $standby->logfile;
+$standby->start;
+ok(log_wait(qr/replication slot "pg_flowview_$dboid" is missing while 3 live views have a recorded position/, 60),
+	'a lost slot: the views are recomputed');
+is($standby->safe_psql('postgres', "SELECT flowview.wait_for_freshness(NULL, '60 s')"), 't', 'fresh after the recompute');
+for my $v (sort keys %query)
+{
+	is(FlowviewTest::differences($standby, $v, $query{$v}), '', "$v equals its query after the slot was lost");
+}
 
 $standby->stop;
 done_testing();
