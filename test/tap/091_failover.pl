@@ -6,7 +6,7 @@
 # give the changes in between, and say so in the log.  While it cannot (a
 # prepared transaction replayed from the old primary holds the new slot's
 # creation) the views are 'backfilling', wait_for_freshness is false and
-# freshness shows no staleness of 0; afterwards, under new writes on the new
+# freshness gives no staleness (never a false 0); afterwards, under new writes on the new
 # primary, every view equals its query.  A restart with the slot resumes; a
 # slot lost while the worker lagged (removed from pg_replslot, as a
 # file-level restore without it) is recomputed the same way.
