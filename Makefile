@@ -25,7 +25,9 @@ OBJS        = src/pg_flowview.o \
               src/views/restore.o \
               src/worker/batch.o \
               src/worker/apply_worker.o \
-              src/worker/monitor.o
+              src/worker/monitor.o \
+              src/worker/dropdb.o \
+              src/worker/standby.o
 DATA        = $(wildcard sql/pg_flowview--*.sql)
 DOCS        = contrib/postgres_exporter/flowview.yaml
 PG_CPPFLAGS = -I$(srcdir)/src

@@ -13,7 +13,9 @@
  * view.  Renaming the source table itself is fine: views find it by OID.
  * The same hook refuses DDL on live views' storage (storage_guard.c).
  * The same hook calls source_ddl.c around every statement for changes of a
- * source's shape (unlogged, replica identity, partitions, inheritance).
+ * source's shape (unlogged, replica identity, partitions, inheritance),
+ * and worker/dropdb.c around DROP DATABASE (the apply worker lets go of
+ * its slot, and the database's replication origin goes too).
  *
  *-------------------------------------------------------------------------
  */
@@ -22,6 +24,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -34,6 +37,7 @@
 
 #include "views/ddl.h"
 #include "views/runas.h"
+#include "worker/worker.h"
 
 static ProcessUtility_hook_type prev_process_utility = NULL;
 
@@ -101,6 +105,15 @@ fv_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 				   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
 	List	   *repopulate;
+	Oid			dropped_db = InvalidOid;
+
+	/* DROP DATABASE: its apply worker lets go of its slot first (worker/dropdb.c) */
+	if (IsA(pstmt->utilityStmt, DropdbStmt))
+	{
+		/* dropdb's own refusal, before the worker is stopped for nothing */
+		PreventInTransactionBlock(context == PROCESS_UTILITY_TOPLEVEL, "DROP DATABASE");
+		dropped_db = fv_dropdb_before((DropdbStmt *) pstmt->utilityStmt);
+	}
 
 	/* live views' storage changes only through pg_flowview (storage_guard.c) */
 	fv_guard_storage_ddl(pstmt);
@@ -134,6 +147,8 @@ fv_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 								queryEnv, dest, qc);
 	fv_source_ddl_done(repopulate);
+	if (OidIsValid(dropped_db))
+		fv_dropdb_after(dropped_db);
 }
 
 void

@@ -490,6 +490,8 @@ static char slot_name[NAMEDATALEN];
 static void run_sql(const char *sql);
 static void set_problem(const char *problem);
 static bool lock_source(Oid relid);
+static bool lock_view_catalog(void);
+static void record_position_if_far(XLogRecPtr end);
 static TimestampTz last_catalog_lsn_update = 0;	/* flowview.views.applied_lsn: at most 1/s */
 static LogicalDecodingContext *decoding = NULL;
 static FvBatch batch;
@@ -573,13 +575,90 @@ note_prepared_transactions(void)
 	CommitTransactionCommand();
 }
 
+/*
+ * Set by recompute_live_views_without_slot: live views were marked
+ * 'backfilling' in the catalog, the worker's list of views is out of date.
+ */
+static bool views_marked_for_recompute = false;
+
+/*
+ * The slot is missing while the catalog has live views: they reflect the
+ * stream up to a recorded position (the origin's progress, the catalog's
+ * applied_lsn), but a new slot starts now and can never give the changes
+ * between that position and its start (CreateDecodingContext silently moves
+ * an older start position up to the slot's).  That is what a promoted
+ * standby sees (slots are not copied by pg_basebackup nor replicated; the
+ * origin's progress is), and a restored or pg_upgrade'd cluster: resuming
+ * would lose those changes while the views say 'live'.  So every live view
+ * is marked 'backfilling' (its backfill snapshot forgotten) in one commit,
+ * before the slot is created: a crash in between leaves them backfilling,
+ * never live without a slot.  They are repopulated at the first batch
+ * boundary of the new slot, from a snapshot, as refresh_view does.  Says
+ * so in the log, naming the views and positions.
+ */
+static void
+recompute_live_views_without_slot(void)
+{
+	RepOriginId origin;
+	XLogRecPtr	progress = InvalidXLogRecPtr;
+	StringInfoData views;
+	uint64		n = 0;
+	uint64		i;
+	MemoryContext caller = CurrentMemoryContext;
+
+	/* the list outlives the transaction: in the caller's memory */
+	initStringInfo(&views);
+	StartTransactionCommand();
+	if (!OidIsValid(get_extension_oid("pg_flowview", true)) || !lock_view_catalog())
+	{
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(caller);
+		pfree(views.data);
+		return;
+	}
+	origin = replorigin_by_name(slot_name, true);
+	if (origin != InvalidRepOriginId)
+		progress = replorigin_get_progress(origin, false);
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_execute("UPDATE flowview.view_catalog SET state = 'backfilling',"
+					" snapshot_xmin = NULL, snapshot_xmax = NULL, snapshot_xip = NULL"
+					" WHERE state = 'live'"
+					" RETURNING view_oid::pg_catalog.regclass::pg_catalog.text,"
+					" coalesce(applied_lsn::pg_catalog.text, 'unknown')", false, 0) != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "pg_flowview: could not mark the live views for recomputing");
+	n = SPI_processed;
+	for (i = 0; i < n; i++)
+		appendStringInfo(&views, "%s%s (applied up to %s)", i > 0 ? ", " : "",
+						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(caller);
+	if (n == 0)
+	{
+		pfree(views.data);
+		return;
+	}
+	views_marked_for_recompute = true;
+	ereport(LOG,
+			(errmsg("pg_flowview: replication slot \"%s\" is missing while %llu live views have a recorded position: recomputing them from a snapshot: %s",
+					slot_name, (unsigned long long) n, views.data),
+			 errdetail("The replication origin's position is %X/%X. A new slot starts at the current WAL position and cannot give the changes after the views' position (a promoted standby, a restored cluster or pg_upgrade has no slot); the views are in state backfilling until they are repopulated.",
+					   LSN_FORMAT_ARGS(progress))));
+	pfree(views.data);
+}
+
 static void
 create_slot_if_missing(void)
 {
 	LogicalDecodingContext *ctx;
+	XLogRecPtr	start;
 
 	if (SearchNamedReplicationSlot(slot_name, true) != NULL)
 		return;
+	recompute_live_views_without_slot();
 	note_prepared_transactions();
 	StartTransactionCommand();
 	ReplicationSlotCreate(slot_name, true, RS_EPHEMERAL, false);
@@ -591,10 +670,12 @@ create_slot_if_missing(void)
 	DecodingContextFindStartpoint(ctx);
 	FreeDecodingContext(ctx);
 	ReplicationSlotPersist();
+	start = MyReplicationSlot->data.confirmed_flush;
 	ReplicationSlotRelease();
 	CommitTransactionCommand();
 	set_problem(NULL);
-	ereport(LOG, (errmsg("pg_flowview: created replication slot \"%s\"", slot_name)));
+	ereport(LOG, (errmsg("pg_flowview: created replication slot \"%s\" at %X/%X",
+						 slot_name, LSN_FORMAT_ARGS(start))));
 }
 
 /*
@@ -1765,6 +1846,39 @@ maybe_recompute(List *sources)
 						(long long) (size / (1024 * 1024)), n)));
 }
 
+/*
+ * Batches without changes to the sources commit nothing, so the origin's
+ * progress (and the catalog's applied_lsn) stays at the last batch that
+ * had some, however far decoding has gone since.  A hot standby reads the
+ * WAL after that position to tell which commits its replayed views miss
+ * (standby.c), and a restarted worker decodes it again: once decoding is
+ * FV_RECORD_POSITION_BYTES past it, record the decoded end (every commit
+ * before it is applied or changed no source) in a commit of its own.  Our
+ * own commit is smaller than that, so an idle server writes nothing.
+ */
+#define FV_RECORD_POSITION_BYTES (16 * 1024 * 1024)
+
+static void
+record_position_if_far(XLogRecPtr end)
+{
+	XLogRecPtr	recorded = replorigin_session_get_progress(false);
+
+	if (end < recorded + FV_RECORD_POSITION_BYTES)
+		return;
+	StartTransactionCommand();
+	if (lock_view_catalog())
+	{
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		replorigin_session_origin_lsn = end;
+		run_sql(psprintf("UPDATE flowview.view_catalog SET applied_lsn = '%X/%X' WHERE state = 'live'",
+						 LSN_FORMAT_ARGS(end)));
+		PopActiveSnapshot();
+		SPI_finish();
+	}
+	CommitTransactionCommand();
+}
+
 static bool
 is_paused(void)
 {
@@ -1999,6 +2113,12 @@ fv_apply_worker_main(Datum arg)
 			sources = NIL;		/* reread: the views are in error now */
 			continue;
 		}
+		if (views_marked_for_recompute)
+		{
+			views_marked_for_recompute = false;
+			sources = NIL;		/* reread: the views are backfilling now */
+			continue;
+		}
 
 		if (TimestampDifferenceExceeds(last_tick, GetCurrentTimestamp(), fv_sla_sample_interval_ms))
 		{
@@ -2115,7 +2235,10 @@ fv_apply_worker_main(Datum arg)
 				add_pending(XactLastCommitEnd, end);
 			}
 			else
+			{
 				add_pending(InvalidXLogRecPtr, end);
+				record_position_if_far(end);
+			}
 			idle = false;
 		}
 		else
@@ -2201,9 +2324,39 @@ refuse_own_uncommitted_views(Oid view)
 }
 
 /*
+ * wait_for_freshness on a hot standby: there is no worker to start or
+ * wake; a live view given by name must exist; then standby.c's wait
+ * (replay past the WAL received at the call, views live, no commit before
+ * it that the replayed views miss).  Writes nothing.
+ */
+static bool
+standby_wait_for_freshness(Oid view, TimestampTz deadline)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(view)};
+	int64		total;
+	bool		isnull;
+
+	SPI_connect();
+	SPI_execute_with_args("SELECT count(*) FROM flowview.view_catalog WHERE $1 = 0 OR view_oid = $1",
+						  1, argtypes, args, NULL, true, 1);
+	total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	if (total == 0 && OidIsValid(view))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a live view", get_rel_name(view)),
+				 errhint("SELECT view FROM flowview.views lists the live views.")));
+	if (total == 0)
+		return true;
+	return fv_standby_wait(view, deadline);
+}
+
+/*
  * True once the view (or, for NULL, every live view of the database)
  * reflects every transaction committed before the call; false on timeout.
- * A view in state error never becomes fresh.
+ * A view in state error never becomes fresh.  On a hot standby: see
+ * standby_wait_for_freshness.
  */
 Datum
 fv_wait_for_freshness(PG_FUNCTION_ARGS)
@@ -2228,6 +2381,8 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 		usecs = us >= (double) (PG_INT64_MAX / 4) ? PG_INT64_MAX / 4 : (int64) us;
 	}
 	deadline = GetCurrentTimestamp() + usecs;
+	if (RecoveryInProgress())
+		PG_RETURN_BOOL(standby_wait_for_freshness(view, deadline));
 	fv_ensure_worker(MyDatabaseId);
 	versions = fv_sql_version() >= 3;
 	/* a change of columns replaces the view: follow its name (views/versions.c) */

@@ -26,6 +26,7 @@
 #include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
 
+#include "pg_flowview.h"
 #include "views/security.h"
 #include "worker/worker.h"
 
@@ -153,6 +154,19 @@ fv_oldest_pending_commit(XLogRecPtr from, bool *found)
 	*found = false;
 	if (XLogRecPtrIsInvalid(from) || from >= GetFlushRecPtr(NULL))
 		return 0;
+
+	/*
+	 * WAL at "from" may be gone (a promoted standby or a restored cluster
+	 * whose worker has not started yet, with the catalog's old position):
+	 * read from the oldest WAL surely kept, so the answer is the oldest
+	 * commit still readable, a lower bound, rather than an error.
+	 */
+	if (IsTransactionState())
+	{
+		bool		moved;
+
+		from = fv_readable_wal(from, &moved);
+	}
 	snprintf(name, sizeof(name), "pg_flowview_%u", MyDatabaseId);
 	if (IsTransactionState())
 		own = replorigin_by_name(name, true);
@@ -241,6 +255,12 @@ fv_set_paused(PG_FUNCTION_ARGS)
 	bool		done = false;
 
 	fv_require_preload(pause ? "flowview.pause_apply()" : "flowview.resume_apply()");
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot %s the apply worker on a standby", pause ? "pause" : "resume"),
+				 errdetail("A standby has no apply worker: its live views are replayed from the primary."),
+				 errhint("Run flowview.%s() on the primary.", pause ? "pause_apply" : "resume_apply")));
 	LWLockAcquire(fv_shared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < FV_MAX_WORKERS && !done; i++)
 	{
@@ -281,7 +301,9 @@ PG_FUNCTION_INFO_V1(fv_pipeline);
  * flowview._pipeline(): this database's apply worker: running, paused,
  * applied_lsn, last_batch_at, and the commit time of the oldest committed
  * change it has not applied (NULL: none).  fallback_lsn stands for the
- * applied position when no worker has published one.
+ * applied position when no worker has published one.  On a standby: not
+ * running, the replayed position, and the oldest replayed commit of a
+ * source the replayed views miss (standby.c).
  */
 Datum
 fv_pipeline(PG_FUNCTION_ARGS)
@@ -321,13 +343,35 @@ fv_pipeline(PG_FUNCTION_ARGS)
 	if (XLogRecPtrIsInvalid(applied))
 		applied = fallback;
 
+	/*
+	 * A hot standby has no apply worker: the views are what replay made of
+	 * the primary's; their position and the oldest commit they miss come
+	 * from the replayed origin and WAL (standby.c).
+	 */
+	if (RecoveryInProgress())
+	{
+		if (fv_sql_version() < 3)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("flowview.freshness on a standby is not available until ALTER EXTENSION pg_flowview UPDATE"),
+					 errdetail("The installed SQL objects of pg_flowview are version 0.%d; 0.3 reads the replayed WAL position on a standby.",
+							   fv_sql_version()),
+					 errhint("Run ALTER EXTENSION pg_flowview UPDATE on the primary.")));
+		running = paused = false;
+		last_batch = 0;
+		applied = fv_standby_applied_lsn(fallback);
+	}
+
 	values[0] = BoolGetDatum(running);
 	values[1] = BoolGetDatum(paused);
 	values[2] = LSNGetDatum(applied);
 	nulls[2] = XLogRecPtrIsInvalid(applied);
 	values[3] = TimestampTzGetDatum(last_batch);
 	nulls[3] = last_batch == 0;
-	pending = fv_oldest_pending_commit(applied, &found);
+	if (RecoveryInProgress())
+		pending = fv_standby_pending_commit(applied, InvalidXLogRecPtr, &found);
+	else
+		pending = fv_oldest_pending_commit(applied, &found);
 	if (found && pending == 0)
 		pending = last_batch;	/* beyond the scan limit: a lower bound */
 	values[4] = TimestampTzGetDatum(pending);
@@ -498,7 +542,8 @@ PG_FUNCTION_INFO_V1(fv_applied_lsn);
 /*
  * flowview._applied_lsn(): the position this database's apply worker has
  * applied up to (every live view reflects every transaction committed
- * before it); NULL when no worker has published one.
+ * before it); NULL when no worker has published one.  On a standby, the
+ * replayed origin's position (standby.c).
  */
 Datum
 fv_applied_lsn(PG_FUNCTION_ARGS)
@@ -506,6 +551,9 @@ fv_applied_lsn(PG_FUNCTION_ARGS)
 	bool		running;
 	XLogRecPtr	lsn = fv_worker_applied_lsn(MyDatabaseId, &running);
 
+	/* on a standby: the position the replayed views reflect */
+	if (RecoveryInProgress())
+		lsn = fv_standby_applied_lsn(InvalidXLogRecPtr);
 	if (XLogRecPtrIsInvalid(lsn))
 		PG_RETURN_NULL();
 	PG_RETURN_LSN(lsn);

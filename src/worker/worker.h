@@ -120,6 +120,17 @@ extern XLogRecPtr fv_worker_applied_lsn(Oid dboid, bool *running);
 /* in the apply worker: lock flowview.view_catalog first, as every writing transaction of it does */
 extern bool fv_worker_lock_view_catalog(void);
 
+/* freshness on a hot standby (worker/standby.c) */
+extern XLogRecPtr fv_standby_applied_lsn(XLogRecPtr fallback);
+extern XLogRecPtr fv_readable_wal(XLogRecPtr from, bool *moved);
+extern TimestampTz fv_standby_pending_commit(XLogRecPtr from, XLogRecPtr upto, bool *found);
+extern bool fv_standby_wait(Oid view, TimestampTz deadline);
+
+/* DROP DATABASE of a database with an apply worker (worker/dropdb.c) */
+struct DropdbStmt;
+extern Oid	fv_dropdb_before(struct DropdbStmt *stmt);
+extern void fv_dropdb_after(Oid dboid);
+
 /* entry points named in bgw_function_name */
 extern PGDLLEXPORT void fv_launcher_main(Datum arg);
 extern PGDLLEXPORT void fv_apply_worker_main(Datum arg);
