@@ -2323,6 +2323,16 @@ refuse_own_uncommitted_views(Oid view)
 	SPI_finish();
 }
 
+/* wait_for_freshness of a relation that is not (or no longer) a live view */
+static void
+refuse_not_live(Oid view)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			 errmsg("\"%s\" is not a live view", get_rel_name(view)),
+			 errhint("SELECT view FROM flowview.views lists the live views.")));
+}
+
 /*
  * wait_for_freshness on a hot standby: there is no worker to start or
  * wake; a live view given by name must exist; then standby.c's wait
@@ -2343,10 +2353,7 @@ standby_wait_for_freshness(Oid view, TimestampTz deadline)
 	total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
 	if (total == 0 && OidIsValid(view))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a live view", get_rel_name(view)),
-				 errhint("SELECT view FROM flowview.views lists the live views.")));
+		refuse_not_live(view);
 	if (total == 0)
 		return true;
 	return fv_standby_wait(view, deadline);
@@ -2413,10 +2420,7 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 			fv_versions_follow(name, &view))
 			continue;
 		if (total == 0 && OidIsValid(view))
-			ereport(ERROR,
-					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-					 errmsg("\"%s\" is not a live view", get_rel_name(view)),
-					 errhint("SELECT view FROM flowview.views lists the live views.")));
+			refuse_not_live(view);
 		if (total == 0)
 			PG_RETURN_BOOL(true);
 		if (pending > 0 && first)

@@ -171,14 +171,7 @@ fv_oldest_pending_commit(XLogRecPtr from, bool *found)
 	if (IsTransactionState())
 		own = replorigin_by_name(name, true);
 
-	priv = palloc0(sizeof(ReadLocalXLogPageNoWaitPrivate));
-	reader = XLogReaderAllocate(wal_segment_size, NULL,
-								XL_ROUTINE(.page_read = read_local_xlog_page_no_wait,
-										   .segment_open = wal_segment_open,
-										   .segment_close = wal_segment_close),
-								priv);
-	if (reader == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	reader = fv_local_wal_reader(&priv);
 	PG_TRY();
 	{
 		first = XLogFindNextRecord(reader, from);

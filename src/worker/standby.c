@@ -178,6 +178,27 @@ fv_standby_applied_lsn(XLogRecPtr fallback)
 }
 
 /*
+ * fv_local_wal_reader
+ *		A reader of this server's own WAL that stops at its end instead of
+ *		waiting (*priv->end_of_wal tells), for the scans of freshness.
+ */
+XLogReaderState *
+fv_local_wal_reader(ReadLocalXLogPageNoWaitPrivate **priv)
+{
+	XLogReaderState *reader;
+
+	*priv = palloc0(sizeof(ReadLocalXLogPageNoWaitPrivate));
+	reader = XLogReaderAllocate(wal_segment_size, NULL,
+								XL_ROUTINE(.page_read = read_local_xlog_page_no_wait,
+										   .segment_open = wal_segment_open,
+										   .segment_close = wal_segment_close),
+								*priv);
+	if (reader == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	return reader;
+}
+
+/*
  * fv_readable_wal
  *		Where a scan of this server's WAL wanting to start at "from" can
  *		start: "from" itself if its WAL is still here, else (removed by a
@@ -192,17 +213,10 @@ fv_readable_wal(XLogRecPtr from, bool *moved)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	ReadLocalXLogPageNoWaitPrivate *priv = palloc0(sizeof(ReadLocalXLogPageNoWaitPrivate));
-	XLogReaderState *reader;
+	ReadLocalXLogPageNoWaitPrivate *priv;
+	XLogReaderState *reader = fv_local_wal_reader(&priv);
 	volatile bool ok = true;
 
-	reader = XLogReaderAllocate(wal_segment_size, NULL,
-								XL_ROUTINE(.page_read = read_local_xlog_page_no_wait,
-										   .segment_open = wal_segment_open,
-										   .segment_close = wal_segment_close),
-								priv);
-	if (reader == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	BeginInternalSubTransaction(NULL);
 	PG_TRY();
 	{
@@ -380,14 +394,7 @@ fv_standby_pending_commit(XLogRecPtr from, XLogRecPtr upto, bool *found)
 	ctl.hcxt = CurrentMemoryContext;
 	xids = hash_create("pg_flowview standby xids", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
-	priv = palloc0(sizeof(ReadLocalXLogPageNoWaitPrivate));
-	reader = XLogReaderAllocate(wal_segment_size, NULL,
-								XL_ROUTINE(.page_read = read_local_xlog_page_no_wait,
-										   .segment_open = wal_segment_open,
-										   .segment_close = wal_segment_close),
-								priv);
-	if (reader == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	reader = fv_local_wal_reader(&priv);
 	PG_TRY();
 	{
 		first = XLogFindNextRecord(reader, from);

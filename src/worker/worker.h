@@ -122,6 +122,9 @@ extern bool fv_worker_lock_view_catalog(void);
 
 /* freshness on a hot standby (worker/standby.c) */
 extern XLogRecPtr fv_standby_applied_lsn(XLogRecPtr fallback);
+struct XLogReaderState;
+struct ReadLocalXLogPageNoWaitPrivate;
+extern struct XLogReaderState *fv_local_wal_reader(struct ReadLocalXLogPageNoWaitPrivate **priv);
 extern XLogRecPtr fv_readable_wal(XLogRecPtr from, bool *moved);
 extern TimestampTz fv_standby_pending_commit(XLogRecPtr from, XLogRecPtr upto, bool *found);
 extern bool fv_standby_wait(Oid view, TimestampTz deadline);
