@@ -28,6 +28,7 @@
 #include "access/xlog.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -268,4 +269,30 @@ fv_sql_version(void)
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return version;
+}
+
+void
+fv_require_sql_version(int minor, const char *what)
+{
+	int			installed = fv_sql_version();
+
+	if (installed >= minor)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("%s is not available until ALTER EXTENSION pg_flowview UPDATE", what),
+			 errdetail("The installed SQL objects of pg_flowview are version 0.%d; this needs 0.%d.",
+					   installed, minor),
+			 RecoveryInProgress()
+			 ? errhint("Run ALTER EXTENSION pg_flowview UPDATE on the primary.")
+			 : errhint("Run ALTER EXTENSION pg_flowview UPDATE in this database.")));
+}
+
+void
+fv_spi_run(const char *sql)
+{
+	int			rc = SPI_execute(sql, false, 0);
+
+	if (rc < 0)
+		elog(ERROR, "pg_flowview: SPI_execute failed (%d) for: %s", rc, sql);
 }

@@ -32,5 +32,9 @@ extern char *fv_openlineage_host;
  * raises a clear error naming the update to run).
  */
 extern int	fv_sql_version(void);
+/* 55000 "WHAT is not available until ALTER EXTENSION pg_flowview UPDATE" below 0.MINOR */
+extern void fv_require_sql_version(int minor, const char *what);
+/* run one SQL statement through SPI (connected), any error raised */
+extern void fv_spi_run(const char *sql);
 
 #endif							/* PG_FLOWVIEW_H */

@@ -67,6 +67,7 @@
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
 
+#include "pg_flowview.h"
 #include "views/analyze.h"
 #include "views/runas.h"
 #include "views/security.h"
@@ -612,15 +613,6 @@ merge_statement(const char *target, const char *alias, const char *columns, cons
 					target, alias, select, columns, match, set, columns, values.data);
 }
 
-static void
-run(const char *sql)
-{
-	int			rc = SPI_execute(sql, false, 0);
-
-	if (rc < 0)
-		elog(ERROR, "pg_flowview: SPI_execute failed (%d) for: %s", rc, sql);
-}
-
 /* CREATE TABLE/INDEX statements of the storage; returns the tables created */
 static List *
 create_storage(ViewSql *vs)
@@ -660,11 +652,11 @@ create_storage(ViewSql *vs)
 	 * updates of a group (every batch, for a busy one) are HOT: no index
 	 * entry per version for lookups to step over.
 	 */
-	run(psprintf("CREATE TABLE %s (%s) WITH (fillfactor = 80)", vs->store, buf.data));
+	fv_spi_run(psprintf("CREATE TABLE %s (%s) WITH (fillfactor = 80)", vs->store, buf.data));
 	if (vs->hashed)
-		run(psprintf("CREATE INDEX ON %s ((%s))", vs->store, keys_hash(vs, NULL)));
+		fv_spi_run(psprintf("CREATE INDEX ON %s ((%s))", vs->store, keys_hash(vs, NULL)));
 	else
-		run(psprintf("CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT", vs->store, vs->keys));
+		fv_spi_run(psprintf("CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT", vs->store, vs->keys));
 	tables = lappend(tables, vs->store);
 
 	foreach(lc, vs->def->aggs)
@@ -676,22 +668,22 @@ create_storage(ViewSql *vs)
 		if (!is_minmax(agg) || multiset_of(vs, i) != i || vs->rescan)
 			continue;
 		aux = aux_name(vs, i);
-		run(psprintf("CREATE TABLE %s (%s%sv %s NOT NULL, n bigint NOT NULL)", aux,
+		fv_spi_run(psprintf("CREATE TABLE %s (%s%sv %s NOT NULL, n bigint NOT NULL)", aux,
 					 vs->def->global ? "" : keydefs, vs->def->global ? "" : ", ",
 					 type_sql(agg->argtype, exprTypmod(agg->arg), exprCollation(agg->arg))));
 		if (!vs->hashed && !value_hashed(vs, agg))
-			run(psprintf("CREATE UNIQUE INDEX ON %s (%s%sv) NULLS NOT DISTINCT", aux,
+			fv_spi_run(psprintf("CREATE UNIQUE INDEX ON %s (%s%sv) NULLS NOT DISTINCT", aux,
 						 vs->def->global ? "" : vs->keys, vs->def->global ? "" : ", "));
 		else
-			run(psprintf("CREATE INDEX ON %s (%s%s%s)", aux,
+			fv_spi_run(psprintf("CREATE INDEX ON %s (%s%s%s)", aux,
 						 vs->def->global ? "" : (vs->hashed ? psprintf("(%s)", keys_hash(vs, NULL)) : vs->keys),
 						 vs->def->global ? "" : ", ",
 						 value_hashed(vs, agg) ? psprintf("(%s)", hash_of(agg->argtype, "v", "min/max argument")) : "v"));
 		if (value_orderable(vs, agg))
-			run(psprintf("CREATE INDEX ON %s (%s%s(%s))", aux,
+			fv_spi_run(psprintf("CREATE INDEX ON %s (%s%s(%s))", aux,
 						 vs->def->global ? "" : (vs->hashed ? psprintf("(%s)", keys_hash(vs, NULL)) : vs->keys),
 						 vs->def->global ? "" : ", ", short_value(vs, "v")));
-		run(psprintf("CREATE INDEX ON %s (n) WHERE n = 0", aux));
+		fv_spi_run(psprintf("CREATE INDEX ON %s (n) WHERE n = 0", aux));
 		tables = lappend(tables, aux);
 	}
 	return tables;
@@ -1192,7 +1184,7 @@ create_out_view(ViewSql *vs)
 	appendStringInfo(&buf, " FROM %s", vs->store);
 	if (!vs->def->global)
 		appendStringInfoString(&buf, " WHERE __rows > 0");
-	run(buf.data);
+	fv_spi_run(buf.data);
 	return RangeVarGetRelid(makeRangeVar("flowview", psprintf("fv_out_%d", vs->id), -1),
 							NoLock, false);
 }
@@ -1231,8 +1223,8 @@ user_view_select(ViewSql *vs, Oid out_oid)
 Oid
 fv_create_user_view(const char *qualified_name, const char *select)
 {
-	run(psprintf("CREATE VIEW %s WITH (security_invoker = true) AS %s", qualified_name, select));
-	run(psprintf("CREATE TRIGGER flowview_read_only INSTEAD OF INSERT OR UPDATE OR DELETE ON %s"
+	fv_spi_run(psprintf("CREATE VIEW %s WITH (security_invoker = true) AS %s", qualified_name, select));
+	fv_spi_run(psprintf("CREATE TRIGGER flowview_read_only INSTEAD OF INSERT OR UPDATE OR DELETE ON %s"
 				 " FOR EACH ROW EXECUTE FUNCTION flowview._refuse_write()", qualified_name));
 	return RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(qualified_name)),
 							NoLock, false);
@@ -1296,7 +1288,7 @@ ensure_replica_identity_full(Oid source)
 												   get_rel_name(relid))),
 				 errdetail("A live view subtracts old row versions, so the WAL must carry them whole.")));
 		if (kind == RELKIND_RELATION || kind == RELKIND_PARTITIONED_TABLE)
-			run(psprintf("ALTER TABLE ONLY %s REPLICA IDENTITY FULL",
+			fv_spi_run(psprintf("ALTER TABLE ONLY %s REPLICA IDENTITY FULL",
 						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 													get_rel_name(relid))));
 	}
@@ -1473,10 +1465,10 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 		const char *role = quote_identifier(GetUserNameFromId(caller, false));
 
 		if (rv != NULL)
-			run(psprintf("ALTER VIEW %s OWNER TO %s", quote_qualified_identifier(rv->schemaname, rv->relname), role));
-		run(psprintf("ALTER VIEW %s OWNER TO %s", vs.out, role));
+			fv_spi_run(psprintf("ALTER VIEW %s OWNER TO %s", quote_qualified_identifier(rv->schemaname, rv->relname), role));
+		fv_spi_run(psprintf("ALTER VIEW %s OWNER TO %s", vs.out, role));
 		foreach(lc, tables)
-			run(psprintf("ALTER TABLE %s OWNER TO %s", (char *) lfirst(lc), role));
+			fv_spi_run(psprintf("ALTER TABLE %s OWNER TO %s", (char *) lfirst(lc), role));
 	}
 	fv_own_ddl_end();
 
@@ -1487,9 +1479,9 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 	 */
 	fv_runas_begin(&ra, caller, FV_RUNAS_STORAGE, tz);
 	foreach(lc, backfill)
-		run(fv_with_source(lfirst(lc), vs.def->source));
+		fv_spi_run(fv_with_source(lfirst(lc), vs.def->source));
 	fv_runas_end(&ra);
-	run(psprintf("SELECT flowview._sync_grants(%u)", view_oid));
+	fv_spi_run(psprintf("SELECT flowview._sync_grants(%u)", view_oid));
 	SPI_finish();
 	fv_restore_user(&saved);
 	*id = vs.id;

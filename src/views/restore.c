@@ -140,10 +140,7 @@ fv_restore_bind(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("only a superuser can restore live views"),
 				 errhint("Restore the dump as a superuser (CREATE EXTENSION pg_flowview needs one too).")));
-	if (fv_sql_version() < 3)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("restoring live views is not available until ALTER EXTENSION pg_flowview UPDATE")));
+	fv_require_sql_version(3, "restoring live views");
 	id = PG_GETARG_INT32(0);
 	view = PG_GETARG_OID(1);
 	source = PG_GETARG_OID(2);

@@ -51,6 +51,7 @@
 #include "utils/rls.h"
 #include "utils/syscache.h"
 
+#include "pg_flowview.h"
 #include "views/runas.h"
 #include "views/security.h"
 
@@ -407,13 +408,6 @@ fv_storage_column(PG_FUNCTION_ARGS)
 										CStringGetDatum(storage_column(view, live_view_id(view), column))));
 }
 
-static void
-run(const char *sql)
-{
-	if (SPI_execute(sql, false, 0) < 0)
-		elog(ERROR, "pg_flowview: SPI_execute failed for: %s", sql);
-}
-
 /* Has the storage table an index whose first column is g1? */
 static bool
 has_first_key_index(Oid store)
@@ -432,7 +426,7 @@ has_first_key_index(Oid store)
 static void
 drop_org_objects(int id)
 {
-	run(psprintf("DO $$ BEGIN"
+	fv_spi_run(psprintf("DO $$ BEGIN"
 				 " IF EXISTS (SELECT FROM pg_policy WHERE polrelid = 'flowview.fv_store_%d'::regclass"
 				 "            AND polname = 'flowview_org') THEN"
 				 "   DROP POLICY flowview_org ON flowview.fv_store_%d; END IF;"
@@ -494,12 +488,12 @@ fv_org_security_on_store(int id, const char *col)
 
 	SPI_connect();
 	fv_own_ddl_begin();
-	run(psprintf("ALTER TABLE %s ENABLE ROW LEVEL SECURITY", store_sql));
+	fv_spi_run(psprintf("ALTER TABLE %s ENABLE ROW LEVEL SECURITY", store_sql));
 	drop_org_objects(id);
-	run(psprintf("CREATE POLICY flowview_org ON %s AS PERMISSIVE FOR SELECT TO PUBLIC"
+	fv_spi_run(psprintf("CREATE POLICY flowview_org ON %s AS PERMISSIVE FOR SELECT TO PUBLIC"
 				 " USING (%s = ANY ((SELECT flowview._visible_units())::text[]))",
 				 store_sql, quote_identifier(col)));
-	run(psprintf("CREATE POLICY flowview_org_admin ON %s AS PERMISSIVE FOR SELECT TO flowview_admin"
+	fv_spi_run(psprintf("CREATE POLICY flowview_org_admin ON %s AS PERMISSIVE FOR SELECT TO flowview_admin"
 				 " USING (true)", store_sql));
 	/*
 	 * The unique index on the keys serves the first key; others get one, and
@@ -508,9 +502,9 @@ fv_org_security_on_store(int id, const char *col)
 	 * it (dropped again by drop_org_objects, which leaves unique indexes).
 	 */
 	if (strcmp(col, "g1") != 0)
-		run(psprintf("CREATE INDEX fv_store_%d_org ON %s (%s)", id, store_sql, quote_identifier(col)));
+		fv_spi_run(psprintf("CREATE INDEX fv_store_%d_org ON %s (%s)", id, store_sql, quote_identifier(col)));
 	else if (!has_first_key_index(store_oid(id)))
-		run(psprintf("CREATE INDEX fv_store_%d_g1_idx ON %s (g1)", id, store_sql));
+		fv_spi_run(psprintf("CREATE INDEX fv_store_%d_g1_idx ON %s (g1)", id, store_sql));
 	fv_own_ddl_end();
 	SPI_finish();
 }
@@ -600,7 +594,7 @@ fv_disable_org_security(PG_FUNCTION_ARGS)
 		elog(ERROR, "pg_flowview: could not read pg_policy");
 	others = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	if (others == 0)
-		run(psprintf("ALTER TABLE %s DISABLE ROW LEVEL SECURITY", store_sql));
+		fv_spi_run(psprintf("ALTER TABLE %s DISABLE ROW LEVEL SECURITY", store_sql));
 	else
 		ereport(NOTICE,
 				(errmsg("row-level security stays enabled on %s: it has %lld other policies",

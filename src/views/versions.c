@@ -99,27 +99,6 @@ typedef struct FvCurrent
 	char	   *time_zone;
 } FvCurrent;
 
-static void
-run(const char *sql)
-{
-	int			rc = SPI_execute(sql, false, 0);
-
-	if (rc < 0)
-		elog(ERROR, "pg_flowview: SPI_execute failed (%d) for: %s", rc, sql);
-}
-
-/* 55000 unless the 0.3 SQL objects (view_version_catalog) are installed */
-static void
-require_versions(const char *what)
-{
-	if (fv_sql_version() < 3)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("%s is not available until ALTER EXTENSION pg_flowview UPDATE", what),
-				 errdetail("The installed SQL objects of pg_flowview are older than the library."),
-				 errhint("Run ALTER EXTENSION pg_flowview UPDATE in this database.")));
-}
-
 static char *
 view_display_name(Oid view)
 {
@@ -399,7 +378,7 @@ begin_change(Oid view, const char *query, const char *minmax, const char *tz, in
 
 	/* the definition create_view made becomes version 1 */
 	if (!cur->has_versions)
-		run(psprintf("INSERT INTO flowview.view_version_catalog (view_oid, version, query, minmax, time_zone,"
+		fv_spi_run(psprintf("INSERT INTO flowview.view_version_catalog (view_oid, version, query, minmax, time_zone,"
 					 " changed_by, changed_at, current, activated_at, catalog_id)"
 					 " SELECT c.view_oid, 1, c.query, c.minmax, c.time_zone, pg_catalog.pg_get_userbyid(cl.relowner),"
 					 " c.created_at, true, c.created_at, c.id"
@@ -452,7 +431,7 @@ check_changeable(FunctionCallInfo fcinfo, const char *what, FvCurrent *cur)
 	MemoryContext cxt = CurrentMemoryContext;
 
 	fv_require_preload(what);
-	require_versions(what);
+	fv_require_sql_version(3, what);
 	view = PG_GETARG_OID(0);
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view)))
 		ereport(ERROR,
@@ -654,10 +633,10 @@ drop_definition(int id)
 		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
 						  TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
 		for (i = 0; i < n; i++)
-			run(psprintf("DROP %s", TextDatumGetCString(elems[i])));
+			fv_spi_run(psprintf("DROP %s", TextDatumGetCString(elems[i])));
 	}
-	run(psprintf("DELETE FROM flowview.view_catalog WHERE id = %d", id));
-	run(psprintf("SELECT flowview._forget_stats(%d)", id));
+	fv_spi_run(psprintf("DELETE FROM flowview.view_catalog WHERE id = %d", id));
+	fv_spi_run(psprintf("SELECT flowview._forget_stats(%d)", id));
 }
 
 /*
@@ -722,7 +701,7 @@ swap(Oid view, int version)
 	CommandCounterIncrement();
 
 	if (select_compatible(view, select))
-		run(psprintf("CREATE OR REPLACE VIEW %s WITH (security_invoker = true) AS %s", qualified, select));
+		fv_spi_run(psprintf("CREATE OR REPLACE VIEW %s WITH (security_invoker = true) AS %s", qualified, select));
 	else
 	{
 		List	   *keep = NIL;
@@ -746,30 +725,30 @@ swap(Oid view, int version)
 			elog(ERROR, "pg_flowview: could not read the view's owner and privileges");
 		for (k = 0; k < SPI_processed; k++)
 			keep = lappend(keep, SPI_getvalue(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 1));
-		run(psprintf("DROP VIEW %s", qualified));
+		fv_spi_run(psprintf("DROP VIEW %s", qualified));
 		newv = fv_create_user_view(qualified, select);
 		foreach(lc, keep)
-			run(lfirst(lc));
-		run(psprintf("UPDATE flowview.alert_catalog SET view_oid = %u WHERE view_oid = %u", newv, view));
-		run(psprintf("UPDATE flowview.alert_events SET view = %u::oid::regclass WHERE view = %u::oid::regclass",
+			fv_spi_run(lfirst(lc));
+		fv_spi_run(psprintf("UPDATE flowview.alert_catalog SET view_oid = %u WHERE view_oid = %u", newv, view));
+		fv_spi_run(psprintf("UPDATE flowview.alert_events SET view = %u::oid::regclass WHERE view = %u::oid::regclass",
 					 newv, view));
-		run(psprintf("UPDATE flowview.sla_samples SET view_oid = %u WHERE view_oid = %u", newv, view));
-		run(psprintf("UPDATE flowview.view_version_catalog SET view_oid = %u WHERE view_oid = %u", newv, view));
+		fv_spi_run(psprintf("UPDATE flowview.sla_samples SET view_oid = %u WHERE view_oid = %u", newv, view));
+		fv_spi_run(psprintf("UPDATE flowview.view_version_catalog SET view_oid = %u WHERE view_oid = %u", newv, view));
 	}
 	fv_record_source_dependencies(newv, source, used);
 
 	/* the old definition goes; the new one takes its place and settings */
-	run(psprintf("UPDATE flowview.view_catalog n SET freshness_sla = o.freshness_sla, sla_breached = o.sla_breached,"
+	fv_spi_run(psprintf("UPDATE flowview.view_catalog n SET freshness_sla = o.freshness_sla, sla_breached = o.sla_breached,"
 				 " created_at = o.created_at FROM flowview.view_catalog o WHERE n.id = %d AND o.id = %d",
 				 new_id, old_id));
 	drop_definition(old_id);
-	run(psprintf("UPDATE flowview.view_catalog SET view_oid = %u WHERE id = %d", newv, new_id));
-	run(psprintf("UPDATE flowview.view_version_catalog SET current = false, catalog_id = NULL"
+	fv_spi_run(psprintf("UPDATE flowview.view_catalog SET view_oid = %u WHERE id = %d", newv, new_id));
+	fv_spi_run(psprintf("UPDATE flowview.view_version_catalog SET current = false, catalog_id = NULL"
 				 " WHERE view_oid = %u AND current", newv));
-	run(psprintf("UPDATE flowview.view_version_catalog SET current = true, pending = false,"
+	fv_spi_run(psprintf("UPDATE flowview.view_version_catalog SET current = true, pending = false,"
 				 " activated_at = now(), ready_lsn = NULL, error = NULL"
 				 " WHERE view_oid = %u AND version = %d", newv, version));
-	run(psprintf("SELECT flowview._sync_grants(%u)", newv));
+	fv_spi_run(psprintf("SELECT flowview._sync_grants(%u)", newv));
 	return newv;
 }
 
@@ -796,7 +775,7 @@ abandon(Oid view, int version, const char *reason)
 		if (!isnull)
 			drop_definition(DatumGetInt32(id));
 	}
-	run(psprintf("UPDATE flowview.view_version_catalog SET catalog_id = NULL"
+	fv_spi_run(psprintf("UPDATE flowview.view_version_catalog SET catalog_id = NULL"
 				 " WHERE view_oid = %u AND version = %d", view, version));
 }
 
@@ -913,7 +892,7 @@ fv_versions_step(void)
 	 * its snapshot saw; one populated again (a partition attached to its
 	 * source, say) waits for its new snapshot.
 	 */
-	run("UPDATE flowview.view_version_catalog v SET ready_lsn = CASE WHEN c.state = 'live'"
+	fv_spi_run("UPDATE flowview.view_version_catalog v SET ready_lsn = CASE WHEN c.state = 'live'"
 		" THEN pg_catalog.pg_current_wal_insert_lsn() END"
 		" FROM flowview.view_catalog c"
 		" WHERE v.pending AND c.id = v.catalog_id"

@@ -487,7 +487,6 @@ prepare_source(FvSource *src)
  */
 
 static char slot_name[NAMEDATALEN];
-static void run_sql(const char *sql);
 static void set_problem(const char *problem);
 static bool lock_source(Oid relid);
 static bool lock_view_catalog(void);
@@ -691,7 +690,7 @@ slot_lost(void)
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	run_sql(psprintf("UPDATE flowview.view_catalog SET state = 'error', error ="
+	fv_spi_run(psprintf("UPDATE flowview.view_catalog SET state = 'error', error ="
 					 " 'replication slot %s was invalidated (max_slot_wal_keep_size): changes were lost;"
 					 " run flowview.refresh_view() on this view'"
 					 " WHERE state <> 'error'", slot_name));
@@ -786,13 +785,6 @@ stop_and_clean_up(void)
  * Apply worker: backfill and apply
  * ----------------------------------------------------------------
  */
-
-static void
-run_sql(const char *sql)
-{
-	if (SPI_execute(sql, false, 0) < 0)
-		elog(ERROR, "pg_flowview: failed: %s", sql);
-}
 
 static void
 set_time_zone(const char *tz)
@@ -926,7 +918,7 @@ backfill_view(FvLiveView *v)
 	fv_runas_begin(&ra, fv_view_runas_role(v->id), FV_RUNAS_STORAGE, v->time_zone);
 	/* DELETE, not TRUNCATE: readers of the view are never blocked */
 	foreach(lc, v->storage_tables)
-		run_sql(psprintf("DELETE FROM %s", (char *) lfirst(lc)));
+		fv_spi_run(psprintf("DELETE FROM %s", (char *) lfirst(lc)));
 	foreach(lc, v->backfill_sql)
 	{
 		SPIPlanPtr	plan = SPI_prepare(fv_with_source(lfirst(lc), v->source_oid), 0, NULL);
@@ -941,7 +933,7 @@ backfill_view(FvLiveView *v)
 	for (i = 0; i < snap->xcnt; i++)
 		appendStringInfo(&xip, "%s%u", i > 0 ? "," : "", snap->xip[i]);
 	appendStringInfoString(&xip, "}");
-	run_sql(psprintf("UPDATE flowview.view_catalog SET state = 'live', error = NULL,"
+	fv_spi_run(psprintf("UPDATE flowview.view_catalog SET state = 'live', error = NULL,"
 					 " snapshot_xmin = %u, snapshot_xmax = %u, snapshot_xip = '%s'"
 					 " WHERE id = %d AND xmin = '%s'", snap->xmin, snap->xmax, xip.data, v->id,
 					 seen_xmin ? seen_xmin : "0"));
@@ -1412,7 +1404,7 @@ apply_batch(List *sources, XLogRecPtr end)
 			else if (action == FV_SIGN_REPOPULATE)
 			{
 				/* repopulated at the next batch boundary, from a snapshot that sees this batch */
-				run_sql(psprintf("UPDATE flowview.view_catalog SET state = 'backfilling',"
+				fv_spi_run(psprintf("UPDATE flowview.view_catalog SET state = 'backfilling',"
 								 " snapshot_xmin = NULL, snapshot_xmax = NULL, snapshot_xip = NULL"
 								 " WHERE id = %d", v->id));
 				v->state = "backfilling";
@@ -1446,7 +1438,7 @@ apply_batch(List *sources, XLogRecPtr end)
 				fv_runas_begin(&ra, fv_view_runas_role(v->id), FV_RUNAS_STORAGE, v->time_zone);
 				if (truncated)
 					foreach(sc, v->storage_tables)
-						run_sql(psprintf("DELETE FROM %s", (char *) lfirst(sc)));
+						fv_spi_run(psprintf("DELETE FROM %s", (char *) lfirst(sc)));
 				{
 					List	   *plans = tuplestore_tuple_count(rows) <= FV_PLAN_MAX_ROWS ?
 						view_plans(key, v)->plans : NIL;
@@ -1457,7 +1449,7 @@ apply_batch(List *sources, XLogRecPtr end)
 						if (!statement_applies(lfirst(sc), src))
 							continue;
 						if (plans == NIL)
-							run_sql(fv_with_source(lfirst(sc), v->source_oid));
+							fv_spi_run(fv_with_source(lfirst(sc), v->source_oid));
 						else if (SPI_execute_plan(list_nth(plans, foreach_current_index(sc)),
 												  NULL, NULL, false, 0) < 0)
 							elog(ERROR, "pg_flowview: apply statement failed");
@@ -1469,7 +1461,7 @@ apply_batch(List *sources, XLogRecPtr end)
 				if (v->has_alerts && v->changed_groups_sql != NULL)
 				{
 					/* the view's expressions over the batch: as its owner too */
-					run_sql(v->changed_groups_sql);
+					fv_spi_run(v->changed_groups_sql);
 					if (SPI_processed == 1)
 					{
 						groups = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &no_groups);
@@ -1548,7 +1540,7 @@ apply_batch(List *sources, XLogRecPtr end)
 		initStringInfo(&ids);
 		foreach(lc, applied)
 			appendStringInfo(&ids, "%s%d", foreach_current_index(lc) ? "," : "", lfirst_int(lc));
-		run_sql(psprintf("UPDATE flowview.view_catalog SET applied_lsn = '%X/%X' WHERE id IN (%s)",
+		fv_spi_run(psprintf("UPDATE flowview.view_catalog SET applied_lsn = '%X/%X' WHERE id IN (%s)",
 						 LSN_FORMAT_ARGS(end), ids.data));
 	}
 	PopActiveSnapshot();
@@ -1871,7 +1863,7 @@ record_position_if_far(XLogRecPtr end)
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		replorigin_session_origin_lsn = end;
-		run_sql(psprintf("UPDATE flowview.view_catalog SET applied_lsn = '%X/%X' WHERE state = 'live'",
+		fv_spi_run(psprintf("UPDATE flowview.view_catalog SET applied_lsn = '%X/%X' WHERE state = 'live'",
 						 LSN_FORMAT_ARGS(end)));
 		PopActiveSnapshot();
 		SPI_finish();
@@ -1939,7 +1931,7 @@ monitor_tick(List *sources)
 	{
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		run_sql(psprintf("SELECT flowview._sla_tick('%d s')", fv_sla_history_retention_s));
+		fv_spi_run(psprintf("SELECT flowview._sla_tick('%d s')", fv_sla_history_retention_s));
 		PopActiveSnapshot();
 		SPI_finish();
 	}

@@ -343,13 +343,7 @@ fv_pipeline(PG_FUNCTION_ARGS)
 	 */
 	if (RecoveryInProgress())
 	{
-		if (fv_sql_version() < 3)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("flowview.freshness on a standby is not available until ALTER EXTENSION pg_flowview UPDATE"),
-					 errdetail("The installed SQL objects of pg_flowview are version 0.%d; 0.3 reads the replayed WAL position on a standby.",
-							   fv_sql_version()),
-					 errhint("Run ALTER EXTENSION pg_flowview UPDATE on the primary.")));
+		fv_require_sql_version(3, "flowview.freshness on a standby");
 		running = paused = false;
 		last_batch = 0;
 		applied = fv_standby_applied_lsn(fallback);
