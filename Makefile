@@ -14,6 +14,9 @@ OBJS        = src/pg_flowview.o \
               src/decoder/json_value.o \
               src/views/analyze.o \
               src/views/create.o \
+              src/views/join.o \
+              src/worker/batch_snapshot.o \
+              src/worker/join_delta.o \
               src/views/ddl.o \
               src/views/source_ddl.o \
               src/views/alert.o \

@@ -31,6 +31,7 @@
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
+#include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
@@ -87,8 +88,9 @@ check_function(Oid funcid, void *context)
 
 typedef struct ExprCheckContext
 {
-	Index		rtindex;
+	Index		rtindex;		/* 0: any base relation of a join (by_rt) */
 	Bitmapset  *attnos;			/* columns read, offset by FirstLowInvalid... */
+	Bitmapset **by_rt;			/* join: per range table index, columns read */
 } ExprCheckContext;
 
 static bool
@@ -100,14 +102,19 @@ check_expr_walker(Node *node, ExprCheckContext *ctx)
 	{
 		Var		   *var = (Var *) node;
 
-		if (var->varlevelsup != 0 || var->varno != ctx->rtindex)
+		if (var->varlevelsup != 0 ||
+			(ctx->rtindex != 0 ? var->varno != ctx->rtindex : ctx->by_rt[var->varno] == NULL))
 			reject("outer references are", NULL);
 		if (var->varattno == 0)
 			reject("whole-row references are", "Name the columns you need.");
 		if (var->varattno < 0)
 			reject("system columns are", NULL);
-		ctx->attnos = bms_add_member(ctx->attnos,
-									 var->varattno - FirstLowInvalidHeapAttributeNumber);
+		if (ctx->rtindex != 0)
+			ctx->attnos = bms_add_member(ctx->attnos,
+										 var->varattno - FirstLowInvalidHeapAttributeNumber);
+		else
+			ctx->by_rt[var->varno] = bms_add_member(ctx->by_rt[var->varno],
+													var->varattno - FirstLowInvalidHeapAttributeNumber);
 		return false;
 	}
 	if (IsA(node, Param))
@@ -161,8 +168,9 @@ check_deterministic(FvViewDef *def, Node *expr, Oid collation, const char *what)
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 			 errmsg("%s %s with nondeterministic collation %s is not supported in a live view",
-					what, deparse_expression(expr, deparse_context_for(get_rel_name(def->source), def->source),
-											 false, false),
+					what, def->join ? "over the join" :
+					deparse_expression(expr, deparse_context_for(get_rel_name(def->source), def->source),
+									   false, false),
 					generate_collation_name(collation)),
 			 errdetail("Values equal under a nondeterministic collation but not identical have no single value a live view could show."),
 			 errhint("Give the expression a deterministic collation, e.g. lower(x) COLLATE \"C\".")));
@@ -267,7 +275,7 @@ add_agg(FvViewDef *def, Aggref *aggref)
 }
 
 static void
-check_source(FvViewDef *def, Query *q, RangeTblEntry *rte)
+check_source(RangeTblEntry *rte)
 {
 	char		relkind = get_rel_relkind(rte->relid);
 
@@ -321,8 +329,233 @@ check_source(FvViewDef *def, Query *q, RangeTblEntry *rte)
 					   "Their changes are not written to the WAL.");
 		}
 	}
+}
 
-	def->source = rte->relid;
+/* A FROM item that is not a table: refused, named */
+static void
+check_from_item(RangeTblEntry *rte)
+{
+	if (rte->rtekind == RTE_SUBQUERY)
+		reject("subqueries in FROM are", NULL);
+	if (rte->rtekind == RTE_FUNCTION || rte->rtekind == RTE_TABLEFUNC)
+		reject("functions in FROM are", NULL);
+	if (rte->rtekind == RTE_VALUES)
+		reject("VALUES lists are", NULL);
+	if (rte->rtekind != RTE_RELATION)
+		reject("this kind of FROM item is", NULL);
+	if (rte->tablesample)
+		reject("TABLESAMPLE is", NULL);
+	check_source(rte);
+}
+
+/* ----------------------------------------------------------------
+ * Joins
+ * ----------------------------------------------------------------
+ */
+
+/* The join's quals, flattened to base columns, as conjuncts. */
+static void
+add_quals(Query *q, FvJoin *j, Node *quals)
+{
+	if (quals == NULL)
+		return;
+	quals = flatten_join_alias_vars(q, quals);
+	j->quals = list_concat(j->quals, make_ands_implicit((Expr *) quals));
+}
+
+/* The base tables of FROM item node, its ON conditions. */
+static void
+collect_from(Query *q, FvJoin *j, Node *node)
+{
+	if (IsA(node, RangeTblRef))
+	{
+		Index		rtindex = ((RangeTblRef *) node)->rtindex;
+		RangeTblEntry *rte = rt_fetch(rtindex, q->rtable);
+		FvJoinRel  *rel = palloc0(sizeof(FvJoinRel));
+
+		check_from_item(rte);
+		rel->rtindex = rtindex;
+		rel->relid = rte->relid;
+		rel->alias = rte->eref->aliasname;
+		if (!list_member_oid(j->tables, rte->relid))
+		{
+			j->tables = lappend_oid(j->tables, rte->relid);
+			j->table_columns = lappend(j->table_columns, NIL);
+		}
+		rel->table = list_length(j->tables) - 1;
+		while (list_nth_oid(j->tables, rel->table) != rte->relid)
+			rel->table--;
+		j->rels = lappend(j->rels, rel);
+	}
+	else if (IsA(node, JoinExpr))
+	{
+		JoinExpr   *je = (JoinExpr *) node;
+
+		switch (je->jointype)
+		{
+			case JOIN_INNER:
+				break;
+			case JOIN_LEFT:
+				reject("LEFT JOIN is", "Live views maintain inner joins (JOIN ... ON, or FROM a, b WHERE ...).");
+				break;
+			case JOIN_RIGHT:
+				reject("RIGHT JOIN is", "Live views maintain inner joins (JOIN ... ON, or FROM a, b WHERE ...).");
+				break;
+			case JOIN_FULL:
+				reject("FULL JOIN is", "Live views maintain inner joins (JOIN ... ON, or FROM a, b WHERE ...).");
+				break;
+			default:
+				reject("this kind of join is", NULL);
+		}
+		collect_from(q, j, je->larg);
+		collect_from(q, j, je->rarg);
+		add_quals(q, j, je->quals);
+	}
+	else if (IsA(node, FromExpr))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((FromExpr *) node)->fromlist)
+			collect_from(q, j, lfirst(lc));
+		add_quals(q, j, ((FromExpr *) node)->quals);
+	}
+	else
+		reject("this kind of FROM item is", NULL);
+}
+
+/* J's columns: the base columns the query reads outside FROM and WHERE */
+static bool
+collect_join_cols(Node *node, FvJoin *j)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var) && ((Var *) node)->varlevelsup == 0 && ((Var *) node)->varattno > 0)
+	{
+		Var		   *var = (Var *) node;
+		ListCell   *lc;
+		FvJoinCol  *col;
+
+		foreach(lc, j->cols)
+		{
+			col = lfirst(lc);
+			if (col->rtindex == var->varno && col->attno == var->varattno)
+				return false;
+		}
+		col = palloc0(sizeof(FvJoinCol));
+		col->rtindex = var->varno;
+		col->attno = var->varattno;
+		foreach(lc, j->rels)
+			if (((FvJoinRel *) lfirst(lc))->rtindex == var->varno)
+				col->name = psprintf("%s.%s", ((FvJoinRel *) lfirst(lc))->alias,
+									 get_attname(((FvJoinRel *) lfirst(lc))->relid, var->varattno, false));
+		if (col->name == NULL)
+			reject("outer references are", NULL);
+		if (strlen(col->name) >= NAMEDATALEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_NAME_TOO_LONG),
+					 errmsg("column \"%s\" of the join is too long a name for a live view", col->name),
+					 errhint("Use shorter table aliases.")));
+		j->cols = lappend(j->cols, col);
+		return false;
+	}
+	return expression_tree_walker(node, collect_join_cols, (void *) j);
+}
+
+/* Var of a base relation -> the same column of J (range table index 1) */
+static Node *
+to_join_relation(Node *node, FvJoin *j)
+{
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, Var) && ((Var *) node)->varlevelsup == 0 && ((Var *) node)->varattno > 0)
+	{
+		Var		   *var = (Var *) node;
+		ListCell   *lc;
+
+		foreach(lc, j->cols)
+		{
+			FvJoinCol  *col = lfirst(lc);
+
+			if (col->rtindex == var->varno && col->attno == var->varattno)
+				return (Node *) makeVar(1, foreach_current_index(lc) + 1, var->vartype,
+										var->vartypmod, var->varcollid, 0);
+		}
+		elog(ERROR, "pg_flowview: join column not collected");
+	}
+	return expression_tree_mutator(node, to_join_relation, (void *) j);
+}
+
+/*
+ * A query over a join: check its FROM items and conditions, set def->join,
+ * and rewrite q into the same query over J (its only range table entry,
+ * index 1; no WHERE, which J applies), for the one-source analysis.
+ */
+static void
+analyze_join(FvViewDef *def, Query *q)
+{
+	FvJoin	   *j = palloc0(sizeof(FvJoin));
+	ExprCheckContext ctx;
+	ListCell   *lc;
+	RangeTblEntry *rte;
+	List	   *colnames = NIL;
+
+	q->targetList = (List *) flatten_join_alias_vars(q, (Node *) q->targetList);
+	q->havingQual = flatten_join_alias_vars(q, q->havingQual);
+	collect_from(q, j, (Node *) q->jointree);
+	if (list_length(j->rels) > FV_JOIN_MAX_RELS)
+		reject(psprintf("joins of more than %d tables are", FV_JOIN_MAX_RELS), NULL);
+	j->rtable = q->rtable;
+
+	/* conditions: over the join's tables, expressions as anywhere else */
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.by_rt = palloc0(sizeof(Bitmapset *) * (list_length(q->rtable) + 1));
+	foreach(lc, j->rels)
+		ctx.by_rt[((FvJoinRel *) lfirst(lc))->rtindex] = bms_make_singleton(0);
+	foreach(lc, j->quals)
+	{
+		if (contain_agg_clause(lfirst(lc)))
+			reject("aggregates in join conditions are", NULL);
+		check_expr_walker(lfirst(lc), &ctx);
+	}
+	check_expr_walker((Node *) q->targetList, &ctx);
+	check_expr_walker(q->havingQual, &ctx);
+
+	/* J's columns, and every column read per table */
+	(void) collect_join_cols((Node *) q->targetList, j);
+	(void) collect_join_cols(q->havingQual, j);
+	foreach(lc, j->rels)
+	{
+		FvJoinRel  *rel = lfirst(lc);
+		ListCell   *tc = list_nth_cell(j->table_columns, rel->table);
+		int			x = 0;
+
+		while ((x = bms_next_member(ctx.by_rt[rel->rtindex], x)) >= 0)
+		{
+			char	   *name = get_attname(rel->relid, x + FirstLowInvalidHeapAttributeNumber, false);
+			ListCell   *cc;
+			bool		have = false;
+
+			foreach(cc, lfirst(tc))
+				have |= strcmp(lfirst(cc), name) == 0;
+			if (!have)
+				lfirst(tc) = lappend(lfirst(tc), name);
+		}
+	}
+
+	/* the query over J */
+	q->targetList = (List *) to_join_relation((Node *) q->targetList, j);
+	q->havingQual = to_join_relation(q->havingQual, j);
+	foreach(lc, j->cols)
+		colnames = lappend(colnames, makeString(((FvJoinCol *) lfirst(lc))->name));
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relkind = RELKIND_VIEW;
+	rte->eref = makeAlias("j", colnames);
+	rte->inh = false;
+	q->rtable = list_make1(rte);
+	q->jointree = makeFromExpr(list_make1(makeNode(RangeTblRef)), NULL);
+	linitial_node(RangeTblRef, q->jointree->fromlist)->rtindex = 1;
+	def->join = j;
 }
 
 /*
@@ -381,29 +614,23 @@ fv_analyze_query(const char *query_text)
 		reject("a query without FROM is", NULL);
 	if (list_length(q->jointree->fromlist) > 1 ||
 		!IsA(linitial(q->jointree->fromlist), RangeTblRef))
-		reject("joins are", "A live view reads one source table.");
-	rtr = linitial_node(RangeTblRef, q->jointree->fromlist);
+		analyze_join(def, q);	/* q is now the query over J */
+	else
 	{
-		RangeTblEntry *rte = rt_fetch(rtr->rtindex, q->rtable);
+		RangeTblEntry *rte = rt_fetch(linitial_node(RangeTblRef, q->jointree->fromlist)->rtindex,
+									  q->rtable);
 
-		if (rte->rtekind == RTE_SUBQUERY)
-			reject("subqueries in FROM are", NULL);
-		if (rte->rtekind == RTE_FUNCTION || rte->rtekind == RTE_TABLEFUNC)
-			reject("functions in FROM are", NULL);
-		if (rte->rtekind == RTE_VALUES)
-			reject("VALUES lists are", NULL);
-		if (rte->rtekind != RTE_RELATION)
-			reject("this kind of FROM item is", NULL);
-		if (rte->tablesample)
-			reject("TABLESAMPLE is", NULL);
-		check_source(def, q, rte);
+		check_from_item(rte);
+		def->source = rte->relid;
 	}
+	rtr = linitial_node(RangeTblRef, q->jointree->fromlist);
 	if (!q->hasAggs && q->groupClause == NIL)
 		reject("a query without GROUP BY or aggregates is",
 			   "A live view aggregates: add GROUP BY and aggregates such as count(*).");
 
 	ctx.rtindex = rtr->rtindex;
 	ctx.attnos = NULL;
+	ctx.by_rt = NULL;
 
 	/* WHERE */
 	def->where = q->jointree->quals;
@@ -483,7 +710,9 @@ fv_analyze_query(const char *query_text)
 	/* the source columns read */
 	x = -1;
 	while ((x = bms_next_member(ctx.attnos, x)) >= 0)
-		def->used_columns = lappend(def->used_columns,
+		def->used_columns = lappend(def->used_columns, def->join ?
+									((FvJoinCol *) list_nth(def->join->cols,
+															x + FirstLowInvalidHeapAttributeNumber - 1))->name :
 									get_attname(def->source,
 												x + FirstLowInvalidHeapAttributeNumber,
 												false));

@@ -56,6 +56,39 @@ typedef struct FvOutput
 	int32		typmod;
 } FvOutput;
 
+/*
+ * A live view over a join (views/join.c): the query's FROM items and
+ * conditions become the join relation J, a PostgreSQL view
+ * flowview.fv_join_ID whose columns are the base columns the rest of the
+ * query reads; the rest of the query is analysed as a one-source view over J.
+ */
+#define FV_JOIN_MAX_RELS 8
+
+typedef struct FvJoinRel
+{
+	Index		rtindex;		/* in the query as written */
+	Oid			relid;
+	char	   *alias;			/* its unique name in the FROM clause */
+	int			table;			/* index into FvJoin.tables */
+} FvJoinRel;
+
+typedef struct FvJoinCol
+{
+	Index		rtindex;
+	AttrNumber	attno;
+	char	   *name;			/* J's column: "alias.column" */
+} FvJoinCol;
+
+typedef struct FvJoin
+{
+	List	   *rtable;			/* the query's range table, for deparsing */
+	List	   *rels;			/* FvJoinRel *, in FROM order */
+	List	   *tables;			/* distinct base tables (OIDs), in first-use order */
+	List	   *table_columns;	/* per table: List of char *, every column read */
+	List	   *quals;			/* conjuncts of ON and WHERE, over the rels */
+	List	   *cols;			/* FvJoinCol *: J's columns, attno order */
+} FvJoin;
+
 typedef struct FvViewDef
 {
 	Query	   *query;
@@ -67,6 +100,7 @@ typedef struct FvViewDef
 	List	   *aggs;			/* FvAgg *, visible and HAVING-only */
 	List	   *outputs;		/* FvOutput * */
 	List	   *used_columns;	/* char * names of source columns read */
+	FvJoin	   *join;			/* a join view: source is J, set by create.c */
 } FvViewDef;
 
 extern FvViewDef *fv_analyze_query(const char *query_text);
@@ -74,6 +108,7 @@ extern FvViewDef *fv_analyze_query(const char *query_text);
 /* stands for the source table in stored backfill SQL (create.c) */
 #define FV_SOURCE_TOKEN "__flowview_source__"
 extern char *fv_with_source(const char *sql, Oid source);
+extern bool fv_is_join_relation(Oid relid);
 
 /*
  * create.c, for alter_view and rollback_view (views/versions.c).

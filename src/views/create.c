@@ -69,6 +69,7 @@
 
 #include "pg_flowview.h"
 #include "views/analyze.h"
+#include "views/join.h"
 #include "views/runas.h"
 #include "views/security.h"
 #include "worker/worker.h"
@@ -106,7 +107,8 @@ fv_with_source(const char *sql, Oid source)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("source table with OID %u of a live view does not exist", source)));
-	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
+	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE &&
+		!fv_is_join_relation(source))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("source \"%s\" of a live view is no longer a table", relname),
@@ -139,6 +141,17 @@ fv_with_source(const char *sql, Oid source)
 	scanner_finish(scanner);
 	appendStringInfoString(&out, sql + copied);
 	return out.data;
+}
+
+/* Is relid a join view's join relation J (flowview.fv_join_ID, a view)? */
+bool
+fv_is_join_relation(Oid relid)
+{
+	char	   *name = get_rel_name(relid);
+
+	return name != NULL && get_rel_relkind(relid) == RELKIND_VIEW &&
+		strncmp(name, "fv_join_", 8) == 0 &&
+		get_rel_namespace(relid) == get_namespace_oid("flowview", true);
 }
 
 PG_FUNCTION_INFO_V1(fv_with_source_sql);
@@ -1295,6 +1308,56 @@ ensure_replica_identity_full(Oid source)
 }
 
 /*
+ * A join view's catalog columns (0.4): its base tables, the columns read of
+ * each (as text[] literals), and J's delta statement (join.c).
+ */
+static void
+record_join(ViewSql *vs)
+{
+	FvJoin	   *j = vs->def->join;
+	StringInfoData tables;
+	List	   *columns = NIL;
+	ListCell   *lc;
+	Oid			types[3] = {TEXTOID, TEXTARRAYOID, TEXTOID};
+	Datum		values[3];
+
+	initStringInfo(&tables);
+	foreach(lc, j->tables)
+		appendStringInfo(&tables, "%s%u", foreach_current_index(lc) ? "," : "{", lfirst_oid(lc));
+	appendStringInfoChar(&tables, '}');
+	foreach(lc, j->table_columns)
+	{
+		StringInfoData cols;
+		ListCell   *cc;
+
+		initStringInfo(&cols);
+		appendStringInfoChar(&cols, '{');
+		foreach(cc, (List *) lfirst(lc))
+		{
+			const char *p;
+
+			appendStringInfo(&cols, "%s\"", foreach_current_index(cc) ? "," : "");
+			for (p = lfirst(cc); *p; p++)
+			{
+				if (*p == '"' || *p == '\\')
+					appendStringInfoChar(&cols, '\\');
+				appendStringInfoChar(&cols, *p);
+			}
+			appendStringInfoChar(&cols, '"');
+		}
+		appendStringInfoChar(&cols, '}');
+		columns = lappend(columns, cols.data);
+	}
+	values[0] = CStringGetTextDatum(tables.data);
+	values[1] = text_array(columns);
+	values[2] = CStringGetTextDatum(fv_join_delta_sql(j));
+	if (SPI_execute_with_args(psprintf("UPDATE flowview.view_catalog SET join_sources = $1::pg_catalog.oid[]::pg_catalog.regclass[],"
+									   " join_source_columns = $2, join_delta_sql = $3 WHERE id = %d", vs->id),
+							  3, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "pg_flowview: could not record the join of the view in the catalog");
+}
+
+/*
  * Refuse (42622) a name part longer than NAMEDATALEN - 1 bytes, which
  * stringToQualifiedNameList would silently truncate.  Parts are separated
  * by dots outside double quotes; "" in quotes is one character.
@@ -1383,13 +1446,22 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 	caller = GetUserId();
 	fv_become_owner(&saved);
 	fv_own_ddl_begin();			/* the storage's DDL (storage_guard.c) */
-	vs.dpcontext = deparse_context_for(get_rel_name(vs.def->source), vs.def->source);
 	vs.nkeys = list_length(vs.def->groupkeys);
 
 	SPI_connect();
 	if (SPI_execute("SELECT nextval('flowview.view_catalog_id_seq')::int", false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "pg_flowview: could not allocate a view id");
 	vs.id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (vs.def->join)
+	{
+		/* the join relation J: the view's source from here on (join.c) */
+		fv_spi_run(psprintf("CREATE VIEW flowview.fv_join_%d AS %s", vs.id,
+							fv_join_relation_sql(vs.def->join)));
+		vs.def->source = RangeVarGetRelid(makeRangeVar("flowview", psprintf("fv_join_%d", vs.id), -1),
+										  NoLock, false);
+		fv_join_index_notices(vs.def->join);
+	}
+	vs.dpcontext = deparse_context_for(get_rel_name(vs.def->source), vs.def->source);
 	vs.store = psprintf("flowview.fv_store_%d", vs.id);
 	vs.out = psprintf("flowview.fv_out_%d", vs.id);
 	vs.delta = FV_DELTA_NAME;
@@ -1407,7 +1479,11 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 	}
 
 	key_layout(&vs);
-	ensure_replica_identity_full(vs.def->source);
+	if (vs.def->join)
+		foreach(lc, vs.def->join->tables)
+			ensure_replica_identity_full(lfirst_oid(lc));
+	else
+		ensure_replica_identity_full(vs.def->source);
 	tables = create_storage(&vs);
 	view_oid = create_out_view(&vs);
 	if (rv != NULL)
@@ -1431,6 +1507,8 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 	objects = lappend(objects, psprintf("VIEW %s", vs.out));
 	foreach(lc, tables)
 		objects = lappend(objects, psprintf("TABLE %s", (char *) lfirst(lc)));
+	if (vs.def->join)
+		objects = lappend(objects, psprintf("VIEW flowview.fv_join_%d", vs.id));
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int32GetDatum(vs.id);
@@ -1455,6 +1533,8 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'backfilling')",
 							  13, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "pg_flowview: could not record the view in the catalog");
+	if (vs.def->join)
+		record_join(&vs);
 
 	/*
 	 * The creator owns the view and what is behind it, so it can GRANT read
@@ -1467,6 +1547,8 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 		if (rv != NULL)
 			fv_spi_run(psprintf("ALTER VIEW %s OWNER TO %s", quote_qualified_identifier(rv->schemaname, rv->relname), role));
 		fv_spi_run(psprintf("ALTER VIEW %s OWNER TO %s", vs.out, role));
+		if (vs.def->join)
+			fv_spi_run(psprintf("ALTER VIEW flowview.fv_join_%d OWNER TO %s", vs.id, role));
 		foreach(lc, tables)
 			fv_spi_run(psprintf("ALTER TABLE %s OWNER TO %s", (char *) lfirst(lc), role));
 	}
@@ -1508,6 +1590,8 @@ fv_build_pending_view(Oid view, const char *query, const char *minmax, const cha
 
 	check_minmax(minmax);
 	def = fv_analyze_query(query);
+	if (def->join)
+		fv_require_sql_version(4, "a live view over a join");
 	fv_check_create_privileges(def, get_rel_namespace(view));
 	(void) build_view(def, query, minmax, tz, (Datum) 0, true, NULL, view, &id, select);
 	return id;
@@ -1555,6 +1639,8 @@ fv_create_view(PG_FUNCTION_ARGS)
 	rv->schemaname = get_namespace_name(nsp);
 
 	def = fv_analyze_query(query);
+	if (def->join)
+		fv_require_sql_version(4, "a live view over a join");
 	fv_check_create_privileges(def, nsp);
 	view_oid = build_view(def, query, minmax, tz, PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
 						  PG_ARGISNULL(2), rv, InvalidOid, &id, NULL);

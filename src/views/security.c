@@ -101,26 +101,26 @@ functions_walker(Node *node, void *context)
 	return expression_tree_walker(node, functions_walker, context);
 }
 
-void
-fv_check_create_privileges(FvViewDef *def, Oid view_namespace)
+/*
+ * The caller may read used_columns of source (every column a live view
+ * reads), is not subject to its row-level security, and owns it or its
+ * partitions where create_view must set REPLICA IDENTITY FULL.
+ */
+static void
+check_source_privileges(Oid source, List *used_columns, Oid caller)
 {
-	Oid			caller = GetUserId();
-	Oid			source = def->source;
 	ListCell   *lc;
-
-	if (pg_namespace_aclcheck(view_namespace, caller, ACL_CREATE) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_SCHEMA, get_namespace_name(view_namespace));
 
 	if (pg_class_aclcheck(source, caller, ACL_SELECT) != ACLCHECK_OK)
 	{
 		/* count(*) alone: like SELECT count(*), any column will do */
-		if (def->used_columns == NIL &&
+		if (used_columns == NIL &&
 			pg_attribute_aclcheck_all(source, caller, ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied for table %s", get_rel_name(source)),
 					 errdetail("The query reads no column, but counting rows needs SELECT on the table or on one of its columns, as for SELECT count(*).")));
-		foreach(lc, def->used_columns)
+		foreach(lc, used_columns)
 		{
 			char	   *column = lfirst(lc);
 
@@ -140,8 +140,6 @@ fv_check_create_privileges(FvViewDef *def, Oid view_namespace)
 						get_rel_name(source), GetUserNameFromId(caller, false)),
 				 errdetail("A live view is maintained from every row of its source, including rows the policies hide from you."),
 				 errhint("Create the view as the table's owner or as a role with BYPASSRLS.")));
-
-	(void) query_tree_walker(def->query, functions_walker, &caller, 0);
 
 	/*
 	 * create_view sets REPLICA IDENTITY FULL where it is missing (as the
@@ -166,6 +164,29 @@ fv_check_create_privileges(FvViewDef *def, Oid view_namespace)
 							 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 														get_rel_name(relid)))));
 	}
+}
+
+void
+fv_check_create_privileges(FvViewDef *def, Oid view_namespace)
+{
+	Oid			caller = GetUserId();
+
+	if (pg_namespace_aclcheck(view_namespace, caller, ACL_CREATE) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_SCHEMA, get_namespace_name(view_namespace));
+
+	if (def->join)
+	{
+		/* every table of the join, every column read anywhere in the query */
+		ListCell   *tc,
+				   *cc;
+
+		forboth(tc, def->join->tables, cc, def->join->table_columns)
+			check_source_privileges(lfirst_oid(tc), lfirst(cc), caller);
+		(void) functions_walker((Node *) def->join->quals, &caller);
+	}
+	else
+		check_source_privileges(def->source, def->used_columns, caller);
+	(void) query_tree_walker(def->query, functions_walker, &caller, 0);
 }
 
 /* ----------------------------------------------------------------

@@ -319,6 +319,17 @@ fv_batch_commit(FvBatch *batch, ReorderBufferTXN *txn)
 
 	batch->nxacts++;
 	batch->last_commit_time = txn->xact_time.commit_time;
+	if (batch->last_xid == txn->xid)
+	{
+		/* it changed a source: its subtransactions' xids, for an exact snapshot */
+		MemoryContext old = MemoryContextSwitchTo(batch->mcxt);
+		dlist_iter	iter;
+
+		dlist_foreach(iter, &txn->subtxns)
+			batch->subxids = lappend_oid(batch->subxids,
+										 (Oid) dlist_container(ReorderBufferTXN, node, iter.cur)->xid);
+		MemoryContextSwitchTo(old);
+	}
 	foreach(lc, batch->sources)
 	{
 		FvSource   *src = lfirst(lc);

@@ -209,6 +209,7 @@ typedef struct FvBatch
 	int64		nchanges;
 	int64		nxacts;
 	List	   *xids;			/* transactions with source rows in this batch */
+	List	   *subxids;		/* their subtransactions (batch_snapshot.c) */
 	TransactionId last_xid;
 	TimestampTz last_commit_time;
 	char	   *trace;			/* 'flowview.trace' message of the transaction being decoded */

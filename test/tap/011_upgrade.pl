@@ -20,6 +20,10 @@ is(sha256_hex(slurp_file("$sharedir/extension/pg_flowview--0.1.sql")),
 is(sha256_hex(slurp_file("$sharedir/extension/pg_flowview--0.1--0.2.sql")),
 	'f5524174ca137ad0c321a34f614267d9015aa82c108fbb1d01702ab0eb6c339b',
 	'the installed 0.1--0.2 script is the released one');
+# 0.3 as released (issue 12)
+is(sha256_hex(slurp_file("$sharedir/extension/pg_flowview--0.2--0.3.sql")),
+	'bf4bb7fb5f3b6808df080d64c14cd607436d344e7f1156f8e0c11dfd4fa0ea73',
+	'the installed 0.2--0.3 script is the released one');
 
 my $node = FlowviewTest::node('upgrade');
 $node->start;

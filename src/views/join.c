@@ -1,0 +1,304 @@
+/*-------------------------------------------------------------------------
+ *
+ * join.c
+ *	  Live views over joins: the join relation J and its delta.
+ *
+ * analyze.c takes a query over a join apart into FvJoin (the base
+ * relations with their aliases, the conjuncts of ON and WHERE, and the base
+ * columns the rest of the query reads) and analyses the rest as a one-source
+ * query over J.  Here:
+ *
+ *	fv_join_relation_sql   J's SELECT: those columns, named "alias.column",
+ *	                       of the FROM items under every condition; create.c
+ *	                       makes it the PostgreSQL view flowview.fv_join_ID,
+ *	                       which the view's backfill and min/max re-reads read
+ *	                       like a source table;
+ *	fv_join_delta_sql      J's delta for a batch, from the batch's rows of
+ *	                       each base table (ephemeral named relations
+ *	                       flowview_delta_K, K the table's number from 1, with
+ *	                       __sign and __xid): with the relations R1..Rn in
+ *	                       FROM order, post(R) a table as of the batch's end
+ *	                       and pre(R) = post(R) minus its delta (the rows the
+ *	                       batch added, with their signs turned),
+ *
+ *	                         delta(J) = sum over i of
+ *	                           post(R1)..post(Ri-1) x delta(Ri) x pre(Ri+1)..pre(Rn)
+ *
+ *	                       (the telescoping sum of post - pre, a product
+ *	                       being linear in each factor), the sign of a joined
+ *	                       row the product of its factors' signs.  A self-join
+ *	                       is two relations over one table: its delta appears
+ *	                       in both places.  The apply worker evaluates it
+ *	                       under a snapshot that sees exactly the
+ *	                       transactions up to the batch's end (worker/
+ *	                       batch_snapshot.c): see src/README.md, "Joins".
+ *	fv_join_index_notices  a NOTICE with the CREATE INDEX for each join key
+ *	                       without an index that leads with it: the delta of
+ *	                       one table is joined to the others through them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/table.h"
+#include "catalog/index.h"
+#include "catalog/pg_index.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/plannodes.h"
+#include "optimizer/optimizer.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+#include "utils/syscache.h"
+
+#include "views/analyze.h"
+#include "views/join.h"
+
+/* deparse context over the query's range table, relations by their aliases */
+static List *
+join_context(FvJoin *j)
+{
+	PlannedStmt *pstmt = makeNode(PlannedStmt);
+	List	   *names = NIL;
+	int			i;
+
+	pstmt->rtable = j->rtable;
+	for (i = 1; i <= list_length(j->rtable); i++)
+	{
+		ListCell   *lc;
+		char	   *name = NULL;
+
+		foreach(lc, j->rels)
+			if (((FvJoinRel *) lfirst(lc))->rtindex == i)
+				name = ((FvJoinRel *) lfirst(lc))->alias;
+		names = lappend(names, name);
+	}
+	return deparse_context_for_plan_tree(pstmt, names);
+}
+
+static char *
+table_name(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+}
+
+static FvJoinRel *
+rel_of(FvJoin *j, Index rtindex)
+{
+	ListCell   *lc;
+
+	foreach(lc, j->rels)
+		if (((FvJoinRel *) lfirst(lc))->rtindex == rtindex)
+			return lfirst(lc);
+	elog(ERROR, "pg_flowview: no join relation %u", rtindex);
+	return NULL;
+}
+
+/* "alias.col AS "alias.col", ..." (J's columns), with a trailing ", " */
+static void
+append_join_columns(StringInfo buf, FvJoin *j)
+{
+	ListCell   *lc;
+
+	foreach(lc, j->cols)
+	{
+		FvJoinCol  *col = lfirst(lc);
+		FvJoinRel  *rel = rel_of(j, col->rtindex);
+
+		appendStringInfo(buf, "%s.%s AS %s, ", quote_identifier(rel->alias),
+						 quote_identifier(get_attname(rel->relid, col->attno, false)),
+						 quote_identifier(col->name));
+	}
+}
+
+/* " WHERE q1 AND q2 ..." or "" */
+static char *
+where_clause(FvJoin *j)
+{
+	StringInfoData buf;
+	List	   *dpcontext = join_context(j);
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, j->quals)
+		appendStringInfo(&buf, "%s(%s)", foreach_current_index(lc) ? " AND " : " WHERE ",
+						 deparse_expression(lfirst(lc), dpcontext, true, false));
+	return buf.data;
+}
+
+char *
+fv_join_relation_sql(FvJoin *j)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "SELECT ");
+	append_join_columns(&buf, j);
+	/* the trailing ", " (or a SELECT without columns) */
+	if (j->cols != NIL)
+		buf.len -= 2;
+	buf.data[buf.len] = '\0';
+	appendStringInfoString(&buf, " FROM ");
+	foreach(lc, j->rels)
+	{
+		FvJoinRel  *rel = lfirst(lc);
+
+		appendStringInfo(&buf, "%s%s %s", foreach_current_index(lc) ? ", " : "",
+						 table_name(rel->relid), quote_identifier(rel->alias));
+	}
+	appendStringInfoString(&buf, where_clause(j));
+	return buf.data;
+}
+
+/* "c1, c2, " of table t's columns read, prefixed */
+static char *
+table_columns(FvJoin *j, int t, const char *prefix)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, (List *) list_nth(j->table_columns, t))
+		appendStringInfo(&buf, "%s%s, ", prefix, quote_identifier(lfirst(lc)));
+	return buf.data;
+}
+
+char *
+fv_join_delta_sql(FvJoin *j)
+{
+	StringInfoData buf;
+	char	   *where = where_clause(j);
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < list_length(j->rels); i++)
+	{
+		FvJoinRel  *delta = list_nth(j->rels, i);
+		ListCell   *lc;
+
+		if (i > 0)
+			appendStringInfoString(&buf, " UNION ALL ");
+		appendStringInfoString(&buf, "SELECT ");
+		append_join_columns(&buf, j);
+		appendStringInfo(&buf, "(%s.__sign", quote_identifier(delta->alias));
+		foreach(lc, j->rels)
+			if (foreach_current_index(lc) > i)
+				appendStringInfo(&buf, " * %s.__sign", quote_identifier(((FvJoinRel *) lfirst(lc))->alias));
+		appendStringInfo(&buf, ")::pg_catalog.int4 AS __sign, %s.__xid FROM ",
+						 quote_identifier(delta->alias));
+		foreach(lc, j->rels)
+		{
+			FvJoinRel  *rel = lfirst(lc);
+			int			m = foreach_current_index(lc);
+
+			if (m > 0)
+				appendStringInfoString(&buf, ", ");
+			if (m < i)
+				appendStringInfoString(&buf, table_name(rel->relid));
+			else if (m == i)
+				appendStringInfo(&buf, "%s_%d", FV_DELTA_NAME, rel->table + 1);
+			else
+				appendStringInfo(&buf, "(SELECT %s1 AS __sign FROM %s UNION ALL SELECT %s-__sign FROM %s_%d)",
+								 table_columns(j, rel->table, ""), table_name(rel->relid),
+								 table_columns(j, rel->table, ""), FV_DELTA_NAME, rel->table + 1);
+			appendStringInfo(&buf, " %s", quote_identifier(rel->alias));
+		}
+		appendStringInfoString(&buf, where);
+	}
+	return buf.data;
+}
+
+/* Has relid an index (valid, not partial, not expression-led) led by attno? */
+static bool
+has_leading_index(Oid relid, AttrNumber attno)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, indexes)
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index idx;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		idx = (Form_pg_index) GETSTRUCT(tup);
+		if (idx->indisvalid && idx->indnatts > 0 && idx->indkey.values[0] == attno &&
+			heap_attisnull(tup, Anum_pg_index_indpred, NULL))
+			found = true;
+		ReleaseSysCache(tup);
+	}
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * For each equality "r.col = <expression over other relations>" among the
+ * conditions: r's table needs an index that leads with col, or the delta of
+ * the other side is joined to r by scanning it (a dimension update would
+ * scan the fact table).  A NOTICE with the exact statement when there is
+ * none; one per table and column.  A relation without any such equality is
+ * joined by a scan at every batch: a NOTICE says so.
+ */
+void
+fv_join_index_notices(FvJoin *j)
+{
+	ListCell   *lc;
+	List	   *done = NIL;
+	Bitmapset  *keyed = NULL;
+
+	foreach(lc, j->quals)
+	{
+		OpExpr	   *op = lfirst(lc);
+		int			side;
+
+		if (!IsA(op, OpExpr) || list_length(op->args) != 2 || !op_mergejoinable(op->opno, exprType(linitial(op->args))))
+			continue;
+		for (side = 0; side < 2; side++)
+		{
+			Node	   *mine = strip_implicit_coercions(list_nth(op->args, side));
+			Node	   *other = list_nth(op->args, 1 - side);
+			Var		   *var;
+			Bitmapset  *others;
+			FvJoinRel  *rel;
+			char	   *key;
+
+			if (!IsA(mine, Var))
+				continue;
+			var = (Var *) mine;
+			others = pull_varnos(NULL, other);
+			if (bms_is_empty(others) || bms_is_member(var->varno, others))
+				continue;
+			rel = rel_of(j, var->varno);
+			keyed = bms_add_member(keyed, var->varno);
+			key = psprintf("%u.%d", rel->relid, var->varattno);
+			if (list_member(done, makeString(key)))
+				continue;
+			done = lappend(done, makeString(key));
+			if (!has_leading_index(rel->relid, var->varattno))
+				ereport(NOTICE,
+						(errmsg("live view join key %s.%s has no index",
+								get_rel_name(rel->relid), get_attname(rel->relid, var->varattno, false)),
+						 errdetail("Each batch joins the changed rows of the other tables to this one through the key; without an index every batch that changes them scans %s.",
+								   get_rel_name(rel->relid)),
+						 errhint("CREATE INDEX ON %s (%s);", table_name(rel->relid),
+								 quote_identifier(get_attname(rel->relid, var->varattno, false)))));
+		}
+	}
+	foreach(lc, j->rels)
+	{
+		FvJoinRel  *rel = lfirst(lc);
+
+		if (!bms_is_member(rel->rtindex, keyed))
+			ereport(NOTICE,
+					(errmsg("live view joins %s (as %s) without an equality to another table's columns",
+							get_rel_name(rel->relid), rel->alias),
+					 errdetail("Each batch that changes the other tables scans it.")));
+	}
+}

@@ -1,0 +1,24 @@
+/*-------------------------------------------------------------------------
+ *
+ * join_delta.h
+ *	  A join view's delta for one batch (join_delta.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef FV_JOIN_DELTA_H
+#define FV_JOIN_DELTA_H
+
+#include "utils/resowner.h"
+#include "utils/snapshot.h"
+#include "utils/tuplestore.h"
+
+/*
+ * J's delta rows for a join view: rows[k] (layout descs[k]) are the batch
+ * rows of its table k+1 the view has not seen; read under sp; the result's
+ * temporary files belong to owner; *nremoved counts rows with sign -1.
+ */
+extern Tuplestorestate *fv_join_delta(const char *delta_sql, int ntables, TupleDesc *descs,
+									  Tuplestorestate **rows, Snapshot sp, ResourceOwner owner,
+									  int64 *nremoved);
+
+#endif							/* FV_JOIN_DELTA_H */
