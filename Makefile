@@ -26,8 +26,16 @@ OBJS        = src/pg_flowview.o \
               src/views/storage_guard.o \
               src/views/versions.o \
               src/views/restore.o \
+              src/catalog_lock.o \
+              src/worker/launcher.o \
+              src/worker/sources.o \
+              src/worker/decode.o \
+              src/worker/backfill.o \
               src/worker/batch.o \
+              src/worker/apply.o \
+              src/worker/progress.o \
               src/worker/apply_worker.o \
+              src/worker/freshness.o \
               src/worker/monitor.o \
               src/worker/dropdb.o \
               src/worker/standby.o

@@ -78,6 +78,7 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
+#include "catalog_lock.h"
 #include "pg_flowview.h"
 #include "views/analyze.h"
 #include "views/runas.h"
@@ -795,7 +796,7 @@ swap_or_abandon(Oid view, int version, const char *reason)
 	PG_TRY();
 	{
 		StartTransactionCommand();
-		if (fv_worker_lock_view_catalog())
+		if (fv_lock_view_catalog())
 		{
 			SPI_connect();
 			PushActiveSnapshot(GetTransactionSnapshot());
@@ -880,7 +881,7 @@ fv_versions_step(void)
 	MemoryContextReset(cxt);
 
 	StartTransactionCommand();
-	if (fv_sql_version() < 3 || !fv_worker_lock_view_catalog())
+	if (fv_sql_version() < 3 || !fv_lock_view_catalog())
 	{
 		CommitTransactionCommand();
 		return;

@@ -12,7 +12,7 @@
  * source's views use, a sign (+1 new version, -1 old version) and the
  * transaction id, appended to the source's tuplestore (which spills to a
  * temporary file beyond work_mem, so a huge source transaction does not
- * grow the worker's memory).  apply_worker.c applies the batch afterwards.
+ * grow the worker's memory).  apply.c applies the batch afterwards.
  *
  * Changes of partitions are attributed to the partitioned source table, by
  * column name (a partition's column numbers may differ from its parent's).
@@ -32,7 +32,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
-#include "worker/worker.h"
+#include "worker/apply_internal.h"
 
 typedef struct FvRelMap
 {
@@ -206,7 +206,7 @@ fv_batch_change(FvBatch *batch, ReorderBufferTXN *txn, Relation rel,
 	{
 		/*
 		 * Nothing to subtract: the views that have not seen this transaction
-		 * go to state error (apply_worker.c: view_rows), the others ignore
+		 * go to state error (apply.c: view_rows), the others ignore
 		 * it.  Throwing here instead would stop the whole worker at this
 		 * record for good.
 		 */
@@ -279,7 +279,7 @@ add_marker(FvBatch *batch, FvSource *src, int sign, TransactionId xid)
  *		collected before it.  When it empties only some partitions,
  *		FV_SIGN_REPOPULATE: the view is repopulated after the batch.  A view
  *		whose backfill snapshot already saw the TRUNCATE ignores either
- *		(apply_worker.c: view_rows).
+ *		(apply.c: view_rows).
  */
 void
 fv_batch_truncate(FvBatch *batch, ReorderBufferTXN *txn, int nrelations,

@@ -223,20 +223,6 @@ fv_oldest_pending_commit(XLogRecPtr from, bool *found)
  * ----------------------------------------------------------------
  */
 
-/*
- * ERROR 55000 unless the shared state exists; "what" names the action for
- * the message.
- */
-void
-fv_require_preload(const char *what)
-{
-	if (fv_shared == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("%s requires pg_flowview to be loaded through shared_preload_libraries", what),
-				 errhint("Add pg_flowview to shared_preload_libraries in postgresql.conf and restart the server.")));
-}
-
 PG_FUNCTION_INFO_V1(fv_set_paused);
 
 /* flowview.pause_apply() / resume_apply(): for this database's worker */
@@ -544,44 +530,4 @@ fv_applied_lsn(PG_FUNCTION_ARGS)
 	if (XLogRecPtrIsInvalid(lsn))
 		PG_RETURN_NULL();
 	PG_RETURN_LSN(lsn);
-}
-
-PG_FUNCTION_INFO_V1(fv_start_worker);
-
-static bool start_at_commit = false;
-
-static void
-start_worker_at_commit(XactEvent event, void *arg)
-{
-	if (event == XACT_EVENT_COMMIT && start_at_commit)
-		fv_ensure_worker(MyDatabaseId);
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
-		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
-		start_at_commit = false;
-}
-
-/*
- * flowview._start_worker() and create_view: make sure this database's apply
- * worker runs once the calling transaction commits.  (Started earlier, a new worker could read
- * the catalog before the caller's new view is visible, find no live views
- * and exit.)
- */
-void
-fv_start_worker_at_commit(void)
-{
-	static bool registered = false;
-
-	if (!registered)
-	{
-		RegisterXactCallback(start_worker_at_commit, NULL);
-		registered = true;
-	}
-	start_at_commit = true;
-}
-
-Datum
-fv_start_worker(PG_FUNCTION_ARGS)
-{
-	fv_start_worker_at_commit();
-	PG_RETURN_VOID();
 }

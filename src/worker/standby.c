@@ -12,8 +12,8 @@
  *	* the position the replayed views reflect: the replication origin
  *	  pg_flowview_<db>'s progress, which every apply commit carries and WAL
  *	  replay restores (the primary's worker also records it after long runs
- *	  of WAL without changes to the sources, see record_position_if_far in
- *	  apply_worker.c), else the catalog's applied_lsn;
+ *	  of WAL without changes to the sources, see fv_record_position_if_far
+ *	  in progress.c), else the catalog's applied_lsn;
  *	* the replayed WAL after it.
  *
  * A primary's commit is not reflected by the replayed views when it lies
@@ -57,7 +57,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
-#include "worker/worker.h"
+#include "worker/apply_internal.h"
 
 /* Most WAL read looking for the oldest pending commit (as monitor.c). */
 #define FV_STANDBY_SCAN_MAX (64 * 1024 * 1024)

@@ -109,16 +109,17 @@ extern int	fv_naptime_under_load_ms;
 #define FV_LOAD_BATCH_CHANGES 100
 extern int	fv_recompute_backlog_mb;
 
-/* shared memory (worker/apply_worker.c) */
+/*
+ * Shared memory and starting workers (worker/launcher.c).  The narrow API
+ * views/ may call: none of these calls back into views/.
+ */
 extern void fv_shmem_request(void);
 extern void fv_shmem_startup(void);
 extern void fv_register_launcher(void);
 extern void fv_ensure_worker(Oid dboid);
-extern void fv_start_worker_at_commit(void);	/* monitor.c */
-extern void fv_require_preload(const char *what);	/* monitor.c */
+extern void fv_start_worker_at_commit(void);
+extern void fv_require_preload(const char *what);
 extern XLogRecPtr fv_worker_applied_lsn(Oid dboid, bool *running);
-/* in the apply worker: lock flowview.view_catalog first, as every writing transaction of it does */
-extern bool fv_worker_lock_view_catalog(void);
 
 /* freshness on a hot standby (worker/standby.c) */
 extern XLogRecPtr fv_standby_applied_lsn(XLogRecPtr fallback);
@@ -138,83 +139,10 @@ extern void fv_dropdb_after(Oid dboid);
 extern PGDLLEXPORT void fv_launcher_main(Datum arg);
 extern PGDLLEXPORT void fv_apply_worker_main(Datum arg);
 
-/* ---- batches (worker/batch.c) ---- */
+/* ---- batches (worker/batch.c): called by the decoder in collect mode ---- */
 
-/* A source table of live views, and the rows decoded for it in a batch. */
-typedef struct FvSource
-{
-	Oid			relid;
-	int			ncols;			/* used columns */
-	char	  **colnames;
-	TupleDesc	desc;			/* used columns, __sign int4, __xid int8 */
-	Tuplestorestate *rows;		/* this batch's row versions; markers: FV_SIGN_* */
-	bool		truncated;		/* a TRUNCATE marker is among the rows */
-	bool		markers;		/* a FV_SIGN_REPOPULATE or FV_SIGN_NO_OLD marker is */
-	char	   *no_old_rel;		/* the table of the last FV_SIGN_NO_OLD marker */
-	int64		nremoved;		/* rows with sign -1 (old versions) */
-	List	   *views;			/* FvLiveView * */
-	/* this batch's transactions with rows for it (monitoring) */
-	bool		touched;		/* by the transaction being decoded */
-	int			ncommits;
-	int			maxcommits;
-	TimestampTz *commit_times;	/* in batch->mcxt */
-	char	   *last_trace;		/* trace id of the last traced one, or NULL */
-} FvSource;
-
-/*
- * Marker rows among a source's rows (__sign other than +1/-1), each with the
- * xid of its transaction: a view whose backfill snapshot saw that
- * transaction ignores it.
- */
-#define FV_SIGN_TRUNCATE	0	/* TRUNCATE of the source: empties its views */
-#define FV_SIGN_REPOPULATE	2	/* TRUNCATE of some of its partitions: repopulate */
-#define FV_SIGN_NO_OLD		3	/* an UPDATE/DELETE without the old row: views to error */
-
-/* A live view as the worker sees it. */
-typedef struct FvLiveView
-{
-	int			id;
-	Oid			view_oid;
-	Oid			source_oid;
-	char	   *state;
-	char	   *time_zone;
-	List	   *apply_sql;		/* char * */
-	List	   *storage_tables; /* char * */
-	List	   *backfill_sql;
-	char	   *changed_groups_sql; /* NULL: groups cannot be named */
-	bool		has_alerts;
-	/* the backfill snapshot: decoded transactions it saw are skipped */
-	bool		has_snapshot;
-	TransactionId snap_xmin;
-	TransactionId snap_xmax;
-	int			snap_xcnt;
-	TransactionId *snap_xip;
-	char	   *error;			/* set when this batch failed for the view */
-	/* this batch, for the statistics */
-	bool		attempted;
-	bool		applied;
-	int64		batch_rows;
-	int64		batch_groups;
-	int64		batch_us;
-	int64		batch_rereads;
-} FvLiveView;
-
-typedef struct FvBatch
-{
-	MemoryContext mcxt;			/* reset after each batch */
-	MemoryContext change_cxt;	/* reset after each decoded change */
-	ResourceOwner owner;		/* for the tuplestores' temp files */
-	List	   *sources;		/* FvSource * */
-	HTAB	   *relmap;			/* decoded relid -> source + column map */
-	int64		nchanges;
-	int64		nxacts;
-	List	   *xids;			/* transactions with source rows in this batch */
-	List	   *subxids;		/* their subtransactions (batch_snapshot.c) */
-	TransactionId last_xid;
-	TimestampTz last_commit_time;
-	char	   *trace;			/* 'flowview.trace' message of the transaction being decoded */
-	List	   *traces;			/* char *: trace ids of this batch */
-} FvBatch;
+/* the batch being collected; its fields are the worker's (apply_internal.h) */
+typedef struct FvBatch FvBatch;
 
 extern void fv_batch_change(FvBatch *batch, ReorderBufferTXN *txn,
 							Relation rel, ReorderBufferChange *change);
@@ -226,9 +154,6 @@ extern void fv_batch_message(FvBatch *batch, ReorderBufferTXN *txn, const char *
 
 /* the logical message prefix that tags a transaction with a trace id */
 #define FV_TRACE_PREFIX "flowview.trace"
-
-
-extern bool fv_view_saw_xid(FvLiveView *view, TransactionId xid);
 
 /* the apply worker's decoding context collects into batch (decoder/output_plugin.c) */
 struct LogicalDecodingContext;

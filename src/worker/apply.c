@@ -1,0 +1,580 @@
+/*-------------------------------------------------------------------------
+ *
+ * apply.c
+ *	  Applying a decoded batch: per source and view, the rows the view has
+ *	  not seen as the relation flowview_delta, the view's apply SQL run as
+ *	  its owner (kept plans), alerts, all in one transaction with the
+ *	  origin's progress; then the per-view statistics.
+ *
+ * Exactly once: a transaction's changes reach the views only in the apply
+ * transaction that also advances the origin past its commit record (see
+ * src/README.md).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "replication/origin.h"
+#include "storage/lwlock.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "catalog_lock.h"
+#include "pg_flowview.h"
+#include "views/analyze.h"
+#include "views/runas.h"
+#include "worker/apply_internal.h"
+
+static TimestampTz last_catalog_lsn_update = 0;	/* flowview.views.applied_lsn: at most 1/s */
+
+static void
+set_time_zone(const char *tz)
+{
+	(void) set_config_option("TimeZone", tz, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+}
+
+/* Does the view's backfill snapshot make it skip any transaction of the batch? */
+static bool
+view_skips_some(FvLiveView *v)
+{
+	ListCell   *lc;
+
+	if (!v->has_snapshot)
+		return false;
+	foreach(lc, fv_batch.xids)
+		if (fv_view_saw_xid(v, (TransactionId) lfirst_oid(lc)))
+			return true;
+	return false;
+}
+
+/*
+ * The batch rows of src a view must apply: those of transactions its
+ * backfill snapshot did not see, and of those only the rows after the last
+ * TRUNCATE marker it did not see (*truncated says whether there was one:
+ * the view's storage must then be emptied first).  Without markers and
+ * skipped transactions that is src->rows itself; otherwise a filtered copy.
+ * *action is set to FV_SIGN_REPOPULATE or FV_SIGN_NO_OLD when such a marker
+ * the view did not see is among them (the latter wins): the rows must then
+ * not be applied at all.
+ */
+static Tuplestorestate *
+view_rows(FvSource *src, FvLiveView *v, bool *truncated, int *action)
+{
+	Tuplestorestate *out;
+	TupleTableSlot *slot;
+
+	*truncated = false;
+	*action = 1;
+	if (!src->truncated && !src->markers && !view_skips_some(v))
+		return src->rows;
+
+	out = tuplestore_begin_heap(false, false, work_mem);
+	slot = MakeSingleTupleTableSlot(src->desc, &TTSOpsMinimalTuple);
+	tuplestore_rescan(src->rows);
+	while (tuplestore_gettupleslot(src->rows, true, false, slot))
+	{
+		bool		isnull;
+		TransactionId xid = (TransactionId) DatumGetInt64(slot_getattr(slot, src->ncols + 2, &isnull));
+		int			sign;
+
+		if (fv_view_saw_xid(v, xid))
+			continue;
+		sign = DatumGetInt32(slot_getattr(slot, src->ncols + 1, &isnull));
+		if (sign == FV_SIGN_TRUNCATE)
+		{
+			/* TRUNCATE: everything before it is moot */
+			tuplestore_clear(out);
+			*truncated = true;
+			continue;
+		}
+		if (sign == FV_SIGN_REPOPULATE || sign == FV_SIGN_NO_OLD)
+		{
+			*action = Max(*action, sign);
+			continue;
+		}
+		tuplestore_puttupleslot(out, slot);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	return out;
+}
+
+/*
+ * Kept plans of each view's apply_sql, for the small batches of a worker
+ * that keeps up (parsing and planning would otherwise be most of their
+ * cost).  A plan is only valid for the delta's columns it was made with
+ * (the union of the used columns of the source's views), so that is part of
+ * the key; so is the source's current name, which statements that read the
+ * source (min/max re-reads) name: a plan made before a rename would be
+ * re-analysed with the old name.  Large batches are planned afresh, with
+ * their real size.
+ */
+#define FV_PLAN_MAX_ROWS 5000
+
+typedef struct FvPlans
+{
+	int			id;
+	char	   *columns;		/* plan_key(): the delta's columns, the source's name */
+	List	   *plans;			/* SPIPlanPtr, one per apply_sql statement */
+	bool		seen;
+} FvPlans;
+
+static List *plan_cache = NIL;	/* FvPlans *, in TopMemoryContext */
+
+static char *
+source_columns(FvSource *src)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < src->ncols; i++)
+		appendStringInfo(&buf, "%s,", src->colnames[i]);
+	return buf.data;
+}
+
+static char *
+plan_key(FvSource *src)
+{
+	char	   *name = get_rel_name(src->relid);
+	char	   *nsp = get_namespace_name(get_rel_namespace(src->relid));
+
+	if (name == NULL || nsp == NULL)	/* dropped meanwhile */
+		return psprintf("%s|%u", source_columns(src), src->relid);
+	return psprintf("%s|%s", source_columns(src), quote_qualified_identifier(nsp, name));
+}
+
+/* v's kept plans for deltas with plan key "columns" (plan_key(v's source)) */
+static FvPlans *
+view_plans(const char *columns, FvLiveView *v)
+{
+	ListCell   *lc;
+	FvPlans    *p;
+	MemoryContext old;
+
+	foreach(lc, plan_cache)
+	{
+		p = lfirst(lc);
+		if (p->id == v->id && strcmp(p->columns, columns) == 0)
+			return p;
+	}
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	p = palloc0(sizeof(FvPlans));
+	p->id = v->id;
+	p->columns = pstrdup(columns);
+	MemoryContextSwitchTo(old);
+	foreach(lc, v->apply_sql)
+	{
+		SPIPlanPtr	plan = SPI_prepare(fv_with_source(lfirst(lc), v->source_oid), 0, NULL);
+
+		if (plan == NULL)
+			elog(ERROR, "pg_flowview: could not prepare: %s", (char *) lfirst(lc));
+		SPI_keepplan(plan);
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		p->plans = lappend(p->plans, plan);
+		MemoryContextSwitchTo(old);
+	}
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	plan_cache = lappend(plan_cache, p);
+	MemoryContextSwitchTo(old);
+	return p;
+}
+
+/* After a catalog reload: free the plans of views that are gone or changed. */
+void
+fv_forget_plans(List *sources)
+{
+	ListCell   *lc;
+	List	   *keep = NIL;
+	MemoryContext old;
+
+	foreach(lc, plan_cache)
+		((FvPlans *) lfirst(lc))->seen = false;
+	foreach(lc, sources)
+	{
+		FvSource   *src = lfirst(lc);
+		char	   *columns = plan_key(src);
+		ListCell   *vc,
+				   *pc;
+
+		foreach(vc, src->views)
+			foreach(pc, plan_cache)
+			{
+				FvPlans    *p = lfirst(pc);
+
+				if (p->id == ((FvLiveView *) lfirst(vc))->id && strcmp(p->columns, columns) == 0)
+					p->seen = true;
+			}
+	}
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	foreach(lc, plan_cache)
+	{
+		FvPlans    *p = lfirst(lc);
+		ListCell   *pc;
+
+		if (p->seen)
+		{
+			keep = lappend(keep, p);
+			continue;
+		}
+		foreach(pc, p->plans)
+			SPI_freeplan(lfirst(pc));
+		list_free(p->plans);
+		pfree(p->columns);
+		pfree(p);
+	}
+	list_free(plan_cache);
+	plan_cache = keep;
+	MemoryContextSwitchTo(old);
+}
+
+/* Make rows the relation FV_DELTA_NAME of this SPI connection's queries. */
+static void
+register_delta(FvSource *src, Tuplestorestate *rows)
+{
+	EphemeralNamedRelation enr = palloc0(sizeof(EphemeralNamedRelationData));
+
+	enr->md.name = FV_DELTA_NAME;
+	enr->md.reliddesc = InvalidOid;
+	enr->md.tupdesc = src->desc;
+	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
+	enr->md.enrtuples = tuplestore_tuple_count(rows);
+	enr->reldata = rows;
+	if (SPI_register_relation(enr) != SPI_OK_REL_REGISTER)
+		elog(ERROR, "pg_flowview: could not register the batch rows");
+}
+
+/*
+ * After a batch committed (and so became visible): per view, its counters,
+ * the commit-to-visible latency of each source transaction it applied, and
+ * trace ids; then the batch's log line.
+ */
+static void
+publish_batch_stats(List *sources, XLogRecPtr end)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	ListCell   *lc;
+	StringInfoData traces;
+
+	LWLockAcquire(fv_shared->lock, LW_EXCLUSIVE);
+	foreach(lc, sources)
+	{
+		FvSource   *src = lfirst(lc);
+		int64		decoded = tuplestore_tuple_count(src->rows);
+		ListCell   *vc;
+
+		if (decoded == 0 && !src->truncated)
+			continue;
+		foreach(vc, src->views)
+		{
+			FvLiveView *v = lfirst(vc);
+			FvViewStats *st;
+			int			i;
+
+			if (!v->attempted)
+				continue;
+			v->attempted = false;
+			st = fv_view_stats(MyDatabaseId, v->id, true);
+			if (st == NULL)
+				continue;		/* more views than FV_MAX_VIEW_STATS */
+			st->rows_decoded += decoded;
+			if (!v->applied)
+			{
+				st->errors++;
+				continue;
+			}
+			st->rows_applied += v->batch_rows;
+			st->groups_touched += v->batch_groups;
+			st->batches++;
+			st->apply_us += v->batch_us;
+			st->minmax_rereads += v->batch_rereads;
+			for (i = 0; i < src->ncommits; i++)
+			{
+				fv_stats_add_latency(st, now, (double) (now - src->commit_times[i]) / 1000.0);
+				st->applied_commit_time = Max(st->applied_commit_time, src->commit_times[i]);
+			}
+			if (src->last_trace)
+			{
+				strlcpy(st->last_trace, src->last_trace, sizeof(st->last_trace));
+				st->last_trace_at = now;
+			}
+		}
+	}
+	LWLockRelease(fv_shared->lock);
+
+	initStringInfo(&traces);
+	foreach(lc, fv_batch.traces)
+		appendStringInfo(&traces, "%s%s", foreach_current_index(lc) ? "," : "", (char *) lfirst(lc));
+	ereport(fv_batch_log_level,
+			(errmsg("pg_flowview: applied a batch of %lld transactions, %lld row changes, up to %X/%X%s%s",
+					(long long) fv_batch.nxacts, (long long) fv_batch.nchanges, LSN_FORMAT_ARGS(end),
+					traces.len ? "; traces: " : "", traces.data)));
+}
+
+/*
+ * A snapshot that sees every transaction of the batch.  A commit record can
+ * be decoded a moment before its transaction becomes visible (between the
+ * WAL flush and ProcArrayEndTransaction; with synchronous replication, for
+ * as long as the standby takes): views with minmax 'rescan' read groups again
+ * from the source, and those reads must see every transaction applied so
+ * far.  Statements take newer snapshots still (read committed).
+ */
+static Snapshot
+batch_snapshot(void)
+{
+	for (;;)
+	{
+		Snapshot	snap = GetTransactionSnapshot();
+		ListCell   *lc;
+		bool		all_visible = true;
+
+		foreach(lc, fv_batch.xids)
+			if (XidInMVCCSnapshot((TransactionId) lfirst_oid(lc), snap))
+			{
+				all_visible = false;
+				break;
+			}
+		if (all_visible)
+			return snap;
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(100);
+	}
+}
+
+/* Is apply statement sql to be run for the batch's rows of src? */
+static bool
+statement_applies(const char *sql, FvSource *src)
+{
+	if (strncmp(sql, FV_ONLY_WITH_REMOVALS, strlen(FV_ONLY_WITH_REMOVALS)) == 0)
+		return src->nremoved > 0;
+	if (strncmp(sql, FV_ONLY_WITHOUT_REMOVALS, strlen(FV_ONLY_WITHOUT_REMOVALS)) == 0)
+		return src->nremoved == 0;
+	return true;
+}
+
+/*
+ * fv_apply_batch
+ *		Apply the collected batch in one transaction that also records the
+ *		origin's progress (end).  Each view is applied in a subtransaction: a
+ *		view whose apply fails goes to state 'error' and the others go on.
+ */
+void
+fv_apply_batch(List *sources, XLogRecPtr end)
+{
+	ListCell   *lc;
+	List	   *applied = NIL;
+	MemoryContext batch_cxt = CurrentMemoryContext;
+	ResourceOwner owner;
+	TimestampTz view_started;
+
+	StartTransactionCommand();
+	if (!fv_lock_view_catalog())
+	{
+		/* the extension was dropped: nothing left to apply to */
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(batch_cxt);
+		return;
+	}
+	SPI_connect();
+	PushActiveSnapshot(batch_snapshot());
+	replorigin_session_origin_lsn = end;
+	replorigin_session_origin_timestamp = fv_batch.last_commit_time;
+
+	foreach(lc, sources)
+	{
+		FvSource   *src = lfirst(lc);
+		ListCell   *vc;
+		char	   *key;
+
+		if (!src->truncated && tuplestore_tuple_count(src->rows) == 0)
+			continue;
+		/*
+		 * Locked first, so that its name, part of the plan key, cannot change
+		 * (ALTER TABLE ... RENAME) before the kept plans, re-analysed from
+		 * their text after any DDL on it, have run.
+		 */
+		if (!fv_lock_source(src->relid))
+			continue;			/* dropped since the catalog was read */
+		key = plan_key(src);
+		foreach(vc, src->views)
+		{
+			FvLiveView *v = lfirst(vc);
+			bool		truncated;
+			int			action;
+			Tuplestorestate *rows;
+
+			if (strcmp(v->state, "live") != 0)
+				continue;
+			if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(v->view_oid)))
+				continue;		/* dropped since the catalog was read */
+			rows = view_rows(src, v, &truncated, &action);
+			if (action == FV_SIGN_NO_OLD)
+			{
+				v->error = psprintf("an UPDATE or DELETE of table %s lacks the old row (REPLICA IDENTITY is not FULL)",
+									src->no_old_rel ? src->no_old_rel : "?");
+				v->state = "error";
+				ereport(WARNING,
+						(errmsg("pg_flowview: live view %s cannot apply a batch: %s",
+								get_rel_name(v->view_oid), v->error),
+						 errhint("The view is now in state error: run ALTER TABLE %s REPLICA IDENTITY FULL, then SELECT flowview.refresh_view('%s').",
+								 src->no_old_rel ? src->no_old_rel : "...", get_rel_name(v->view_oid))));
+			}
+			else if (action == FV_SIGN_REPOPULATE)
+			{
+				/* repopulated at the next batch boundary, from a snapshot that sees this batch */
+				fv_spi_run(psprintf("UPDATE flowview.view_catalog SET state = 'backfilling',"
+								 " snapshot_xmin = NULL, snapshot_xmax = NULL, snapshot_xip = NULL"
+								 " WHERE id = %d", v->id));
+				v->state = "backfilling";
+				ereport(LOG,
+						(errmsg("pg_flowview: live view %s is repopulated: some partitions of its source were truncated",
+								get_rel_name(v->view_oid))));
+			}
+			if (action != 1)
+			{
+				if (rows != src->rows)
+					tuplestore_end(rows);
+				continue;
+			}
+			register_delta(src, rows);
+			v->attempted = true;
+			v->applied = false;
+			v->batch_rows = tuplestore_tuple_count(rows);
+			v->batch_groups = 0;
+			view_started = GetCurrentTimestamp();
+			fv_minmax_rereads = 0;
+			owner = CurrentResourceOwner;
+			BeginInternalSubTransaction(NULL);
+			PG_TRY();
+			{
+				ListCell   *sc;
+				FvRunAs		ra;
+				Datum		groups = (Datum) 0;
+				bool		no_groups = true;
+
+				/* as the view's owner (runas.c); the alerts as their owners */
+				fv_runas_begin(&ra, fv_view_runas_role(v->id), FV_RUNAS_STORAGE, v->time_zone);
+				if (truncated)
+					foreach(sc, v->storage_tables)
+						fv_spi_run(psprintf("DELETE FROM %s", (char *) lfirst(sc)));
+				{
+					List	   *plans = tuplestore_tuple_count(rows) <= FV_PLAN_MAX_ROWS ?
+						view_plans(key, v)->plans : NIL;
+					bool		first = true;
+
+					foreach(sc, v->apply_sql)
+					{
+						if (!statement_applies(lfirst(sc), src))
+							continue;
+						if (plans == NIL)
+							fv_spi_run(fv_with_source(lfirst(sc), v->source_oid));
+						else if (SPI_execute_plan(list_nth(plans, foreach_current_index(sc)),
+												  NULL, NULL, false, 0) < 0)
+							elog(ERROR, "pg_flowview: apply statement failed");
+						if (first)
+							v->batch_groups = SPI_processed;	/* the groups' upsert */
+						first = false;
+					}
+				}
+				if (v->has_alerts && v->changed_groups_sql != NULL)
+				{
+					/* the view's expressions over the batch: as its owner too */
+					fv_spi_run(v->changed_groups_sql);
+					if (SPI_processed == 1)
+					{
+						groups = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &no_groups);
+						if (!no_groups)
+							groups = datumCopy(groups, false, -1);
+					}
+				}
+				fv_runas_end(&ra);
+				if (v->has_alerts && v->changed_groups_sql != NULL)
+				{
+					Oid			types[3] = {OIDOID, JSONBOID, BOOLOID};
+					Datum		vals[3] = {ObjectIdGetDatum(v->view_oid), groups, BoolGetDatum(truncated)};
+
+					set_time_zone(v->time_zone);	/* the values the events record */
+					if (SPI_execute_with_args("SELECT flowview._fire_alerts($1::pg_catalog.regclass, $2, $3)",
+											  3, types, vals, no_groups ? " n " : NULL, false, 0) < 0)
+						elog(ERROR, "pg_flowview: could not fire the alerts of live view %d", v->id);
+				}
+				ReleaseCurrentSubTransaction();
+				MemoryContextSwitchTo(batch_cxt);
+				CurrentResourceOwner = owner;
+				applied = lappend_int(applied, v->id);
+				v->applied = true;
+				v->batch_us = GetCurrentTimestamp() - view_started;
+				v->batch_rereads = fv_minmax_rereads;
+			}
+			PG_CATCH();
+			{
+				ErrorData  *edata;
+
+				MemoryContextSwitchTo(batch_cxt);
+				edata = CopyErrorData();
+				FlushErrorState();
+				RollbackAndReleaseCurrentSubTransaction();
+				MemoryContextSwitchTo(batch_cxt);
+				CurrentResourceOwner = owner;
+				v->error = edata->message;
+				v->state = "error";	/* until the catalog says otherwise */
+				ereport(WARNING,
+						(errmsg("pg_flowview: live view %s failed to apply a batch: %s",
+								get_rel_name(v->view_oid), edata->message),
+						 errhint("The view is now in state error; fix the cause, then SELECT flowview.refresh_view('%s').",
+								 get_rel_name(v->view_oid))));
+			}
+			PG_END_TRY();
+			SPI_unregister_relation(FV_DELTA_NAME);
+			if (rows != src->rows)
+				tuplestore_end(rows);
+		}
+	}
+
+	foreach(lc, sources)
+	{
+		ListCell   *vc;
+
+		foreach(vc, ((FvSource *) lfirst(lc))->views)
+		{
+			FvLiveView *v = lfirst(vc);
+
+			if (v->error)
+			{
+				Oid			types[2] = {TEXTOID, INT4OID};
+				Datum		vals[2] = {CStringGetTextDatum(v->error), Int32GetDatum(v->id)};
+
+				SPI_execute_with_args("UPDATE flowview.view_catalog SET state = 'error', error = $1 WHERE id = $2",
+									  2, types, vals, NULL, false, 0);
+				v->error = NULL;	/* allocated in this batch's memory */
+			}
+		}
+	}
+	if (applied != NIL && TimestampDifferenceExceeds(last_catalog_lsn_update, GetCurrentTimestamp(), 1000))
+	{
+		StringInfoData ids;
+
+		last_catalog_lsn_update = GetCurrentTimestamp();
+		initStringInfo(&ids);
+		foreach(lc, applied)
+			appendStringInfo(&ids, "%s%d", foreach_current_index(lc) ? "," : "", lfirst_int(lc));
+		fv_spi_run(psprintf("UPDATE flowview.view_catalog SET applied_lsn = '%X/%X' WHERE id IN (%s)",
+						 LSN_FORMAT_ARGS(end), ids.data));
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	/* the commit left us in TopMemoryContext: the stats are per batch */
+	MemoryContextSwitchTo(batch_cxt);
+	publish_batch_stats(sources, end);
+}

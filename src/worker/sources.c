@@ -1,0 +1,184 @@
+/*-------------------------------------------------------------------------
+ *
+ * sources.c
+ *	  The apply worker's reading of flowview.view_catalog: the live views,
+ *	  grouped by source table (FvSource, FvLiveView), and each source's
+ *	  delta row layout.
+ *
+ * Catalog access of the loop lives here, as pg_cron's job_metadata.c, so
+ * that apply_worker.c reads as a story.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "catalog_lock.h"
+#include "pg_flowview.h"
+#include "views/restore.h"
+#include "worker/apply_internal.h"
+
+MemoryContext fv_views_cxt;
+
+/* views being restored, left alone until their restore ends (views/restore.c) */
+bool		fv_views_being_restored = false;
+
+static List *
+text_array_list(Datum d)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+	List	   *l = NIL;
+
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+		l = lappend(l, TextDatumGetCString(elems[i]));
+	return l;
+}
+
+/*
+ * Read the live views and their sources (in fv_views_cxt).  Returns NIL when
+ * the extension is not installed.  Runs in a transaction with SPI.
+ */
+List *
+fv_load_sources(bool *extension)
+{
+	List	   *sources = NIL;
+	MemoryContext old;
+	uint64		i;
+
+	bool		restore_aware;
+
+	*extension = OidIsValid(get_extension_oid("pg_flowview", true));
+	fv_views_being_restored = false;
+	if (!*extension)
+		return NIL;
+	MemoryContextReset(fv_views_cxt);
+	/* restored views: repopulated once their restore is over (restore.c) */
+	restore_aware = fv_sql_version() >= 3 && fv_lock_view_catalog();
+	if (restore_aware)
+		fv_views_being_restored = fv_restores_pending();
+	if (SPI_execute(psprintf("SELECT id, view_oid, source_oid, state, time_zone, apply_sql, storage_tables,"
+							 " backfill_sql, used_columns, snapshot_xmin, snapshot_xmax, snapshot_xip,"
+							 " changed_groups_sql,"
+							 " EXISTS (SELECT FROM flowview.alert_catalog a WHERE a.view_oid = c.view_oid)"
+							 " FROM flowview.view_catalog c WHERE state <> 'error'%s ORDER BY id",
+							 restore_aware ? " AND NOT EXISTS (SELECT FROM flowview.restores r WHERE r.view_id = c.id)" : ""),
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "pg_flowview: could not read flowview.view_catalog");
+
+	old = MemoryContextSwitchTo(fv_views_cxt);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+		FvLiveView *v = palloc0(sizeof(FvLiveView));
+		Oid			srcoid = DatumGetObjectId(SPI_getbinval(t, d, 3, &isnull));
+		FvSource   *src = NULL;
+		ListCell   *lc;
+		Datum		xmin;
+
+		v->id = DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
+		v->source_oid = srcoid;
+		v->view_oid = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
+		v->state = SPI_getvalue(t, d, 4);
+		v->time_zone = SPI_getvalue(t, d, 5);
+		v->apply_sql = text_array_list(SPI_getbinval(t, d, 6, &isnull));
+		v->storage_tables = text_array_list(SPI_getbinval(t, d, 7, &isnull));
+		v->backfill_sql = text_array_list(SPI_getbinval(t, d, 8, &isnull));
+		v->changed_groups_sql = SPI_getvalue(t, d, 13);
+		v->has_alerts = DatumGetBool(SPI_getbinval(t, d, 14, &isnull));
+		xmin = SPI_getbinval(t, d, 10, &isnull);
+		if (!isnull)
+		{
+			Datum	   *elems;
+			bool	   *nulls;
+			int			n,
+						k;
+
+			v->has_snapshot = true;
+			v->snap_xmin = (TransactionId) DatumGetInt64(xmin);
+			v->snap_xmax = (TransactionId) DatumGetInt64(SPI_getbinval(t, d, 11, &isnull));
+			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(t, d, 12, &isnull)), INT8OID, 8,
+							  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
+			v->snap_xcnt = n;
+			v->snap_xip = palloc(sizeof(TransactionId) * Max(n, 1));
+			for (k = 0; k < n; k++)
+				v->snap_xip[k] = (TransactionId) DatumGetInt64(elems[k]);
+		}
+
+		foreach(lc, sources)
+			if (((FvSource *) lfirst(lc))->relid == srcoid)
+				src = lfirst(lc);
+		if (src == NULL)
+		{
+			src = palloc0(sizeof(FvSource));
+			src->relid = srcoid;
+			sources = lappend(sources, src);
+		}
+		src->views = lappend(src->views, v);
+		/* used columns: the union over the source's views */
+		foreach(lc, text_array_list(SPI_getbinval(t, d, 9, &isnull)))
+		{
+			int			k;
+			bool		have = false;
+
+			for (k = 0; k < src->ncols; k++)
+				have |= strcmp(src->colnames[k], lfirst(lc)) == 0;
+			if (!have)
+			{
+				src->colnames = src->ncols == 0 ? palloc(sizeof(char *) * 64) :
+					repalloc(src->colnames, sizeof(char *) * (src->ncols + 64));
+				src->colnames[src->ncols++] = lfirst(lc);
+			}
+		}
+	}
+	MemoryContextSwitchTo(old);
+	return sources;
+}
+
+/* The source's delta row layout: used columns as now typed, __sign, __xid. */
+void
+fv_prepare_source(FvSource *src)
+{
+	int			i;
+	MemoryContext old = MemoryContextSwitchTo(fv_views_cxt);
+
+	src->desc = CreateTemplateTupleDesc(src->ncols + 2);
+	for (i = 0; i < src->ncols; i++)
+	{
+		AttrNumber	attnum = get_attnum(src->relid, src->colnames[i]);
+		Oid			type;
+		int32		typmod;
+		Oid			coll;
+
+		if (attnum == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("pg_flowview: column \"%s\" of source table \"%s\" is gone",
+							src->colnames[i], get_rel_name(src->relid)),
+					 errhint("Drop the live views that use it (flowview.drop_view).")));
+		get_atttypetypmodcoll(src->relid, attnum, &type, &typmod, &coll);
+		TupleDescInitEntry(src->desc, i + 1, src->colnames[i], type, typmod, 0);
+		/*
+		 * The column's own collation, not its type's default: the view's
+		 * expressions over the delta (min/max, comparisons in WHERE, upper()
+		 * in a group key...) must compare as they do over the source.
+		 */
+		TupleDescInitEntryCollation(src->desc, i + 1, coll);
+	}
+	TupleDescInitEntry(src->desc, src->ncols + 1, "__sign", INT4OID, -1, 0);
+	TupleDescInitEntry(src->desc, src->ncols + 2, "__xid", INT8OID, -1, 0);
+	MemoryContextSwitchTo(old);
+}
