@@ -34,6 +34,8 @@
 #include "views/analyze.h"
 #include "views/runas.h"
 #include "worker/apply_internal.h"
+#include "worker/batch_snapshot.h"
+#include "worker/join_delta.h"
 
 static TimestampTz last_catalog_lsn_update = 0;	/* flowview.views.applied_lsn: at most 1/s */
 
@@ -368,6 +370,91 @@ statement_applies(const char *sql, FvSource *src)
  *		origin's progress (end).  Each view is applied in a subtransaction: a
  *		view whose apply fails goes to state 'error' and the others go on.
  */
+/*
+ * A join view's rows of its tables (a join source's tables), each filtered
+ * for the view like a one-table view's (view_rows).  Returns the action of
+ * view_rows for them together: a TRUNCATE of any table the view did not see
+ * is FV_SIGN_REPOPULATE (the view is populated again after the batch, from
+ * a snapshot that sees it); *no_old_rel names a table whose change lacked
+ * its old row.
+ */
+static int
+join_view_rows(FvSource *jsrc, FvLiveView *v, Tuplestorestate **rows, char **no_old_rel)
+{
+	ListCell   *lc;
+	int			action = 1;
+
+	foreach(lc, jsrc->tables)
+	{
+		FvSource   *t = lfirst(lc);
+		bool		truncated;
+		int			a;
+
+		rows[foreach_current_index(lc)] = view_rows(t, v, &truncated, &a);
+		if (truncated)
+			a = Max(a, FV_SIGN_REPOPULATE);
+		if (a == FV_SIGN_NO_OLD)
+			*no_old_rel = t->no_old_rel;
+		action = Max(action, a);
+	}
+	return action;
+}
+
+/* End the filtered copies join_view_rows made (not the tables' own rows). */
+static void
+end_table_rows(FvSource *jsrc, Tuplestorestate **rows)
+{
+	ListCell   *lc;
+
+	if (rows == NULL)
+		return;
+	foreach(lc, jsrc->tables)
+	{
+		int			k = foreach_current_index(lc);
+
+		if (rows[k] != NULL && rows[k] != ((FvSource *) lfirst(lc))->rows)
+			tuplestore_end(rows[k]);
+		rows[k] = NULL;
+	}
+}
+
+/* Has a join source's table anything in this batch? */
+static bool
+join_touched(FvSource *jsrc)
+{
+	ListCell   *lc;
+
+	foreach(lc, jsrc->tables)
+	{
+		FvSource   *t = lfirst(lc);
+
+		if (t->truncated || tuplestore_tuple_count(t->rows) > 0)
+			return true;
+	}
+	return false;
+}
+
+/* Run one apply statement: a kept plan or the statement's text; under snap if set. */
+static void
+run_statement(SPIPlanPtr plan, const char *sql, Snapshot snap)
+{
+	if (plan == NULL && snap == NULL)
+	{
+		fv_spi_run(sql);
+		return;
+	}
+	if (plan == NULL)
+	{
+		plan = SPI_prepare(sql, 0, NULL);
+		if (plan == NULL)
+			elog(ERROR, "pg_flowview: could not plan an apply statement: %s",
+				 SPI_result_code_string(SPI_result));
+	}
+	if ((snap ? SPI_execute_snapshot(plan, NULL, NULL, snap, InvalidSnapshot, false, true, 0)
+		 : SPI_execute_plan(plan, NULL, NULL, false, 0)) < 0)
+		elog(ERROR, "pg_flowview: apply statement failed");
+}
+
 void
 fv_apply_batch(List *sources, XLogRecPtr end)
 {
@@ -376,17 +463,24 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 	MemoryContext batch_cxt = CurrentMemoryContext;
 	ResourceOwner owner;
 	TimestampTz view_started;
+	Snapshot	exact = NULL;
+	Tuplestorestate *volatile join_rows = NULL;
 
-	StartTransactionCommand();
+	/* in exact mode the transaction that took the batch's snapshot S is open */
+	if (!IsTransactionState())
+		StartTransactionCommand();
 	if (!fv_lock_view_catalog())
 	{
 		/* the extension was dropped: nothing left to apply to */
+		fv_exact_batch_end();
 		CommitTransactionCommand();
 		MemoryContextSwitchTo(batch_cxt);
 		return;
 	}
 	SPI_connect();
 	PushActiveSnapshot(batch_snapshot());
+	if (fv_exact_batch_active())
+		exact = fv_exact_batch_snapshot(list_concat_copy(fv_batch.xids, fv_batch.subxids));
 	replorigin_session_origin_lsn = end;
 	replorigin_session_origin_timestamp = fv_batch.last_commit_time;
 
@@ -396,38 +490,57 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 		ListCell   *vc;
 		char	   *key;
 
-		if (!src->truncated && tuplestore_tuple_count(src->rows) == 0)
+		bool		is_join = src->tables != NIL;
+		Tuplestorestate **table_rows = NULL;
+
+		if (is_join ? !join_touched(src) :
+			(!src->truncated && tuplestore_tuple_count(src->rows) == 0))
 			continue;
 		/*
 		 * Locked first, so that its name, part of the plan key, cannot change
 		 * (ALTER TABLE ... RENAME) before the kept plans, re-analysed from
-		 * their text after any DDL on it, have run.
+		 * their text after any DDL on it, have run.  A join: J and its
+		 * tables.
 		 */
 		if (!fv_lock_source(src->relid))
 			continue;			/* dropped since the catalog was read */
+		if (is_join)
+		{
+			bool		gone = false;
+
+			foreach(vc, src->tables)
+				gone |= !fv_lock_source(((FvSource *) lfirst(vc))->relid);
+			if (gone)
+				continue;
+			table_rows = palloc0(sizeof(Tuplestorestate *) * list_length(src->tables));
+		}
 		key = plan_key(src);
 		foreach(vc, src->views)
 		{
 			FvLiveView *v = lfirst(vc);
-			bool		truncated;
+			bool		truncated = false;
 			int			action;
-			Tuplestorestate *rows;
+			Tuplestorestate *rows = NULL;
+			char	   *no_old_rel = src->no_old_rel;
 
 			if (strcmp(v->state, "live") != 0)
 				continue;
 			if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(v->view_oid)))
 				continue;		/* dropped since the catalog was read */
-			rows = view_rows(src, v, &truncated, &action);
+			if (is_join)
+				action = join_view_rows(src, v, table_rows, &no_old_rel);
+			else
+				rows = view_rows(src, v, &truncated, &action);
 			if (action == FV_SIGN_NO_OLD)
 			{
 				v->error = psprintf("an UPDATE or DELETE of table %s lacks the old row (REPLICA IDENTITY is not FULL)",
-									src->no_old_rel ? src->no_old_rel : "?");
+									no_old_rel ? no_old_rel : "?");
 				v->state = "error";
 				ereport(WARNING,
 						(errmsg("pg_flowview: live view %s cannot apply a batch: %s",
 								get_rel_name(v->view_oid), v->error),
 						 errhint("The view is now in state error: run ALTER TABLE %s REPLICA IDENTITY FULL, then SELECT flowview.refresh_view('%s').",
-								 src->no_old_rel ? src->no_old_rel : "...", get_rel_name(v->view_oid))));
+								 no_old_rel ? no_old_rel : "...", get_rel_name(v->view_oid))));
 			}
 			else if (action == FV_SIGN_REPOPULATE)
 			{
@@ -437,20 +550,26 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 								 " WHERE id = %d", v->id));
 				v->state = "backfilling";
 				ereport(LOG,
-						(errmsg("pg_flowview: live view %s is repopulated: some partitions of its source were truncated",
+						(errmsg(is_join ? "pg_flowview: live view %s is repopulated: a table of its join was truncated" :
+								"pg_flowview: live view %s is repopulated: some partitions of its source were truncated",
 								get_rel_name(v->view_oid))));
 			}
 			if (action != 1)
 			{
-				if (rows != src->rows)
+				if (rows != NULL && rows != src->rows)
 					tuplestore_end(rows);
+				end_table_rows(src, table_rows);
 				continue;
 			}
-			register_delta(src, rows);
 			v->attempted = true;
 			v->applied = false;
-			v->batch_rows = tuplestore_tuple_count(rows);
 			v->batch_groups = 0;
+			if (!is_join)
+			{
+				register_delta(src, rows);
+				v->batch_rows = tuplestore_tuple_count(rows);
+			}
+			join_rows = NULL;
 			view_started = GetCurrentTimestamp();
 			fv_minmax_rereads = 0;
 			owner = CurrentResourceOwner;
@@ -467,20 +586,32 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 				if (truncated)
 					foreach(sc, v->storage_tables)
 						fv_spi_run(psprintf("DELETE FROM %s", (char *) lfirst(sc)));
+				if (is_join)
+				{
+					/* J's delta: the tables' rows joined as of the batch's end (join_delta.c) */
+					TupleDesc  *descs = palloc(sizeof(TupleDesc) * list_length(src->tables));
+
+					foreach(sc, src->tables)
+						descs[foreach_current_index(sc)] = ((FvSource *) lfirst(sc))->desc;
+					join_rows = fv_join_delta(v->join_delta_sql, list_length(src->tables), descs,
+											  table_rows, exact, fv_batch.owner, &src->nremoved);
+					rows = join_rows;
+					register_delta(src, rows);
+					v->batch_rows = tuplestore_tuple_count(rows);
+				}
 				{
 					List	   *plans = tuplestore_tuple_count(rows) <= FV_PLAN_MAX_ROWS ?
 						view_plans(key, v)->plans : NIL;
 					bool		first = true;
+					Snapshot	snap = is_join ? exact : NULL;
 
 					foreach(sc, v->apply_sql)
 					{
 						if (!statement_applies(lfirst(sc), src))
 							continue;
-						if (plans == NIL)
-							fv_spi_run(fv_with_source(lfirst(sc), v->source_oid));
-						else if (SPI_execute_plan(list_nth(plans, foreach_current_index(sc)),
-												  NULL, NULL, false, 0) < 0)
-							elog(ERROR, "pg_flowview: apply statement failed");
+						run_statement(plans == NIL ? NULL : list_nth(plans, foreach_current_index(sc)),
+									  plans == NIL ? fv_with_source(lfirst(sc), v->source_oid) : NULL,
+									  snap);
 						if (first)
 							v->batch_groups = SPI_processed;	/* the groups' upsert */
 						first = false;
@@ -536,8 +667,12 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 			}
 			PG_END_TRY();
 			SPI_unregister_relation(FV_DELTA_NAME);
-			if (rows != src->rows)
+			if (join_rows != NULL)
+				tuplestore_end(join_rows);
+			else if (rows != NULL && rows != src->rows)
 				tuplestore_end(rows);
+			join_rows = NULL;
+			end_table_rows(src, table_rows);
 		}
 	}
 
@@ -573,6 +708,7 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 	}
 	PopActiveSnapshot();
 	SPI_finish();
+	fv_exact_batch_end();
 	CommitTransactionCommand();
 	/* the commit left us in TopMemoryContext: the stats are per batch */
 	MemoryContextSwitchTo(batch_cxt);

@@ -40,6 +40,7 @@ typedef struct FvSource
 	char	   *no_old_rel;		/* the table of the last FV_SIGN_NO_OLD marker */
 	int64		nremoved;		/* rows with sign -1 (old versions) */
 	List	   *views;			/* FvLiveView * */
+	List	   *tables;			/* J of a join view: its tables' FvSource *, in order */
 	/* this batch's transactions with rows for it (monitoring) */
 	bool		touched;		/* by the transaction being decoded */
 	int			ncommits;
@@ -69,6 +70,7 @@ typedef struct FvLiveView
 	List	   *storage_tables; /* char * */
 	List	   *backfill_sql;
 	char	   *changed_groups_sql; /* NULL: groups cannot be named */
+	char	   *join_delta_sql;	/* a join view: J's delta (views/join.c) */
 	bool		has_alerts;
 	/* the backfill snapshot: decoded transactions it saw are skipped */
 	bool		has_snapshot;

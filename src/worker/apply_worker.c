@@ -57,6 +57,7 @@
 #include "pg_flowview.h"
 #include "views/versions.h"
 #include "worker/apply_internal.h"
+#include "worker/batch_snapshot.h"
 
 int			fv_batch_max_changes = 100000;
 int			fv_naptime_ms = 20;
@@ -90,6 +91,18 @@ worker_log_hook(ErrorData *edata)
 	}
 	if (prev_emit_log_hook)
 		prev_emit_log_hook(edata);
+}
+
+/* Does any view need its sources read as of the batch's end (joins)? */
+static bool
+needs_exact_snapshot(List *sources)
+{
+	ListCell   *lc;
+
+	foreach(lc, sources)
+		if (((FvSource *) lfirst(lc))->tables != NIL)
+			return true;
+	return false;
 }
 
 static bool
@@ -170,6 +183,7 @@ fv_apply_worker_main(Datum arg)
 	TransactionId skip_before;
 	bool		idle = false;
 	bool		full;
+	bool		exact;
 
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -336,6 +350,7 @@ fv_apply_worker_main(Datum arg)
 		fv_batch.nchanges = 0;
 		fv_batch.nxacts = 0;
 		fv_batch.xids = NIL;
+		fv_batch.subxids = NIL;
 		fv_batch.last_xid = InvalidTransactionId;
 		old = MemoryContextSwitchTo(fv_batch.mcxt);
 		foreach(lc, sources)
@@ -368,7 +383,24 @@ fv_apply_worker_main(Datum arg)
 		 */
 		batch_started = GetCurrentTimestamp();
 		end = GetFlushRecPtr(NULL);
-		if (end <= fv_decoding->reader->EndRecPtr && idle)
+		exact = needs_exact_snapshot(sources);
+		if (exact)
+		{
+			/*
+			 * Join views: the batch ends where its snapshot S was taken, all
+			 * of it decoded in S's transaction (batch_snapshot.c).
+			 */
+			end = fv_decoding->reader->EndRecPtr;
+			if (fv_inserted_end() > end)
+			{
+				/* decoding's memory (its reader's buffers) is not the transaction's */
+				old = CurrentMemoryContext;
+				StartTransactionCommand();
+				end = fv_exact_batch_begin(fv_inserted_end);
+				MemoryContextSwitchTo(old);
+			}
+		}
+		else if (end <= fv_decoding->reader->EndRecPtr && idle)
 		{
 			XLogRecPtr	inserted = fv_inserted_end();
 
@@ -384,7 +416,7 @@ fv_apply_worker_main(Datum arg)
 		{
 			fv_invalidate_if_catalog_changed();
 			while (fv_decoding->reader->EndRecPtr < end &&
-				   fv_batch.nchanges < fv_batch_max_changes)
+				   (exact || fv_batch.nchanges < fv_batch_max_changes))
 			{
 				char	   *errm = NULL;
 				XLogRecord *record = XLogReadRecord(fv_decoding->reader, &errm);
@@ -414,6 +446,12 @@ fv_apply_worker_main(Datum arg)
 			}
 			else
 			{
+				if (IsTransactionState())
+				{
+					/* exact mode: nothing to apply under S */
+					fv_exact_batch_end();
+					CommitTransactionCommand();
+				}
 				fv_add_pending(InvalidXLogRecPtr, end);
 				fv_record_position_if_far(end);
 			}

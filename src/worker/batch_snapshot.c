@@ -58,10 +58,12 @@ fv_exact_batch_begin(XLogRecPtr (*inserted_end) (void))
 	return upto;
 }
 
-/* Forget S at the end of the batch's transaction (it is released with it). */
+/* Let go of S, before the batch's transaction ends. */
 void
 fv_exact_batch_end(void)
 {
+	if (exact_snapshot != NULL)
+		UnregisterSnapshotFromOwner(exact_snapshot, TopTransactionResourceOwner);
 	exact_snapshot = NULL;
 }
 

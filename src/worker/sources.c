@@ -17,6 +17,7 @@
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
@@ -46,6 +47,72 @@ text_array_list(Datum d)
 	return l;
 }
 
+/* The source with OID relid in sources, added if missing. */
+static FvSource *
+source_of(List **sources, Oid relid)
+{
+	ListCell   *lc;
+	FvSource   *src;
+
+	foreach(lc, *sources)
+		if (((FvSource *) lfirst(lc))->relid == relid)
+			return lfirst(lc);
+	src = palloc0(sizeof(FvSource));
+	src->relid = relid;
+	*sources = lappend(*sources, src);
+	return src;
+}
+
+/* used columns of a source: the union over its views (and joins) */
+static void
+add_columns(FvSource *src, List *columns)
+{
+	ListCell   *lc;
+
+	foreach(lc, columns)
+	{
+		int			k;
+		bool		have = false;
+
+		for (k = 0; k < src->ncols; k++)
+			have |= strcmp(src->colnames[k], lfirst(lc)) == 0;
+		if (!have)
+		{
+			src->colnames = src->ncols == 0 ? palloc(sizeof(char *) * 64) :
+				repalloc(src->colnames, sizeof(char *) * (src->ncols + 64));
+			src->colnames[src->ncols++] = lfirst(lc);
+		}
+	}
+}
+
+/*
+ * A join view's tables (catalog columns join_sources, join_source_columns):
+ * each a source of its own, reading at least the columns J needs of it;
+ * jsrc, the source J, lists them in the order of the delta statement's
+ * flowview_delta_1..N.
+ */
+static void
+add_join_tables(List **sources, FvSource *jsrc, Datum tables, Datum columns)
+{
+	Datum	   *oids;
+	bool	   *nulls;
+	int			n,
+				k;
+	List	   *cols = text_array_list(columns);
+
+	deconstruct_array(DatumGetArrayTypeP(tables), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+					  &oids, &nulls, &n);
+	if (jsrc->tables != NIL || n != list_length(cols))
+		return;
+	for (k = 0; k < n; k++)
+	{
+		FvSource   *t = source_of(sources, DatumGetObjectId(oids[k]));
+
+		add_columns(t, text_array_list(OidInputFunctionCall(F_ARRAY_IN, list_nth(cols, k), TEXTOID, -1)));
+		jsrc->tables = lappend(jsrc->tables, t);
+	}
+}
+
 /*
  * Read the live views and their sources (in fv_views_cxt).  Returns NIL when
  * the extension is not installed.  Runs in a transaction with SPI.
@@ -71,8 +138,11 @@ fv_load_sources(bool *extension)
 	if (SPI_execute(psprintf("SELECT id, view_oid, source_oid, state, time_zone, apply_sql, storage_tables,"
 							 " backfill_sql, used_columns, snapshot_xmin, snapshot_xmax, snapshot_xip,"
 							 " changed_groups_sql,"
-							 " EXISTS (SELECT FROM flowview.alert_catalog a WHERE a.view_oid = c.view_oid)"
+							 " EXISTS (SELECT FROM flowview.alert_catalog a WHERE a.view_oid = c.view_oid),"
+							 " %s"
 							 " FROM flowview.view_catalog c WHERE state <> 'error'%s ORDER BY id",
+							 fv_sql_version() >= 4 ? "join_sources::pg_catalog.oid[], join_source_columns, join_delta_sql"
+							 : "NULL::pg_catalog.oid[], NULL::text[], NULL::text",
 							 restore_aware ? " AND NOT EXISTS (SELECT FROM flowview.restores r WHERE r.view_id = c.id)" : ""),
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "pg_flowview: could not read flowview.view_catalog");
@@ -85,8 +155,7 @@ fv_load_sources(bool *extension)
 		bool		isnull;
 		FvLiveView *v = palloc0(sizeof(FvLiveView));
 		Oid			srcoid = DatumGetObjectId(SPI_getbinval(t, d, 3, &isnull));
-		FvSource   *src = NULL;
-		ListCell   *lc;
+		FvSource   *src;
 		Datum		xmin;
 
 		v->id = DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
@@ -118,31 +187,13 @@ fv_load_sources(bool *extension)
 				v->snap_xip[k] = (TransactionId) DatumGetInt64(elems[k]);
 		}
 
-		foreach(lc, sources)
-			if (((FvSource *) lfirst(lc))->relid == srcoid)
-				src = lfirst(lc);
-		if (src == NULL)
-		{
-			src = palloc0(sizeof(FvSource));
-			src->relid = srcoid;
-			sources = lappend(sources, src);
-		}
+		src = source_of(&sources, srcoid);
 		src->views = lappend(src->views, v);
-		/* used columns: the union over the source's views */
-		foreach(lc, text_array_list(SPI_getbinval(t, d, 9, &isnull)))
-		{
-			int			k;
-			bool		have = false;
-
-			for (k = 0; k < src->ncols; k++)
-				have |= strcmp(src->colnames[k], lfirst(lc)) == 0;
-			if (!have)
-			{
-				src->colnames = src->ncols == 0 ? palloc(sizeof(char *) * 64) :
-					repalloc(src->colnames, sizeof(char *) * (src->ncols + 64));
-				src->colnames[src->ncols++] = lfirst(lc);
-			}
-		}
+		add_columns(src, text_array_list(SPI_getbinval(t, d, 9, &isnull)));
+		v->join_delta_sql = SPI_getvalue(t, d, 17);
+		if (v->join_delta_sql != NULL)
+			add_join_tables(&sources, src, SPI_getbinval(t, d, 15, &isnull),
+							SPI_getbinval(t, d, 16, &isnull));
 	}
 	MemoryContextSwitchTo(old);
 	return sources;
