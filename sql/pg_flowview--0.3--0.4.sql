@@ -19,3 +19,166 @@ ALTER TABLE flowview.view_catalog
 	ADD COLUMN join_sources pg_catalog.regclass[],
 	ADD COLUMN join_source_columns text[],
 	ADD COLUMN join_delta_sql text;
+
+-- flowview.views: a join view's sources are its tables, not its join relation
+CREATE OR REPLACE VIEW flowview.views WITH (security_invoker = true) AS
+SELECT c.view_oid::regclass AS view,
+       c.query,
+       coalesce(c.join_sources, ARRAY[c.source_oid::regclass]) AS sources,
+       c.state,
+       c.created_at,
+       CASE WHEN c.state = 'live' THEN greatest(c.applied_lsn, flowview._applied_lsn())
+            ELSE c.applied_lsn END AS applied_lsn,
+       c.error,
+       c.freshness_sla,
+       c.time_zone,
+       c.minmax,
+       CASE WHEN c.state <> 'error' THEN flowview._worker_problem() END AS worker_problem,
+       coalesce((SELECT v.version FROM flowview.view_version_catalog v
+                  WHERE v.view_oid = c.view_oid AND v.current), 1) AS version,
+       p.version AS pending_version,
+       CASE WHEN p.version IS NULL THEN NULL
+            WHEN pc.state = 'live' THEN 'catching up'
+            ELSE pc.state END AS pending_state
+  FROM flowview.view_catalog c
+  LEFT JOIN flowview.view_version_catalog p ON p.view_oid = c.view_oid AND p.pending
+  LEFT JOIN flowview.view_catalog pc ON pc.id = p.catalog_id
+ WHERE NOT EXISTS (SELECT FROM flowview.view_version_catalog x WHERE x.pending AND x.catalog_id = c.id);
+
+-- OpenLineage: a join view's tables are its inputs, each with its own
+-- columns in columnLineage; the join conditions are INDIRECT/JOIN
+CREATE OR REPLACE FUNCTION flowview.openlineage(view regclass) RETURNS jsonb
+LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r flowview.view_catalog := flowview._view(view);
+    ns text := flowview._openlineage_namespace();
+    producer text := 'urn:pg_flowview:' || (SELECT extversion FROM pg_extension WHERE extname = 'pg_flowview');
+    facet_url text := 'https://openlineage.io/spec/facets/';
+    h text := md5(format('pg_flowview:%s:%s:%s', (SELECT oid FROM pg_database WHERE datname = current_database()),
+                         r.id, r.created_at));
+    run_facets jsonb := '{}';
+BEGIN
+    IF r.state = 'error' THEN
+        run_facets := jsonb_build_object('errorMessage', jsonb_build_object(
+            '_producer', producer,
+            '_schemaURL', facet_url || '1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet',
+            'message', coalesce(r.error, 'error'),
+            'programmingLanguage', 'SQL'));
+    END IF;
+    RETURN jsonb_build_object(
+        'eventType', CASE r.state WHEN 'live' THEN 'RUNNING' WHEN 'backfilling' THEN 'START' ELSE 'FAIL' END,
+        'eventTime', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'producer', producer,
+        'schemaURL', 'https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent',
+        -- one run per view, from its creation until it is dropped: a UUID
+        -- (version 8, RFC 9562) derived from the database, view id and creation time
+        'run', jsonb_build_object(
+            'runId', (substr(h, 1, 12) || '8' || substr(h, 14, 3)
+                      || substr('89ab', ('x' || substr(h, 17, 1))::bit(4)::int % 4 + 1, 1)
+                      || substr(h, 18))::uuid,
+            'facets', run_facets),
+        'job', jsonb_build_object(
+            'namespace', ns,
+            'name', flowview._openlineage_name(view),
+            'facets', jsonb_build_object(
+                'jobType', jsonb_build_object(
+                    '_producer', producer,
+                    '_schemaURL', facet_url || '2-0-3/JobTypeJobFacet.json#/$defs/JobTypeJobFacet',
+                    'processingType', 'STREAMING',
+                    'integration', 'PG_FLOWVIEW',
+                    'jobType', 'LIVE_VIEW'),
+                'sql', jsonb_build_object(
+                    '_producer', producer,
+                    '_schemaURL', facet_url || '1-1-0/SQLJobFacet.json#/$defs/SQLJobFacet',
+                    'query', r.query,
+                    'dialect', 'postgres'))),
+        -- a join view: one input per table
+        'inputs', (SELECT jsonb_agg(jsonb_build_object(
+            'namespace', ns,
+            'name', flowview._openlineage_name(s.t),
+            'facets', jsonb_build_object(
+                'schema', flowview._openlineage_schema_facet(s.t, producer))) ORDER BY s.n)
+            FROM unnest(coalesce(r.join_sources, ARRAY[r.source_oid::regclass])) WITH ORDINALITY s(t, n)),
+        'outputs', jsonb_build_array(jsonb_build_object(
+            'namespace', ns,
+            'name', flowview._openlineage_name(view),
+            'facets', jsonb_build_object(
+                'schema', flowview._openlineage_schema_facet(view, producer),
+                'columnLineage', jsonb_build_object(
+                    '_producer', producer,
+                    '_schemaURL', facet_url || '1-2-0/ColumnLineageDatasetFacet.json#/$defs/ColumnLineageDatasetFacet',
+                    'fields', (
+                        -- per output column, one input field per source column
+                        -- it derives from, with each way it does
+                        WITH l AS (
+                            SELECT l.*, l.ordinality AS ord FROM flowview.lineage(view) WITH ORDINALITY l
+                        ), f AS (
+                            SELECT l."column", l.column_number, min(l.ord) AS ord,
+                                   jsonb_build_object(
+                                       'namespace', ns,
+                                       'name', flowview._openlineage_name(format('%I.%I', l.source_schema, l.source_table)::regclass),
+                                       'field', l.source_column,
+                                       'transformations', jsonb_agg(jsonb_build_object(
+                                           'type', CASE WHEN l.direct THEN 'DIRECT' ELSE 'INDIRECT' END,
+                                           'subtype', CASE WHEN l.transformation = 'group key' THEN 'IDENTITY'
+                                                           WHEN l.transformation LIKE 'expression:%' THEN 'TRANSFORMATION'
+                                                           WHEN l.transformation LIKE 'aggregate:%' THEN 'AGGREGATION'
+                                                           WHEN l.transformation = 'filter' THEN 'FILTER'
+                                                           WHEN l.transformation = 'join' THEN 'JOIN'
+                                                           ELSE 'GROUP_BY' END,
+                                           'description', l.transformation || ': ' || l.expression,
+                                           'masking', false) ORDER BY l.ord)) AS field
+                              FROM l
+                             WHERE l.source_column IS NOT NULL
+                             GROUP BY l."column", l.column_number, l.source_schema, l.source_table, l.source_column
+                        )
+                        SELECT coalesce(jsonb_object_agg(a.attname, jsonb_build_object(
+                                   'inputFields', coalesce((SELECT jsonb_agg(f.field ORDER BY f.ord)
+                                                              FROM f WHERE f.column_number = a.attnum), '[]'))), '{}')
+                          FROM pg_attribute a
+                         WHERE a.attrelid = view AND a.attnum > 0 AND NOT a.attisdropped))))));
+END $$;
+
+-- flowview.lineage_graph: one edge per table of a join view, with the
+-- columns it reads of that table
+CREATE OR REPLACE VIEW flowview.lineage_graph WITH (security_invoker = true) AS
+SELECT sn.nspname::text AS source_schema,
+       s.relname::text AS source_table,
+       vn.nspname::text AS view_schema,
+       v.relname::text AS view_name,
+       t.source AS source,
+       c.view_oid::regclass AS view,
+       CASE s.relkind WHEN 'p' THEN 'partitioned table' ELSE 'table' END AS source_kind,
+       CASE WHEN c.join_sources IS NULL THEN c.used_columns
+            ELSE c.join_source_columns[t.n]::text[] END AS source_columns,
+       1 AS depth,
+       c.state,
+       c.created_at
+  FROM flowview.view_catalog c
+  CROSS JOIN LATERAL unnest(coalesce(c.join_sources, ARRAY[c.source_oid::regclass])) WITH ORDINALITY t(source, n)
+  JOIN pg_class v ON v.oid = c.view_oid
+  JOIN pg_namespace vn ON vn.oid = v.relnamespace
+  JOIN pg_class s ON s.oid = t.source
+  JOIN pg_namespace sn ON sn.oid = s.relnamespace;
+
+-- Sources keep REPLICA IDENTITY FULL: the tables of join views too
+CREATE OR REPLACE FUNCTION flowview._on_new_partition() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE r record;
+BEGIN
+    FOR r IN
+        SELECT DISTINCT t.relid::regclass AS part, s.source::regclass AS source
+          FROM (SELECT source_oid AS source FROM flowview.view_catalog WHERE join_sources IS NULL
+                UNION SELECT unnest(join_sources)::oid FROM flowview.view_catalog) s,
+               LATERAL (SELECT relid FROM pg_partition_tree(s.source)
+                        UNION SELECT s.source) t
+          JOIN pg_class c ON c.oid = t.relid
+         WHERE c.relkind = 'r' AND c.relreplident <> 'f'
+         ORDER BY 1
+    LOOP
+        RAISE NOTICE 'setting REPLICA IDENTITY FULL on table %', r.part
+            USING DETAIL = format('It is %s the source of a live view, whose worker subtracts old row versions.',
+                                  CASE WHEN r.part = r.source THEN 'the table itself,' ELSE 'a partition of ' || r.source::text || ',' END);
+        EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', r.part);
+    END LOOP;
+END $$;

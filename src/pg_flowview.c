@@ -27,6 +27,7 @@
 #include "access/table.h"
 #include "access/xlog.h"
 #include "catalog/indexing.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -37,6 +38,7 @@
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/varlena.h"
 
 #include "pg_flowview.h"
@@ -286,6 +288,20 @@ fv_require_sql_version(int minor, const char *what)
 			 RecoveryInProgress()
 			 ? errhint("Run ALTER EXTENSION pg_flowview UPDATE on the primary.")
 			 : errhint("Run ALTER EXTENSION pg_flowview UPDATE in this database.")));
+}
+
+/*
+ * Has flowview.view_catalog the join columns of 0.4?  Not the same as
+ * fv_sql_version() >= 4 inside CREATE/ALTER EXTENSION, whose scripts run
+ * (and fire the DDL hooks) after the new version is recorded.
+ */
+bool
+fv_catalog_has_joins(void)
+{
+	Oid			nsp = get_namespace_oid("flowview", true);
+	Oid			catalog = OidIsValid(nsp) ? get_relname_relid("view_catalog", nsp) : InvalidOid;
+
+	return OidIsValid(catalog) && get_attnum(catalog, "join_sources") != InvalidAttrNumber;
 }
 
 void

@@ -34,6 +34,7 @@ extern char *fv_openlineage_host;
 extern int	fv_sql_version(void);
 /* 55000 "WHAT is not available until ALTER EXTENSION pg_flowview UPDATE" below 0.MINOR */
 extern void fv_require_sql_version(int minor, const char *what);
+extern bool fv_catalog_has_joins(void);
 /* run one SQL statement through SPI (connected), any error raised */
 extern void fv_spi_run(const char *sql);
 

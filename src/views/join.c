@@ -56,26 +56,31 @@
 #include "views/analyze.h"
 #include "views/join.h"
 
-/* deparse context over the query's range table, relations by their aliases */
-static List *
-join_context(FvJoin *j)
+/*
+ * A deparse context over a query's range table, its relations named by their
+ * aliases (Vars of other entries, join aliases, must be flattened first).
+ */
+List *
+fv_join_deparse_context(List *rtable)
 {
 	PlannedStmt *pstmt = makeNode(PlannedStmt);
 	List	   *names = NIL;
-	int			i;
+	ListCell   *lc;
 
-	pstmt->rtable = j->rtable;
-	for (i = 1; i <= list_length(j->rtable); i++)
+	pstmt->rtable = rtable;
+	foreach(lc, rtable)
 	{
-		ListCell   *lc;
-		char	   *name = NULL;
+		RangeTblEntry *rte = lfirst(lc);
 
-		foreach(lc, j->rels)
-			if (((FvJoinRel *) lfirst(lc))->rtindex == i)
-				name = ((FvJoinRel *) lfirst(lc))->alias;
-		names = lappend(names, name);
+		names = lappend(names, rte->rtekind == RTE_RELATION ? rte->eref->aliasname : NULL);
 	}
 	return deparse_context_for_plan_tree(pstmt, names);
+}
+
+static List *
+join_context(FvJoin *j)
+{
+	return fv_join_deparse_context(j->rtable);
 }
 
 static char *

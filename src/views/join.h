@@ -16,6 +16,9 @@ extern char *fv_join_relation_sql(FvJoin *j);
 /* J's delta over flowview_delta_1..N, the tables' batch rows */
 extern char *fv_join_delta_sql(FvJoin *j);
 
+/* deparse over a query's range table, relations by their aliases */
+extern List *fv_join_deparse_context(List *rtable);
+
 /* NOTICEs for join keys without an index */
 extern void fv_join_index_notices(FvJoin *j);
 

@@ -59,11 +59,15 @@
 #include "utils/regproc.h"
 #include "utils/ruleutils.h"
 
+#include "views/analyze.h"
+#include "views/join.h"
+
 PG_FUNCTION_INFO_V1(fv_lineage);
 
 /* one dependency of an output column on a source column */
 typedef struct LineageRow
 {
+	Oid			relid;			/* the source table (a join: one of its tables) */
 	AttrNumber	attnum;			/* 0: no source column */
 	const char *transformation;
 	bool		direct;
@@ -73,20 +77,24 @@ typedef struct LineageRow
 typedef struct LineageContext
 {
 	Oid			source;
-	Index		rtindex;
+	Index		rtindex;		/* 0: a join, its tables are rtable's relations */
+	List	   *rtable;
 	List	   *dpcontext;		/* deparse over the source */
 	List	   *rows;			/* LineageRow * of the output column at hand */
 } LineageContext;
 
-/* the source columns expr reads, as a set of attribute numbers (> 0) */
+/*
+ * The source columns expr reads of the relation at rtindex, as a set of
+ * attribute numbers (> 0)
+ */
 static Bitmapset *
-source_columns(LineageContext *lc, Node *expr)
+source_columns(Node *expr, Index rtindex)
 {
 	Bitmapset  *offset = NULL;
 	Bitmapset  *attnos = NULL;
 	int			x = -1;
 
-	pull_varattnos(expr, lc->rtindex, &offset);
+	pull_varattnos(expr, rtindex, &offset);
 	while ((x = bms_next_member(offset, x)) >= 0)
 		if (x + FirstLowInvalidHeapAttributeNumber > 0)
 			attnos = bms_add_member(attnos, x + FirstLowInvalidHeapAttributeNumber);
@@ -101,7 +109,7 @@ expr_sql(LineageContext *lc, Node *expr)
 
 /* add a row to lc->rows unless the same one is there */
 static void
-add_row(LineageContext *lc, AttrNumber attnum, const char *transformation,
+add_row(LineageContext *lc, Oid relid, AttrNumber attnum, const char *transformation,
 		bool direct, char *expression)
 {
 	ListCell   *cell;
@@ -110,11 +118,13 @@ add_row(LineageContext *lc, AttrNumber attnum, const char *transformation,
 	foreach(cell, lc->rows)
 	{
 		row = lfirst(cell);
-		if (row->attnum == attnum && strcmp(row->transformation, transformation) == 0 &&
+		if (row->relid == relid && row->attnum == attnum &&
+			strcmp(row->transformation, transformation) == 0 &&
 			strcmp(row->expression, expression) == 0)
 			return;
 	}
 	row = palloc(sizeof(LineageRow));
+	row->relid = relid;
 	row->attnum = attnum;
 	row->transformation = transformation;
 	row->direct = direct;
@@ -130,13 +140,27 @@ static void
 add_rows(LineageContext *lc, Node *expr, const char *transformation, bool direct,
 		 char *expression)
 {
-	Bitmapset  *attnos = source_columns(lc, expr);
-	int			x = -1;
+	bool		any = false;
+	ListCell   *cell;
 
-	if (bms_is_empty(attnos) && direct)
-		add_row(lc, 0, transformation, direct, expression);
-	while ((x = bms_next_member(attnos, x)) >= 0)
-		add_row(lc, (AttrNumber) x, transformation, direct, expression);
+	foreach(cell, lc->rtable)
+	{
+		RangeTblEntry *rte = lfirst(cell);
+		Index		rtindex = foreach_current_index(cell) + 1;
+		Bitmapset  *attnos;
+		int			x = -1;
+
+		if (rte->rtekind != RTE_RELATION || (lc->rtindex != 0 && rtindex != lc->rtindex))
+			continue;
+		attnos = source_columns(expr, rtindex);
+		while ((x = bms_next_member(attnos, x)) >= 0)
+		{
+			add_row(lc, rte->relid, (AttrNumber) x, transformation, direct, expression);
+			any = true;
+		}
+	}
+	if (!any && direct)
+		add_row(lc, lc->source, 0, transformation, direct, expression);
 }
 
 /* the expression without implicit binary-compatible casts on top */
@@ -262,6 +286,30 @@ analyse_view_query(const char *query, Oid source)
 	return parse_analyze_fixedparams(rawstmt, query, NULL, 0, NULL);
 }
 
+/* The conjuncts of a join's ON and WHERE conditions, join aliases flattened */
+static void
+join_quals(Query *q, Node *node, List **conds)
+{
+	Node	   *quals = NULL;
+
+	if (IsA(node, JoinExpr))
+	{
+		join_quals(q, ((JoinExpr *) node)->larg, conds);
+		join_quals(q, ((JoinExpr *) node)->rarg, conds);
+		quals = ((JoinExpr *) node)->quals;
+	}
+	else if (IsA(node, FromExpr))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((FromExpr *) node)->fromlist)
+			join_quals(q, lfirst(lc), conds);
+		quals = ((FromExpr *) node)->quals;
+	}
+	if (quals != NULL)
+		*conds = list_concat(*conds, make_ands_implicit((Expr *) flatten_join_alias_vars(q, quals)));
+}
+
 /*
  * The rows of lc->rows, for output column colno named colname, into the
  * result tuplestore.
@@ -269,8 +317,6 @@ analyse_view_query(const char *query, Oid source)
 static void
 emit_rows(LineageContext *lc, ReturnSetInfo *rsinfo, int colno, const char *colname)
 {
-	char	   *schema = get_namespace_name(get_rel_namespace(lc->source));
-	char	   *table = get_rel_name(lc->source);
 	ListCell   *cell;
 
 	foreach(cell, lc->rows)
@@ -281,10 +327,10 @@ emit_rows(LineageContext *lc, ReturnSetInfo *rsinfo, int colno, const char *coln
 
 		memset(nulls, 0, sizeof(nulls));
 		values[0] = CStringGetTextDatum(colname);
-		values[1] = CStringGetTextDatum(schema);
-		values[2] = CStringGetTextDatum(table);
+		values[1] = CStringGetTextDatum(get_namespace_name(get_rel_namespace(row->relid)));
+		values[2] = CStringGetTextDatum(get_rel_name(row->relid));
 		if (row->attnum > 0)
-			values[3] = CStringGetTextDatum(get_attname(lc->source, row->attnum, false));
+			values[3] = CStringGetTextDatum(get_attname(row->relid, row->attnum, false));
 		else
 			nulls[3] = true;
 		values[4] = CStringGetTextDatum(row->transformation);
@@ -330,6 +376,11 @@ fv_lineage(PG_FUNCTION_ARGS)
 	int			colno = 0;
 	char	   *where_sql = NULL;
 	char	   *having_sql = NULL;
+	char	   *join_sql = NULL;
+	Node	   *where_node = NULL;
+	List	   *conds = NIL;
+	List	   *join_conds = NIL;
+	List	   *filters = NIL;
 
 	InitMaterializedSRF(fcinfo, 0);
 	work = AllocSetContextCreate(CurrentMemoryContext, "flowview lineage",
@@ -385,18 +436,46 @@ fv_lineage(PG_FUNCTION_ARGS)
 	error_context_stack = &errcallback;
 	q = analyse_view_query(query, lc.source);
 	error_context_stack = errcallback.previous;
-	if (list_length(q->jointree->fromlist) != 1 ||
-		!IsA(linitial(q->jointree->fromlist), RangeTblRef))
-		elog(ERROR, "pg_flowview: the defining query of live view %u does not read one table", view);
-	rtr = linitial_node(RangeTblRef, q->jointree->fromlist);
-	rte = rt_fetch(rtr->rtindex, q->rtable);
-	if (rte->rtekind != RTE_RELATION || rte->relid != lc.source)
-		elog(ERROR, "pg_flowview: the defining query of live view %u does not read its source", view);
-	lc.rtindex = rtr->rtindex;
-	lc.dpcontext = deparse_context_for(get_rel_name(lc.source), lc.source);
+	lc.rtable = q->rtable;
 	lc.rows = NIL;
-	if (q->jointree->quals)
-		where_sql = psprintf("WHERE %s", expr_sql(&lc, q->jointree->quals));
+	if (fv_is_join_relation(lc.source))
+	{
+		/* a join: its tables' columns, the conditions between them as "join" */
+		q->targetList = (List *) flatten_join_alias_vars(q, (Node *) q->targetList);
+		q->havingQual = flatten_join_alias_vars(q, q->havingQual);
+		lc.rtindex = 0;
+		lc.dpcontext = fv_join_deparse_context(q->rtable);
+		join_quals(q, (Node *) q->jointree, &conds);
+		foreach(cell, conds)
+		{
+			Node	   *cond = lfirst(cell);
+
+			if (bms_membership(pull_varnos(NULL, cond)) == BMS_MULTIPLE)
+				join_conds = lappend(join_conds, cond);
+			else
+				filters = lappend(filters, cond);
+		}
+		if (filters != NIL)
+			where_sql = psprintf("WHERE %s", expr_sql(&lc, (Node *) make_ands_explicit(filters)));
+		if (join_conds != NIL)
+			join_sql = psprintf("ON %s", expr_sql(&lc, (Node *) make_ands_explicit(join_conds)));
+		where_node = (Node *) filters;
+	}
+	else
+	{
+		if (list_length(q->jointree->fromlist) != 1 ||
+			!IsA(linitial(q->jointree->fromlist), RangeTblRef))
+			elog(ERROR, "pg_flowview: the defining query of live view %u does not read one table", view);
+		rtr = linitial_node(RangeTblRef, q->jointree->fromlist);
+		rte = rt_fetch(rtr->rtindex, q->rtable);
+		if (rte->rtekind != RTE_RELATION || rte->relid != lc.source)
+			elog(ERROR, "pg_flowview: the defining query of live view %u does not read its source", view);
+		lc.rtindex = rtr->rtindex;
+		lc.dpcontext = deparse_context_for(get_rel_name(lc.source), lc.source);
+		if (q->jointree->quals)
+			where_sql = psprintf("WHERE %s", expr_sql(&lc, q->jointree->quals));
+		where_node = q->jointree->quals;
+	}
 	if (q->havingQual)
 		having_sql = psprintf("HAVING %s", expr_sql(&lc, q->havingQual));
 
@@ -438,7 +517,9 @@ fv_lineage(PG_FUNCTION_ARGS)
 
 		/* indirect: which rows count, which groups there are */
 		if (where_sql)
-			add_rows(&lc, q->jointree->quals, "filter", false, where_sql);
+			add_rows(&lc, where_node, "filter", false, where_sql);
+		if (join_sql)
+			add_rows(&lc, (Node *) join_conds, "join", false, join_sql);
 		if (having_sql)
 			add_rows(&lc, q->havingQual, "filter", false, having_sql);
 		if (tle->ressortgroupref == 0)

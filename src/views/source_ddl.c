@@ -52,6 +52,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "pg_flowview.h"
 #include "views/ddl.h"
 #include "views/security.h"
 #include "worker/worker.h"
@@ -87,9 +88,13 @@ views_of(Oid relid, List **sources)
 	saved_cxt = CurrentMemoryContext;
 	fv_become_owner(&saved);
 	SPI_connect();
+	/* a join view's source is its join relation J: found by its tables (0.4) */
 	if (SPI_execute(psprintf("SELECT source_oid, view_oid::pg_catalog.regclass::pg_catalog.text"
-							 " FROM flowview.view_catalog WHERE source_oid = ANY ('{%s}'::pg_catalog.oid[])"
-							 " ORDER BY id", arr.data), true, 0) != SPI_OK_SELECT)
+							 " FROM flowview.view_catalog WHERE source_oid = ANY ('{%s}'::pg_catalog.oid[])%s"
+							 " ORDER BY id", arr.data,
+							 fv_catalog_has_joins() ?
+							 psprintf(" OR join_sources::pg_catalog.oid[] && '{%s}'::pg_catalog.oid[]", arr.data) : ""),
+					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "pg_flowview: could not read flowview.view_catalog");
 	for (i = 0; i < SPI_processed; i++)
 	{

@@ -106,7 +106,8 @@ fv_own_ddl_resume(int saved)
 
 /*
  * The live view id of relation relid if it is a live view's storage
- * (flowview.fv_store_*, flowview.fv_out_*), else -1.
+ * (flowview.fv_store_*, flowview.fv_out_*, a join view's J flowview.fv_join_*),
+ * else -1.
  */
 static int
 storage_view_id(Oid relid)
@@ -123,6 +124,8 @@ storage_view_id(Oid relid)
 		return atoi(name + 9);
 	if (strncmp(name, "fv_out_", 7) == 0)
 		return atoi(name + 7);
+	if (strncmp(name, "fv_join_", 8) == 0)
+		return atoi(name + 8);
 	return -1;
 }
 

@@ -13,6 +13,8 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(usleep);
+use IPC::Run;
 use FlowviewTest;
 
 my $seed = $ENV{FV_SEED} // int(rand(1_000_000));
@@ -20,7 +22,7 @@ note("seed $seed (FV_SEED=$seed to repeat)");
 diag("130_join_oracle seed $seed");
 srand($seed);
 
-my $node = FlowviewTest::node('join_oracle');
+my $node = FlowviewTest::node('join_oracle', restart_after_crash => 'on');
 $node->start;
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION pg_flowview;
@@ -159,14 +161,37 @@ my $total = workload(5000);
 note("$total transactions");
 check_all('after the workload');
 
-# the worker killed, then the server shut down immediately, mid-workload
+# the worker killed, then the server shut down immediately, each while a
+# workload runs (it dies with the crash; what committed stays)
+sub in_background
+{
+	my $file = PostgreSQL::Test::Utils::tempdir() . '/work.sql';
+	PostgreSQL::Test::Utils::append_to_file($file, join("\n", map { one_txn() } 1 .. 800));
+	my ($out, $err) = ('', '');
+	return IPC::Run::start(['psql', '-X', '-q', '-d', $node->connstr('postgres'), '-f', $file],
+		'>', \$out, '2>', \$err);
+}
+my $h = in_background();
+usleep(700_000);
 my $pid = $node->safe_psql('postgres',
 	q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_flowview apply' LIMIT 1});
-workload(500);
 ok($pid ne '', 'apply worker found');
 kill 'KILL', $pid if $pid ne '';
-workload(500);
+eval { $h->finish; };
+# the crash restarts every process: wait until the server accepts connections again
+my $up = 0;
+for (1 .. 300)
+{
+	$up = eval { $node->safe_psql('postgres', 'SELECT 1') eq '1' };
+	last if $up;
+	usleep(200_000);
+}
+ok($up, 'server back after the worker was killed');
+workload(250);
+$h = in_background();
+usleep(700_000);
 $node->stop('immediate');
+eval { $h->finish; };
 $node->start;
 workload(500);
 check_all('after kill -9 and an immediate shutdown');

@@ -1,0 +1,164 @@
+-- Live views over joins (issue 13): the accepted forms, their output types,
+-- the index NOTICE, every refusal, and a change on each side checked against
+-- the query.
+SET timezone = 'UTC';
+CREATE TABLE j_customers (id int PRIMARY KEY, name text, region text, unit text);
+CREATE TABLE j_products (id int PRIMARY KEY, category text, price numeric(10,2));
+CREATE TABLE j_orders (id int PRIMARY KEY, customer_id int, product_id int, qty int, amount numeric(12,2), ts timestamptz);
+CREATE TABLE j_payments (id int PRIMARY KEY, order_id int, amount numeric);
+CREATE TABLE j_regions (region text PRIMARY KEY, manager text);
+INSERT INTO j_regions VALUES ('north', 'ann'), ('south', 'bob'), ('west', 'cy');
+CREATE INDEX ON j_customers (region);
+CREATE INDEX ON j_orders (customer_id);
+CREATE INDEX ON j_orders (product_id);
+INSERT INTO j_customers SELECT i, 'c' || i, (ARRAY['north', 'south', NULL])[1 + i % 3], 'u' || (i % 2) FROM generate_series(1, 9) i;
+INSERT INTO j_products SELECT i, 'cat' || (i % 3), i * 1.5 FROM generate_series(1, 6) i;
+INSERT INTO j_orders SELECT i, CASE WHEN i % 10 = 0 THEN NULL ELSE 1 + i % 11 END, 1 + i % 7, 1 + i % 4, i * 2.5,
+                            '2024-01-01'::timestamptz + i * interval '7 minutes'
+FROM generate_series(1, 60) i;
+INSERT INTO j_payments SELECT i, i * 2, i FROM generate_series(1, 20) i;
+
+-- accepted: JOIN ... ON, comma joins with WHERE, three and four tables, a
+-- self-join, expressions, time buckets, FILTER, HAVING, a global aggregate
+CREATE TABLE jdefs (name text PRIMARY KEY, q text, minmax text DEFAULT 'rescan');
+INSERT INTO jdefs VALUES
+ ('jv_region', $$SELECT c.region, count(*) AS n, sum(o.amount) AS revenue, avg(o.qty) AS avg_qty, min(o.amount) AS lo, max(o.amount) AS hi FROM j_orders o JOIN j_customers c ON c.id = o.customer_id GROUP BY c.region$$),
+ ('jv_comma', $$SELECT c.unit, date_trunc('hour', o.ts) AS hour, count(*) AS n FROM j_orders o, j_customers c WHERE c.id = o.customer_id AND o.qty > 1 GROUP BY 1, 2$$),
+ ('jv_three', $$SELECT p.category, upper(c.region) AS region, sum(o.qty) FILTER (WHERE p.price > 3) AS units, count(*) AS n FROM j_orders o JOIN j_customers c ON c.id = o.customer_id JOIN j_products p ON p.id = o.product_id GROUP BY 1, 2 HAVING count(*) > 1$$),
+ ('jv_four', $$SELECT c.region, sum(pm.amount) AS paid, count(*) AS n FROM j_orders o JOIN j_customers c ON c.id = o.customer_id JOIN j_products p ON p.id = o.product_id JOIN j_payments pm ON pm.order_id = o.id WHERE p.category <> 'cat0' GROUP BY c.region$$),
+ ('jv_self', $$SELECT a.region, count(*) AS pairs, max(b.id) AS last_b FROM j_customers a JOIN j_customers b ON a.region = b.region AND a.id < b.id GROUP BY a.region$$),
+ ('jv_global', $$SELECT count(*) AS n, sum(o.amount * p.price) AS value FROM j_orders o JOIN j_products p ON p.id = o.product_id$$),
+ ('jv_using', $$SELECT r.manager, region, count(*) AS n FROM j_customers JOIN j_regions r USING (region) GROUP BY 1, 2$$);
+INSERT INTO jdefs SELECT name || '_ms', q, 'multiset' FROM jdefs WHERE name IN ('jv_region', 'jv_self');
+SELECT name, flowview.create_view(name, q, minmax => minmax) IS NOT NULL AS created FROM jdefs ORDER BY name;
+
+-- the output columns are typed as the query types them
+SELECT attrelid::regclass AS view, attname, format_type(atttypid, atttypmod) AS type
+FROM pg_attribute WHERE attrelid IN ('jv_region'::regclass, 'jv_comma'::regclass) AND attnum > 0 ORDER BY 1, attnum;
+-- the join relation behind a view, and its tables in the catalog
+SELECT view, sources FROM flowview.views WHERE view::text LIKE 'jv\_%' ORDER BY 1;
+
+CREATE FUNCTION jdifferences() RETURNS TABLE (view text, side text, row_text text) LANGUAGE plpgsql AS $$
+DECLARE d record;
+BEGIN
+  FOR d IN SELECT name, q FROM jdefs ORDER BY name LOOP
+    RETURN QUERY EXECUTE format('SELECT %L, ''view only'', x::text FROM (SELECT * FROM %I EXCEPT ALL %s) x', d.name, d.name, d.q);
+    RETURN QUERY EXECUTE format('SELECT %L, ''query only'', x::text FROM (%s EXCEPT ALL SELECT * FROM %I) x', d.name, d.q, d.name);
+  END LOOP;
+END $$;
+SELECT flowview.wait_for_freshness(NULL, '60 s') AS fresh;
+SELECT * FROM jdifferences();
+
+-- each side changes: facts move, a dimension attribute changes (all its
+-- facts move), a dimension row goes and comes back, NULL join keys, several
+-- sides in one transaction, a rollback, a subtransaction
+UPDATE j_orders SET customer_id = 2 WHERE id IN (1, 2, 3);
+UPDATE j_customers SET region = 'west' WHERE id = 4;
+UPDATE j_regions SET manager = 'dee' WHERE region = 'south';
+DELETE FROM j_customers WHERE id = 5;
+INSERT INTO j_customers VALUES (5, 'c5 again', 'east', 'u1');
+UPDATE j_orders SET customer_id = NULL WHERE id = 4;
+BEGIN;
+UPDATE j_products SET price = price * 10 WHERE category = 'cat1';
+INSERT INTO j_orders VALUES (100, 7, 2, 3, 99.5, '2024-01-02');
+INSERT INTO j_payments VALUES (100, 100, 42);
+UPDATE j_customers SET region = 'north' WHERE id = 7;
+COMMIT;
+BEGIN;
+DELETE FROM j_customers;
+ROLLBACK;
+BEGIN;
+INSERT INTO j_orders VALUES (101, 8, 3, 1, 5, '2024-01-03');
+SAVEPOINT s;
+DELETE FROM j_products WHERE id = 3;
+ROLLBACK TO SAVEPOINT s;
+UPDATE j_products SET category = 'cat9' WHERE id = 4;
+COMMIT;
+TRUNCATE j_payments;
+INSERT INTO j_payments SELECT i, i, i * 3 FROM generate_series(1, 30) i;
+SELECT flowview.wait_for_freshness(NULL, '60 s') AS fresh;
+SELECT * FROM jdifferences();
+SELECT view, state FROM flowview.views WHERE view::text LIKE 'jv\_%' ORDER BY 1;
+SELECT * FROM jv_region ORDER BY region;
+
+-- a missing index on a join key: the NOTICE names the statement
+CREATE TABLE j_notes (id int PRIMARY KEY, order_ref int, note text);
+SELECT flowview.create_view('jv_notes', $$SELECT n.note, count(*) AS n FROM j_orders o JOIN j_notes n ON n.order_ref = o.id GROUP BY n.note$$);
+SELECT flowview.drop_view('jv_notes');
+-- a table joined without an equality to another's columns
+SELECT flowview.create_view('jv_cross', $$SELECT count(*) AS n FROM j_products p, j_notes n WHERE n.id > 0$$);
+SELECT flowview.drop_view('jv_cross');
+
+-- refused, naming the construct
+SELECT flowview.create_view('jr_left', $$SELECT c.region, count(*) FROM j_orders o LEFT JOIN j_customers c ON c.id = o.customer_id GROUP BY 1$$);
+SELECT flowview.create_view('jr_right', $$SELECT c.region, count(*) FROM j_orders o RIGHT JOIN j_customers c ON c.id = o.customer_id GROUP BY 1$$);
+SELECT flowview.create_view('jr_full', $$SELECT c.region, count(*) FROM j_orders o FULL JOIN j_customers c ON c.id = o.customer_id GROUP BY 1$$);
+SELECT flowview.create_view('jr_sub', $$SELECT c.region, count(*) FROM j_orders o JOIN (SELECT * FROM j_customers) c ON c.id = o.customer_id GROUP BY 1$$);
+SELECT flowview.create_view('jr_func', $$SELECT g, count(*) FROM j_orders o, generate_series(1, 3) g GROUP BY 1$$);
+SELECT flowview.create_view('jr_volatile', $$SELECT c.region, count(*) FROM j_orders o JOIN j_customers c ON c.id = o.customer_id AND random() > 0.5 GROUP BY 1$$);
+SELECT flowview.create_view('jr_lateral', $$SELECT c.region, count(*) FROM j_customers c, LATERAL (SELECT * FROM j_orders o WHERE o.customer_id = c.id) x GROUP BY 1$$);
+SELECT flowview.create_view('jr_nine', $$SELECT count(*) FROM j_orders a, j_orders b, j_orders c, j_orders d, j_orders e, j_orders f, j_orders g, j_orders h, j_orders i WHERE a.id = b.id AND b.id = c.id AND c.id = d.id AND d.id = e.id AND e.id = f.id AND f.id = g.id AND g.id = h.id AND h.id = i.id$$);
+CREATE TEMP TABLE j_temp (id int);
+SELECT flowview.create_view('jr_temp', $$SELECT count(*) FROM j_orders o JOIN j_temp t ON t.id = o.id$$);
+CREATE VIEW j_plainview AS SELECT * FROM j_customers;
+SELECT flowview.create_view('jr_view', $$SELECT count(*) FROM j_orders o JOIN j_plainview c ON c.id = o.customer_id$$);
+
+-- lineage: every table and column, the join conditions as "join"
+SELECT "column", source_table, source_column, transformation, direct, expression
+FROM flowview.lineage('jv_three') ORDER BY column_number, direct DESC, transformation, source_table, source_column;
+SELECT "column", source_table, source_column, transformation FROM flowview.lineage('jv_self') ORDER BY 1, 2, 3, 4;
+SELECT jsonb_array_length(flowview.openlineage('jv_four')->'inputs') AS inputs,
+       flowview.openlineage('jv_four')#>'{inputs,3,name}' AS fourth_input;
+SELECT t->>'name' AS input, t->>'field' AS field, tr->>'type' AS type, tr->>'subtype' AS subtype
+FROM jsonb_array_elements(flowview.openlineage('jv_region')#>'{outputs,0,facets,columnLineage,fields,revenue,inputFields}') t,
+     jsonb_array_elements(t->'transformations') tr ORDER BY 1, 2, 3, 4;
+SELECT source_table, view_name, source_columns FROM flowview.lineage_graph WHERE view_name = 'jv_four' ORDER BY 1;
+
+-- the join relation is pg_flowview's, like the storage
+SELECT relname LIKE 'fv\_join\_%' AS join_relation, relkind FROM pg_class WHERE oid = (SELECT source_oid FROM flowview.view_catalog WHERE view_oid = 'jv_region'::regclass);
+DO $$ BEGIN EXECUTE format('CREATE OR REPLACE VIEW flowview.%I AS SELECT 1', (SELECT relname FROM pg_class WHERE oid = (SELECT source_oid FROM flowview.view_catalog WHERE view_oid = 'jv_region'::regclass))); END $$;
+
+-- privileges: SELECT on every column the query reads, of every table
+CREATE ROLE fvj_admin IN ROLE flowview_admin;
+GRANT CREATE ON SCHEMA public TO fvj_admin;
+GRANT SELECT ON j_orders TO fvj_admin;
+GRANT SELECT (id, unit) ON j_customers TO fvj_admin;
+SET ROLE fvj_admin;
+SELECT flowview.create_view('jp_units', $$SELECT c.unit, count(*) AS n, sum(o.amount) AS revenue FROM j_orders o JOIN j_customers c ON c.id = o.customer_id GROUP BY c.unit$$) IS NOT NULL AS created;
+SELECT flowview.create_view('jp_names', $$SELECT c.name, count(*) AS n FROM j_orders o JOIN j_customers c ON c.id = o.customer_id GROUP BY c.name$$);
+SELECT flowview.create_view('jp_cond', $$SELECT c.unit, count(*) AS n FROM j_orders o JOIN j_customers c ON c.id = o.customer_id AND c.region = 'north' GROUP BY c.unit$$);
+RESET ROLE;
+
+-- organisation security with the org column from the dimension: orders
+-- per unit of their customer; a customer moving to another unit moves
+-- their orders out of one analyst's sight and into another's
+SELECT flowview.add_org_unit('fvj_u0');
+SELECT flowview.add_org_unit('fvj_u1');
+UPDATE j_customers SET unit = 'fvj_' || unit;
+CREATE ROLE fvj_analyst;
+SELECT flowview.assign_role('fvj_analyst', 'fvj_u0');
+SELECT flowview.enable_org_security('jp_units', 'unit');
+GRANT SELECT ON jp_units TO fvj_analyst;
+SELECT flowview.wait_for_freshness('jp_units', '30 s') AS fresh;
+SET ROLE fvj_analyst;
+SELECT unit, n FROM jp_units ORDER BY 1;
+RESET ROLE;
+UPDATE j_customers SET unit = 'fvj_u0' WHERE id = 7;
+SELECT flowview.wait_for_freshness('jp_units', '30 s') AS fresh;
+SET ROLE fvj_analyst;
+SELECT unit, n = (SELECT count(*) FROM j_orders o JOIN j_customers c ON c.id = o.customer_id WHERE c.unit = 'fvj_u0') AS exact
+FROM jp_units ORDER BY 1;
+RESET ROLE;
+SELECT flowview.drop_view('jp_units');
+SELECT flowview.drop_org_unit('fvj_u0');
+SELECT flowview.drop_org_unit('fvj_u1');
+DROP OWNED BY fvj_admin, fvj_analyst;
+DROP ROLE fvj_admin, fvj_analyst;
+
+-- dropping a join view drops its join relation
+SELECT count(*) AS join_relations FROM pg_class WHERE relname LIKE 'fv\_join\_%';
+SELECT flowview.drop_view(name) IS NOT NULL AS dropped FROM jdefs ORDER BY name;
+SELECT count(*) AS join_relations FROM pg_class WHERE relname LIKE 'fv\_join\_%';
+DROP VIEW j_plainview;
+DROP TABLE jdefs, j_regions, j_notes, j_orders, j_customers, j_products, j_payments;
+DROP FUNCTION jdifferences();
