@@ -77,11 +77,11 @@ SELECT flowview.create_view('bad', $$SELECT region, count(*) FROM sales WHERE id
 SELECT flowview.create_view('bad', $$WITH s AS (SELECT * FROM sales) SELECT region, count(*) FROM s GROUP BY 1$$);
 SELECT flowview.create_view('bad', $$SELECT region FROM sales UNION SELECT status FROM sales$$);
 SELECT flowview.create_view('bad', $$SELECT region, count(*) OVER () FROM sales$$);
-SELECT flowview.create_view('bad', $$SELECT DISTINCT region FROM sales$$);
+SELECT flowview.create_view('bad', $$SELECT DISTINCT region, count(*) FROM sales GROUP BY 1$$);
 SELECT flowview.create_view('bad', $$SELECT region, count(*) FROM sales GROUP BY 1 ORDER BY 1$$);
 SELECT flowview.create_view('bad', $$SELECT region, count(*) FROM sales GROUP BY 1 LIMIT 5$$);
 SELECT flowview.create_view('bad', $$SELECT region, count(*) FROM sales GROUP BY ROLLUP (region)$$);
-SELECT flowview.create_view('bad', $$SELECT id, region FROM sales$$);
+SELECT flowview.create_view('bad', $$SELECT 1 AS one FROM sales HAVING true$$);
 SELECT flowview.create_view('bad', $$SELECT region, string_agg(status, ',') FROM sales GROUP BY 1$$);
 SELECT flowview.create_view('bad', $$SELECT region, count(DISTINCT status) FROM sales GROUP BY 1$$);
 SELECT flowview.create_view('bad', $$SELECT region, sum(price) FROM sales GROUP BY 1$$);

@@ -11,6 +11,20 @@
  * see.  Everything else is rejected here, before anything is created, with
  * SQLSTATE 0A000 and a message that names the construct.
  *
+ * A query without GROUP BY and aggregates (a projection of the filtered
+ * rows, FV_VIEW_ROWS) is analysed as if it grouped by every output column:
+ * the storage counts the source rows of each distinct output row (__rows,
+ * exact under inserts, updates and deletes, NULLs included) and the
+ * user-facing view repeats each stored row that many times.  Grouping
+ * merges values that are equal but not identical (numeric 1.0 and 1.00,
+ * float -0 and 0, jsonb numbers of different scales): a group key whose
+ * type's equality does not imply identical values (its btree operator
+ * class has no "equalimage" support saying so, as for B-tree
+ * deduplication) gets a hidden second key, the value's binary image (its
+ * send function), so the view shows each row's own value.  SELECT DISTINCT
+ * (FV_VIEW_DISTINCT) is the same storage without the images, each group
+ * shown once: DISTINCT shows one value per equality class, as GROUP BY does.
+ *
  * Expressions must give the same result whenever they are evaluated
  * (backfill now, deltas later): volatile functions are refused, and stable
  * ones only where their one varying input is the time zone, which the view
@@ -20,6 +34,7 @@
  */
 #include "postgres.h"
 
+#include "access/nbtree.h"
 #include "access/relation.h"
 #include "catalog/catalog.h"
 #include "catalog/namespace.h"
@@ -42,6 +57,7 @@
 #include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
 #include "utils/rel.h"
+#include "utils/typcache.h"
 
 #include "views/analyze.h"
 
@@ -174,6 +190,66 @@ check_deterministic(FvViewDef *def, Node *expr, Oid collation, const char *what)
 					generate_collation_name(collation)),
 			 errdetail("Values equal under a nondeterministic collation but not identical have no single value a live view could show."),
 			 errhint("Give the expression a deterministic collation, e.g. lower(x) COLLATE \"C\".")));
+}
+
+/*
+ * The key of output column out (expression expr) of a view without
+ * aggregates: refused (0A000) when its type has no default btree operator
+ * class (json, xml, point...: the storage tells its rows apart with one);
+ * for FV_VIEW_ROWS followed in def->groupkeys by the value's binary image
+ * when equal values of the type may differ (see the head comment).
+ */
+static void
+add_row_key(FvViewDef *def, FvOutput *out, Node *expr, ExprCheckContext *ctx)
+{
+	FvGroupKey *gk = palloc0(sizeof(FvGroupKey));
+	TypeCacheEntry *tce;
+	Oid			equalimage;
+	bool		identical = false;
+
+	gk->expr = expr;
+	gk->type = exprType(expr);
+	gk->typmod = exprTypmod(expr);
+	gk->collation = exprCollation(expr);
+	check_expr_walker(expr, ctx);
+	check_deterministic(def, expr, gk->collation, "output column");
+	tce = lookup_type_cache(gk->type, TYPECACHE_BTREE_OPFAMILY | TYPECACHE_EQ_OPR);
+	if (!OidIsValid(tce->btree_opf) || !OidIsValid(tce->eq_opr))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("output column \"%s\" of type %s is not supported in a live view without aggregates",
+						out->name, format_type_be(gk->type)),
+				 errdetail("Such a view keeps each distinct row once with its number of source rows, and type %s has no ordering equality to tell rows apart.",
+						   format_type_be(gk->type)),
+				 errhint("Cast the column to a type that has one, e.g. (%s)::%s AS %s.",
+						 deparse_expression(expr, deparse_context_for(get_rel_name(def->source), def->source),
+											false, false),
+						 gk->type == JSONOID ? "jsonb" : "text", quote_identifier(out->name))));
+	out->index = list_length(def->groupkeys);
+	def->groupkeys = lappend(def->groupkeys, gk);
+	if (def->kind != FV_VIEW_ROWS)
+		return;
+
+	equalimage = get_opfamily_proc(tce->btree_opf, tce->btree_opintype, tce->btree_opintype,
+								   BTEQUALIMAGE_PROC);
+	if (OidIsValid(equalimage))
+		identical = DatumGetBool(OidFunctionCall1Coll(equalimage, gk->collation,
+													  ObjectIdGetDatum(tce->btree_opintype)));
+	if (!identical)
+	{
+		FvGroupKey *image = palloc0(sizeof(FvGroupKey));
+		Oid			send;
+		bool		isvarlena;
+
+		getTypeBinaryOutputInfo(gk->type, &send, &isvarlena);
+		image->expr = (Node *) makeFuncExpr(send, BYTEAOID, list_make1(copyObject(expr)),
+											InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+		image->type = BYTEAOID;
+		image->typmod = -1;
+		image->collation = InvalidOid;
+		image->image = true;
+		def->image_keys = lappend(def->image_keys, image);
+	}
 }
 
 /* Add aggref to def->aggs unless an equal one is there; return its index. */
@@ -599,8 +675,11 @@ fv_analyze_query(const char *query_text)
 		reject("subqueries are", NULL);
 	if (q->hasTargetSRFs)
 		reject("set-returning functions are", NULL);
-	if (q->distinctClause)
-		reject("DISTINCT is", "GROUP BY the columns instead.");
+	if (q->hasDistinctOn)
+		reject("DISTINCT ON is", "Use GROUP BY with min() or max() of the other columns.");
+	if (q->distinctClause && (q->hasAggs || q->groupClause != NIL))
+		reject("DISTINCT together with GROUP BY or aggregates is",
+			   "Leave out DISTINCT: a view's groups are distinct when every GROUP BY key is in the select list.");
 	if (q->sortClause)
 		reject("ORDER BY is", "Order when you query the view.");
 	if (q->limitCount || q->limitOffset)
@@ -624,9 +703,16 @@ fv_analyze_query(const char *query_text)
 		def->source = rte->relid;
 	}
 	rtr = linitial_node(RangeTblRef, q->jointree->fromlist);
-	if (!q->hasAggs && q->groupClause == NIL)
-		reject("a query without GROUP BY or aggregates is",
-			   "A live view aggregates: add GROUP BY and aggregates such as count(*).");
+	if (q->hasAggs || q->groupClause != NIL)
+		def->kind = FV_VIEW_AGGREGATE;
+	else if (q->distinctClause)
+		def->kind = FV_VIEW_DISTINCT;
+	else
+		def->kind = FV_VIEW_ROWS;
+	if (def->kind != FV_VIEW_AGGREGATE && q->havingQual)
+		reject("HAVING without GROUP BY or aggregates is", "Put the condition in WHERE.");
+	if (def->kind != FV_VIEW_AGGREGATE && list_length(q->targetList) == 0)
+		reject("a select list without columns is", NULL);
 
 	ctx.rtindex = rtr->rtindex;
 	ctx.attnos = NULL;
@@ -651,7 +737,7 @@ fv_analyze_query(const char *query_text)
 		check_deterministic(def, gk->expr, gk->collation, "GROUP BY key");
 		def->groupkeys = lappend(def->groupkeys, gk);
 	}
-	def->global = (q->groupClause == NIL);
+	def->global = (q->groupClause == NIL && def->kind == FV_VIEW_AGGREGATE);
 
 	/* output columns: group keys or aggregates */
 	foreach(lc, q->targetList)
@@ -674,7 +760,9 @@ fv_analyze_query(const char *query_text)
 						 errmsg("column name \"%s\" appears more than once in the live view", out->name),
 						 errhint("Give the output columns distinct names with AS.")));
 		}
-		if (tle->ressortgroupref != 0)
+		if (def->kind != FV_VIEW_AGGREGATE)
+			add_row_key(def, out, (Node *) tle->expr, &ctx);
+		else if (tle->ressortgroupref != 0)
 		{
 			int			i = 0;
 
@@ -699,6 +787,9 @@ fv_analyze_query(const char *query_text)
 			reject("output columns that are neither GROUP BY keys nor aggregates are", NULL);
 		def->outputs = lappend(def->outputs, out);
 	}
+
+	/* the images follow the output columns' keys (gN of output N) */
+	def->groupkeys = list_concat(def->groupkeys, def->image_keys);
 
 	/* HAVING: its aggregates are maintained too, out of sight */
 	def->having = q->havingQual;

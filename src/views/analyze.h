@@ -5,7 +5,8 @@
  *
  * fv_analyze_query() accepts exactly the queries a live view can maintain
  * incrementally (one source table, WHERE, GROUP BY, count/sum/avg/min/max
- * with FILTER, HAVING) and rejects everything else with SQLSTATE 0A000 and
+ * with FILTER, HAVING; or, without GROUP BY and aggregates, a projection of
+ * the rows, with or without DISTINCT) and rejects everything else with SQLSTATE 0A000 and
  * a message naming the construct.  The result says what create.c needs to
  * build the storage, the user-facing view and the backfill/apply SQL.
  *
@@ -32,7 +33,25 @@ typedef struct FvGroupKey
 	Oid			type;
 	int32		typmod;
 	Oid			collation;
+	bool		image;			/* FV_VIEW_ROWS: the binary image of an output
+								 * column, no output of its own (see analyze.c) */
 } FvGroupKey;
+
+/*
+ * What a view's storage groups stand for:
+ *	FV_VIEW_AGGREGATE  GROUP BY and/or aggregates: one row per group;
+ *	FV_VIEW_ROWS       no GROUP BY, no aggregates: every output column is a
+ *	                   group key, and the user-facing view shows each stored
+ *	                   group __rows times (the query's rows, duplicates kept);
+ *	FV_VIEW_DISTINCT   SELECT DISTINCT without GROUP BY or aggregates: the
+ *	                   same storage, each group shown once.
+ */
+typedef enum FvViewKind
+{
+	FV_VIEW_AGGREGATE,
+	FV_VIEW_ROWS,
+	FV_VIEW_DISTINCT
+} FvViewKind;
 
 typedef struct FvAgg
 {
@@ -93,10 +112,13 @@ typedef struct FvViewDef
 {
 	Query	   *query;
 	Oid			source;
+	FvViewKind	kind;
 	bool		global;			/* aggregates without GROUP BY: one row */
 	Node	   *where;			/* NULL if none */
 	Node	   *having;			/* NULL if none */
-	List	   *groupkeys;		/* FvGroupKey * */
+	List	   *groupkeys;		/* FvGroupKey *: GROUP BY keys, or output
+								 * columns followed by image keys */
+	List	   *image_keys;		/* FV_VIEW_ROWS: the image keys alone */
 	List	   *aggs;			/* FvAgg *, visible and HAVING-only */
 	List	   *outputs;		/* FvOutput * */
 	List	   *used_columns;	/* char * names of source columns read */

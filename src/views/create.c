@@ -18,9 +18,18 @@
  *	                          hash of them when they can be long: see
  *	                          FV_INDEXABLE_BYTES)
  *	flowview.fv_out_ID        the aggregates' values from their state, typed
- *	                          as the query types them;
+ *	                          as the query types them (for a view without
+ *	                          aggregates and DISTINCT, FV_VIEW_ROWS, the
+ *	                          group keys and __rows);
  *	NAME                      security_invoker view: exactly the query's
- *	                          columns, in order, HAVING applied.
+ *	                          columns, in order, HAVING applied; for
+ *	                          FV_VIEW_ROWS each fv_out_ID row __rows times
+ *	                          (generate_series), the query's duplicates.
+ *
+ * A query without GROUP BY and aggregates is stored as if it grouped by its
+ * output columns (see analyze.c): its storage is one row per distinct
+ * output row, and everything below treats it as an aggregate view without
+ * aggregates.
  *
  * Everything that changes the storage is generated here, once, as SQL kept
  * in the catalog (flowview.view_catalog):
@@ -499,7 +508,7 @@ keys_hash(ViewSql *vs, const char *alias)
 	{
 		FvGroupKey *gk = list_nth(vs->def->groupkeys, k - 1);
 		char	   *hk = hash_of(gk->type, alias ? psprintf("%s.g%d", alias, k) : psprintf("g%d", k),
-								 "GROUP BY key");
+								 vs->def->kind == FV_VIEW_AGGREGATE ? "GROUP BY key" : "output column");
 
 		h = h ? psprintf("pg_catalog.hashint8extended(%s, %s)", hk, h) : hk;
 	}
@@ -1098,6 +1107,8 @@ changed_groups_statement(ViewSql *vs)
 		ListCell   *oc;
 		FvOutput   *out = NULL;
 
+		if (((FvGroupKey *) lfirst(lc))->image)
+			continue;			/* FV_VIEW_ROWS: the output column's key names it */
 		foreach(oc, vs->def->outputs)
 		{
 			FvOutput   *o = lfirst(oc);
@@ -1194,6 +1205,8 @@ create_out_view(ViewSql *vs)
 		appendStringInfo(&buf, "%s%s AS a%d", first ? "" : ", ", agg_value_sql(lfirst(lc), i), i);
 		first = false;
 	}
+	if (vs->def->kind == FV_VIEW_ROWS)
+		appendStringInfoString(&buf, ", __rows");
 	appendStringInfo(&buf, " FROM %s", vs->store);
 	if (!vs->def->global)
 		appendStringInfoString(&buf, " WHERE __rows > 0");
@@ -1222,6 +1235,9 @@ user_view_select(ViewSql *vs, Oid out_oid)
 						 out->is_agg ? "a" : "g", out->index + 1, quote_identifier(out->name));
 	}
 	appendStringInfo(&buf, " FROM %s o", vs->out);
+	/* the query's rows: each distinct one as often as the source has it */
+	if (vs->def->kind == FV_VIEW_ROWS)
+		appendStringInfoString(&buf, " CROSS JOIN LATERAL pg_catalog.generate_series(1, o.__rows) __fv_n");
 	if (vs->def->having)
 	{
 		Node	   *having = having_mutator(copyObject(vs->def->having), vs);

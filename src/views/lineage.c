@@ -20,8 +20,12 @@
  * One row per output column and source column it derives from, and kind:
  *
  *	direct:   "group key"        the output is the GROUP BY source column
- *	          "expression: F"    the output is a GROUP BY expression whose
- *	                             outermost function or operator is F
+ *	                             (or, in a view without GROUP BY and
+ *	                             aggregates, the source column itself)
+ *	          "expression: F"    the output is a GROUP BY expression (or
+ *	                             an output expression of a view without
+ *	                             GROUP BY and aggregates) whose outermost
+ *	                             function or operator is F
  *	          "aggregate: A"     the output is aggregate A over the column;
  *	                             "aggregate: count(*)" for count(*)
  *	indirect: "filter"           the column decides which rows count: in
@@ -488,8 +492,12 @@ fv_lineage(PG_FUNCTION_ARGS)
 			continue;
 		colno++;
 
-		/* direct: what the column's value is computed from */
-		if (tle->ressortgroupref != 0)
+		/*
+		 * direct: what the column's value is computed from; without GROUP
+		 * BY and aggregates (a projection, with or without DISTINCT) every
+		 * output column is a key of the view's storage (analyze.c)
+		 */
+		if (tle->ressortgroupref != 0 || (!q->hasAggs && q->groupClause == NIL))
 		{
 			Node	   *key = strip_implicit_relabel(expr);
 
@@ -522,7 +530,7 @@ fv_lineage(PG_FUNCTION_ARGS)
 			add_rows(&lc, (Node *) join_conds, "join", false, join_sql);
 		if (having_sql)
 			add_rows(&lc, q->havingQual, "filter", false, having_sql);
-		if (tle->ressortgroupref == 0)
+		if (tle->ressortgroupref == 0 && q->groupClause != NIL)
 		{
 			ListCell   *gc;
 
