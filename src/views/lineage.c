@@ -63,6 +63,7 @@
 #include "utils/regproc.h"
 #include "utils/ruleutils.h"
 
+#include "pg_flowview.h"
 #include "views/analyze.h"
 #include "views/join.h"
 
@@ -83,6 +84,7 @@ typedef struct LineageContext
 	Oid			source;
 	Index		rtindex;		/* 0: a join, its tables are rtable's relations */
 	List	   *rtable;
+	Oid			first_table;	/* the table of count(*): a join's first */
 	List	   *dpcontext;		/* deparse over the source */
 	List	   *rows;			/* LineageRow * of the output column at hand */
 } LineageContext;
@@ -108,7 +110,8 @@ source_columns(Node *expr, Index rtindex)
 static char *
 expr_sql(LineageContext *lc, Node *expr)
 {
-	return deparse_expression(expr, lc->dpcontext, false, false);
+	/* a join: columns qualified by their table's alias */
+	return deparse_expression(expr, lc->dpcontext, lc->rtindex == 0, false);
 }
 
 /* add a row to lc->rows unless the same one is there */
@@ -164,7 +167,7 @@ add_rows(LineageContext *lc, Node *expr, const char *transformation, bool direct
 		}
 	}
 	if (!any && direct)
-		add_row(lc, lc->source, 0, transformation, direct, expression);
+		add_row(lc, lc->first_table, 0, transformation, direct, expression);
 }
 
 /* the expression without implicit binary-compatible casts on top */
@@ -381,6 +384,7 @@ fv_lineage(PG_FUNCTION_ARGS)
 	char	   *where_sql = NULL;
 	char	   *having_sql = NULL;
 	char	   *join_sql = NULL;
+	char	   *join_schemas;
 	Node	   *where_node = NULL;
 	List	   *conds = NIL;
 	List	   *join_conds = NIL;
@@ -394,7 +398,15 @@ fv_lineage(PG_FUNCTION_ARGS)
 	/* the catalog entry: query, pinned time zone, source */
 	SPI_connect();
 	args[0] = ObjectIdGetDatum(view);
-	if (SPI_execute_with_args("SELECT query, time_zone, source_oid FROM flowview.view_catalog"
+	if (SPI_execute_with_args(fv_catalog_has_joins() ?
+							  "SELECT query, time_zone, source_oid,"
+							  " (SELECT string_agg(pg_catalog.quote_ident(n.nspname), ', ' ORDER BY t.i)"
+							  "    FROM unnest(join_sources) WITH ORDINALITY t(r, i)"
+							  "    JOIN pg_catalog.pg_class k ON k.oid = t.r"
+							  "    JOIN pg_catalog.pg_namespace n ON n.oid = k.relnamespace),"
+							  " join_sources[1]::pg_catalog.oid FROM flowview.view_catalog"
+							  " WHERE view_oid = $1" :
+							  "SELECT query, time_zone, source_oid, NULL::text, NULL::pg_catalog.oid FROM flowview.view_catalog"
 							  " WHERE view_oid = $1",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "pg_flowview: could not read flowview.view_catalog");
@@ -407,6 +419,12 @@ fv_lineage(PG_FUNCTION_ARGS)
 	query = MemoryContextStrdup(work, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	tz = MemoryContextStrdup(work, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
 	lc.source = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	join_schemas = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+	if (join_schemas)
+		join_schemas = MemoryContextStrdup(work, join_schemas);
+	lc.first_table = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull));
+	if (isnull)
+		lc.first_table = lc.source;
 	SPI_finish();
 	MemoryContextSwitchTo(work);
 
@@ -429,6 +447,7 @@ fv_lineage(PG_FUNCTION_ARGS)
 	(void) set_config_option("search_path",
 							 psprintf("%s%s%s", namespace_search_path,
 									  namespace_search_path[0] ? ", " : "",
+									  join_schemas ? join_schemas :
 									  quote_identifier(get_namespace_name(get_rel_namespace(lc.source)))),
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 

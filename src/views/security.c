@@ -103,8 +103,7 @@ functions_walker(Node *node, void *context)
 
 /*
  * The caller may read used_columns of source (every column a live view
- * reads), is not subject to its row-level security, and owns it or its
- * partitions where create_view must set REPLICA IDENTITY FULL.
+ * reads) and is not subject to its row-level security.
  */
 static void
 check_source_privileges(Oid source, List *used_columns, Oid caller)
@@ -141,10 +140,17 @@ check_source_privileges(Oid source, List *used_columns, Oid caller)
 				 errdetail("A live view is maintained from every row of its source, including rows the policies hide from you."),
 				 errhint("Create the view as the table's owner or as a role with BYPASSRLS.")));
 
-	/*
-	 * create_view sets REPLICA IDENTITY FULL where it is missing (as the
-	 * extension's owner): only the tables' owner may have that done.
-	 */
+}
+
+/*
+ * create_view sets REPLICA IDENTITY FULL where it is missing (as the
+ * extension's owner): only the tables' owner may have that done.
+ */
+static void
+check_replica_identity_owner(Oid source, Oid caller)
+{
+	ListCell   *lc;
+
 	foreach(lc, find_all_inheritors(source, NoLock, NULL))
 	{
 		Oid			relid = lfirst_oid(lc);
@@ -183,10 +189,16 @@ fv_check_create_privileges(FvViewDef *def, Oid view_namespace)
 		forboth(tc, def->join->tables, cc, def->join->table_columns)
 			check_source_privileges(lfirst_oid(tc), lfirst(cc), caller);
 		(void) functions_walker((Node *) def->join->quals, &caller);
+		(void) query_tree_walker(def->query, functions_walker, &caller, 0);
+		foreach(tc, def->join->tables)
+			check_replica_identity_owner(lfirst_oid(tc), caller);
 	}
 	else
+	{
 		check_source_privileges(def->source, def->used_columns, caller);
-	(void) query_tree_walker(def->query, functions_walker, &caller, 0);
+		(void) query_tree_walker(def->query, functions_walker, &caller, 0);
+		check_replica_identity_owner(def->source, caller);
+	}
 }
 
 /* ----------------------------------------------------------------

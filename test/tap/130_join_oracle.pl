@@ -5,7 +5,8 @@
 # several tables changed in one transaction, rollbacks, subtransactions,
 # two-phase commit, TRUNCATE of a dimension), while the worker applies.
 # Inner joins of two to four tables, a self-join, a global aggregate, HAVING,
-# min/max both ways.  After wait_for_freshness every view equals its query
+# min/max both ways, join views without aggregates (enriched rows with
+# duplicates, DISTINCT).  After wait_for_freshness every view equals its query
 # (EXCEPT ALL both ways).  Then the same with the apply worker killed
 # (kill -9) and the server shut down immediately in the middle.  Seed printed.
 use strict;
@@ -56,6 +57,12 @@ my %views = (
 	  . ' FROM orders o, customers c WHERE c.id = o.customer_id',
 	j_having => 'SELECT c.unit, count(*) AS n, max(o.amount) AS hi FROM orders o JOIN customers c ON c.id = o.customer_id'
 	  . ' GROUP BY c.unit HAVING count(*) > 300',
+	# without aggregates: enriched rows (bag semantics) and DISTINCT
+	j_rows => 'SELECT o.id, o.amount, c.region, p.category FROM orders o JOIN customers c ON c.id = o.customer_id'
+	  . ' JOIN products p ON p.id = o.product_id WHERE o.qty > 2',
+	j_bag => 'SELECT c.region, o.qty FROM orders o, customers c WHERE c.id = o.customer_id',
+	j_distinct => 'SELECT DISTINCT c.unit, p.category FROM orders o JOIN customers c ON c.id = o.customer_id'
+	  . ' JOIN products p ON p.id = o.product_id',
 	j_four => 'SELECT c.region, p.category, count(*) AS n, sum(pm.amount) AS paid'
 	  . ' FROM orders o JOIN customers c ON c.id = o.customer_id JOIN products p ON p.id = o.product_id'
 	  . ' JOIN payments pm ON pm.order_id = o.id GROUP BY c.region, p.category',
