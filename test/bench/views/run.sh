@@ -282,8 +282,9 @@ for r in $(seq "$ROUNDS"); do
 			{ cat "$WORK/pgbench_err" >&2; fv_die "pgbench on $t failed"; }
 		t0=$(now_ms)
 		q "SELECT flowview.wait_for_freshness(NULL, '300 s')" >/dev/null
-		echo "$t $tps $(($(now_ms) - t0))" >>"$WORK/jtps"
-		fv_log "   round $r $t: $tps TPS, views fresh $(($(now_ms) - t0)) ms after the writers stopped"
+		lag_ms=$(($(now_ms) - t0))
+		echo "$t $tps $lag_ms" >>"$WORK/jtps"
+		fv_log "   round $r $t: $tps TPS, views fresh $lag_ms ms after the writers stopped"
 	done
 done
 jplain_tps=$(awk '$1 == "orders_plain" {print $2}' "$WORK/jtps" | median)
