@@ -21,7 +21,28 @@
 #    connection) commits a row and polls every ms until its view shows it;
 #    p50/p95/p99 of commit-to-visible, and the worker's own histogram.
 #                                                          target p99 <= 100 ms
-# FV_BENCH_PARTS="1 3" runs some of the parts.
+# 4. joins, writers: as 1, on a table "orders" (random existing customer_id,
+#    an index on it) feeding the three views of part 1 plus a join view
+#    (orders JOIN customers, 10,000 customers: revenue per region per
+#    minute), vs an identical table with no views; and, in the same rounds,
+#    a third identical table feeding the same join query as a pg_ivm IMMV
+#    (trigger-based, synchronous) when pg_ivm is installed in this PostgreSQL
+#    (pg_config --pkglibdir/--sharedir); else that line says why it was
+#    skipped.  pg_ivm refuses the stable date_trunc(text, timestamptz), so the
+#    IMMV buckets o.ts AT TIME ZONE 'UTC' (the immutable equivalent at a
+#    pinned zone).  pg_ivm is preloaded (shared_preload_libraries, as its
+#    README requires) only when part 4 runs and it is installed;
+#    FV_BENCH_PGIVM=off skips it.                          target ratio >= 0.95
+# 5. joins, dimension fan-out: in a database of its own, 1,000,000 orders
+#    (FV_BENCH_FANOUT_ORDERS) of 10,000 customers, customer 1 holding 100,000
+#    of them (FV_BENCH_FANOUT_HOT), a join view revenue per region per minute;
+#    customer 1 changes region (one-row UPDATE): time from the UPDATE's
+#    commit until wait_for_freshness returns, vs REFRESH MATERIALIZED VIEW of
+#    the same query on the same data; FV_BENCH_FANOUT_ROUNDS (3) each, medians.
+#    Also the apply worker's peak memory during the fan-out (/proc: peak
+#    RssAnon sampled every 10 ms, and VmHWM, which counts the shared buffers
+#    it touched, reset with clear_refs before each fan-out).  target >= 20x
+# FV_BENCH_PARTS="1 3" runs some of the parts (default: all five).
 # The cluster runs with fsync = on (durable commits, as in production).
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -38,12 +59,32 @@ PGBENCH=$FV_PGBIN/pgbench
 WORK=$(mktemp -d)
 chmod 755 "$WORK"
 
-cleanup() { fv_cluster_remove views_bench || true; rm -rf "$WORK"; }
+FANOUT_ORDERS=${FV_BENCH_FANOUT_ORDERS:-1000000}
+FANOUT_HOT=${FV_BENCH_FANOUT_HOT:-100000}
+FANOUT_ROUNDS=${FV_BENCH_FANOUT_ROUNDS:-3}
+PARTS=${FV_BENCH_PARTS:-1 2 3 4 5}
+want() { [[ " $PARTS " == *" $1 "* ]]; }
+
+cleanup() { rm -f "$WORK/sampling"; fv_cluster_remove views_bench || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 fv_ensure_packages
 fv_build_install
-fv_cluster_start views_bench "$PORT" "fsync = on"
+# pg_ivm (part 4's third column) is used only if it is already installed in
+# this PostgreSQL: the benchmark does not build or vendor it.
+ivm_skip=
+if ! want 4; then
+	ivm_skip="part 4 not run"
+elif [ "${FV_BENCH_PGIVM:-on}" = off ]; then
+	ivm_skip="FV_BENCH_PGIVM=off"
+elif [ ! -f "$("$FV_PG_CONFIG" --pkglibdir)/pg_ivm.so" ] || [ ! -f "$("$FV_PG_CONFIG" --sharedir)/extension/pg_ivm.control" ]; then
+	ivm_skip="pg_ivm is not installed in $("$FV_PG_CONFIG" --pkglibdir) (build it from https://github.com/sraoss/pg_ivm with make PG_CONFIG=$FV_PG_CONFIG install)"
+fi
+if [ -z "$ivm_skip" ]; then
+	fv_cluster_start views_bench "$PORT" "fsync = on" "shared_preload_libraries = 'pg_flowview, pg_ivm'"
+else
+	fv_cluster_start views_bench "$PORT" "fsync = on"
+fi
 q() { fv_psql -d postgres -At -c "$1"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
@@ -64,9 +105,6 @@ SQL
 for t in base src; do
 	echo "INSERT INTO $t (region, amount) VALUES ('r' || (random() * 20)::int, (random() * 1000)::numeric(10,2));" >"$WORK/ins_$t.sql"
 done
-
-PARTS=${FV_BENCH_PARTS:-1 2 3}
-want() { [[ " $PARTS " == *" $1 "* ]]; }
 
 # ---- 1. write overhead --------------------------------------------------
 if want 1; then
@@ -187,6 +225,160 @@ worker_lat=$(q "SELECT format('p50 %s ms, p95 %s ms, p99 %s ms over %s transacti
 
 fi
 
+# ---- 4. joins: writers' TPS ---------------------------------------------
+if want 4; then
+# Three tables with identical shape, indexes and REPLICA IDENTITY FULL:
+# orders (the three views of part 1 over it plus the join view), orders_plain
+# (nothing), orders_ivm (the join query as a pg_ivm IMMV).  Each round runs
+# each table in turn; a round's ratios are against its own no-view figure.
+fv_psql -d postgres >/dev/null <<'SQL'
+CREATE TABLE customers (id int PRIMARY KEY, region text NOT NULL, name text);
+INSERT INTO customers SELECT g, 'r' || (g % 20), 'customer ' || g FROM generate_series(1, 10000) g;
+ALTER TABLE customers REPLICA IDENTITY FULL;
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['orders', 'orders_plain', 'orders_ivm'] LOOP
+        EXECUTE format('CREATE TABLE %I (id bigserial PRIMARY KEY, customer_id int NOT NULL, region text, amount numeric(10,2), ts timestamptz DEFAULT now())', t);
+        EXECUTE format('CREATE INDEX ON %I (customer_id)', t);
+        EXECUTE format('ALTER TABLE %I REPLICA IDENTITY FULL', t);
+    END LOOP;
+END $$;
+ANALYZE customers;
+SELECT flowview.create_view('o_by_region', $$SELECT region, count(*), sum(amount) FROM orders GROUP BY 1$$);
+SELECT flowview.create_view('o_by_minute', $$SELECT region, date_trunc('minute', ts) AS m, count(*), sum(amount), avg(amount), min(amount), max(amount) FROM orders GROUP BY 1, 2$$);
+SELECT flowview.create_view('o_totals', $$SELECT count(*), sum(amount) FROM orders$$);
+SELECT flowview.create_view('revenue_by_region', $$SELECT c.region, date_trunc('minute', o.ts) AS minute, count(*), sum(o.amount) FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY 1, 2$$);
+SQL
+[ "$(q "SELECT flowview.wait_for_freshness(NULL, '60 s')")" = t ] || fv_die "join views did not become live"
+ivm_version=
+if [ -z "$ivm_skip" ]; then
+	ivm_sql="SELECT c.region, date_trunc('minute', o.ts AT TIME ZONE 'UTC') AS minute, count(*), sum(o.amount) FROM orders_ivm o JOIN customers c ON c.id = o.customer_id GROUP BY 1, 2"
+	if ! q "CREATE EXTENSION pg_ivm" >"$WORK/ivm_err" 2>&1; then
+		ivm_skip="CREATE EXTENSION pg_ivm failed: $(tr '\n' ' ' <"$WORK/ivm_err")"
+	else
+		ivm_version=$(q "SELECT extversion FROM pg_extension WHERE extname = 'pg_ivm'")
+		ivm_fn=$(q "SELECT coalesce(to_regproc('pgivm.create_immv')::text, to_regproc('create_immv')::text)")
+		if [ -z "$ivm_fn" ]; then
+			ivm_skip="pg_ivm $ivm_version has no create_immv"
+		elif ! q "SELECT $ivm_fn('ivm_revenue_by_region', \$q\$$ivm_sql\$q\$)" >"$WORK/ivm_err" 2>&1; then
+			ivm_skip="create_immv failed: $(tr '\n' ' ' <"$WORK/ivm_err")"
+		fi
+	fi
+fi
+[ -n "$ivm_skip" ] && fv_log "   pg_ivm skipped: $ivm_skip"
+jtables="orders_plain orders"
+[ -z "$ivm_skip" ] && jtables="$jtables orders_ivm"
+for t in $jtables; do
+	cat >"$WORK/ins_$t.sql" <<-EOF
+		\\set cid random(1, 10000)
+		INSERT INTO $t (customer_id, region, amount) VALUES (:cid, 'r' || (random() * 20)::int, (random() * 1000)::numeric(10,2));
+	EOF
+done
+fv_log "4. joins, writers: $ROUNDS rounds x $SECS s per table ($jtables), 4 clients"
+for r in $(seq "$ROUNDS"); do
+	for t in $jtables; do
+		tps=$("$PGBENCH" -n -c 4 -j 2 -T "$SECS" -f "$WORK/ins_$t.sql" postgres 2>"$WORK/pgbench_err" | grep -oE 'tps = [0-9.]+' | grep -oE '[0-9.]+') ||
+			{ cat "$WORK/pgbench_err" >&2; fv_die "pgbench on $t failed"; }
+		t0=$(now_ms)
+		q "SELECT flowview.wait_for_freshness(NULL, '300 s')" >/dev/null
+		lag_ms=$(($(now_ms) - t0))
+		echo "$t $tps $lag_ms" >>"$WORK/jtps"
+		fv_log "   round $r $t: $tps TPS, views fresh $lag_ms ms after the writers stopped"
+	done
+done
+jplain_tps=$(awk '$1 == "orders_plain" {print $2}' "$WORK/jtps" | median)
+jfv_tps=$(awk '$1 == "orders" {print $2}' "$WORK/jtps" | median)
+jlag=$(awk '$1 == "orders" {print $3}' "$WORK/jtps" | median)
+[ -z "$ivm_skip" ] && jivm_tps=$(awk '$1 == "orders_ivm" {print $2}' "$WORK/jtps" | median)
+jdiffs=$(q "SELECT (SELECT count(*) FROM (SELECT * FROM revenue_by_region EXCEPT ALL SELECT c.region, date_trunc('minute', o.ts), count(*), sum(o.amount) FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY 1, 2) a)
+              + (SELECT count(*) FROM (SELECT c.region, date_trunc('minute', o.ts), count(*), sum(o.amount) FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY 1, 2 EXCEPT ALL SELECT * FROM revenue_by_region) b)
+              + (SELECT count(*) FROM (SELECT * FROM o_by_minute EXCEPT ALL SELECT region, date_trunc('minute', ts), count(*), sum(amount), avg(amount), min(amount), max(amount) FROM orders GROUP BY 1, 2) c)
+              + (SELECT count(*) FROM (SELECT region, date_trunc('minute', ts), count(*), sum(amount), avg(amount), min(amount), max(amount) FROM orders GROUP BY 1, 2 EXCEPT ALL SELECT * FROM o_by_minute) d)")
+jrows=$(q "SELECT count(*) FROM orders")
+fi
+
+# ---- 5. joins: dimension update fan-out -----------------------------------
+if want 5; then
+# In a database of its own (its own apply worker, idle but for this).
+fv_log "5. joins, fan-out: $FANOUT_ORDERS orders of 10,000 customers, customer 1 has $FANOUT_HOT; $FANOUT_ROUNDS region changes vs $FANOUT_ROUNDS REFRESH MATERIALIZED VIEW"
+q "CREATE DATABASE fanout" >/dev/null
+qf() { fv_psql -d fanout -At -c "$1"; }
+fv_psql -d fanout >/dev/null -v orders="$FANOUT_ORDERS" -v hot="$FANOUT_HOT" <<'SQL'
+CREATE EXTENSION pg_flowview;
+CREATE TABLE customers (id int PRIMARY KEY, region text NOT NULL, name text);
+INSERT INTO customers SELECT g, 'r' || (g % 20), 'customer ' || g FROM generate_series(1, 10000) g;
+CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int NOT NULL, amount numeric(10,2), ts timestamptz);
+-- a week of minutes; customer 1 holds the first :hot orders, the others
+-- are spread over customers 2..10000
+INSERT INTO orders
+SELECT g, CASE WHEN g <= :hot THEN 1 ELSE 2 + (hashint4(g::int) & 2147483647) % 9999 END,
+       ((hashint4(g::int + 7) & 2147483647) % 100000) / 100.0,
+       timestamptz '2026-11-23 00:00 UTC' + (g % 10080) * interval '1 minute' + (g % 60) * interval '1 second'
+  FROM generate_series(1, :orders) g;
+CREATE INDEX ON orders (customer_id);
+ALTER TABLE customers REPLICA IDENTITY FULL;
+ALTER TABLE orders REPLICA IDENTITY FULL;
+VACUUM ANALYZE customers, orders;
+SELECT flowview.create_view('revenue_by_region', $$SELECT c.region, date_trunc('minute', o.ts) AS minute, count(*), sum(o.amount) FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY 1, 2$$);
+CREATE MATERIALIZED VIEW revenue_mv AS SELECT c.region, date_trunc('minute', o.ts) AS minute, count(*), sum(o.amount) FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY 1, 2;
+CREATE PROCEDURE fanout_move(cid int, INOUT apply_ms float8 DEFAULT NULL, INOUT fresh boolean DEFAULT NULL)
+LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz;
+BEGIN
+    UPDATE customers SET region = CASE WHEN region = 'moved-a' THEN 'moved-b' ELSE 'moved-a' END WHERE id = cid;
+    COMMIT;
+    t0 := clock_timestamp();
+    fresh := flowview.wait_for_freshness('revenue_by_region', '900 s');
+    apply_ms := extract(epoch FROM clock_timestamp() - t0) * 1000;
+END $$;
+CREATE PROCEDURE refresh_mv(INOUT ms float8 DEFAULT NULL)
+LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz := clock_timestamp();
+BEGIN
+    REFRESH MATERIALIZED VIEW revenue_mv;
+    COMMIT;
+    ms := extract(epoch FROM clock_timestamp() - t0) * 1000;
+END $$;
+SQL
+[ "$(qf "SELECT flowview.wait_for_freshness(NULL, '600 s')")" = t ] || fv_die "the fan-out view did not become live"
+# the other database's worker has decoded the load too
+q "SELECT flowview.wait_for_freshness(NULL, '600 s')" >/dev/null
+wpid=$(qf "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_flowview apply' AND datname = current_database()")
+[ -n "$wpid" ] || fv_die "no apply worker for database fanout"
+fgroups=$(qf "SELECT count(*) FROM revenue_by_region")
+fhot_groups=$(qf "SELECT count(DISTINCT date_trunc('minute', ts)) FROM orders WHERE customer_id = 1")
+rss_anon() { awk '/^RssAnon:/ {print $2}' "/proc/$wpid/status" 2>/dev/null || echo 0; }
+mem_before=$(rss_anon)
+for r in $(seq "$FANOUT_ROUNDS"); do
+	echo 5 >"/proc/$wpid/clear_refs" 2>/dev/null || true
+	touch "$WORK/sampling"
+	(max=0; while [ -e "$WORK/sampling" ]; do v=$(rss_anon); [ "${v:-0}" -gt "$max" ] && max=$v; sleep 0.01; done; echo "$max" >"$WORK/anon_peak") &
+	sampler=$!
+	res=$(qf "CALL fanout_move(1)")
+	rm -f "$WORK/sampling"
+	wait "$sampler"
+	hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$wpid/status")
+	apply_ms=${res%%|*}
+	[ "${res##*|}" = t ] || fv_die "wait_for_freshness timed out after the fan-out"
+	echo "$apply_ms $(cat "$WORK/anon_peak") $hwm" >>"$WORK/fanout"
+	fv_log "   round $r: fan-out applied in $(printf %.0f "$apply_ms") ms; worker RssAnon peak $(($(cat "$WORK/anon_peak") / 1024)) MB, VmHWM $((hwm / 1024)) MB"
+	sleep 1
+done
+mem_after=$(rss_anon)
+for r in $(seq "$FANOUT_ROUNDS"); do
+	ms=$(qf "CALL refresh_mv()")
+	echo "$ms" >>"$WORK/refresh"
+	fv_log "   round $r: REFRESH MATERIALIZED VIEW in $(printf %.0f "$ms") ms"
+done
+fapply=$(awk '{print $1}' "$WORK/fanout" | median)
+frefresh=$(median <"$WORK/refresh")
+fanon=$(awk '{print $2}' "$WORK/fanout" | sort -n | tail -1)
+fhwm=$(awk '{print $3}' "$WORK/fanout" | sort -n | tail -1)
+fdiffs=$(qf "SELECT (SELECT count(*) FROM (SELECT * FROM revenue_by_region EXCEPT ALL SELECT * FROM revenue_mv) a)
+               + (SELECT count(*) FROM (SELECT * FROM revenue_mv EXCEPT ALL SELECT * FROM revenue_by_region) b)")
+fi
+
 # ---- summary ---------------------------------------------------------------
 echo
 echo "pg_flowview live-view benchmark ($(q 'SELECT version()' | cut -d' ' -f1-2), $(nproc) CPUs, fsync = on)"
@@ -201,4 +393,23 @@ want 2 && awk '{ a = $3 / ($4 / 1000); w = $5 / ($6 / 1000); f = $3 / ($7 / 1000
 want 2 && echo "  views equal their queries after the apply runs: $([ "$diffs" = 0 ] && echo yes || echo "NO ($diffs differing rows)")"
 want 3 && echo "  freshness        commit-to-visible over $(wc -l <"$WORK/fresh") probes at ~1,000 TPS (one connection, 1 ms polling): p50 $(pct 50) ms, p95 $(pct 95) ms, p99 $(pct 99) ms (target p99 <= 100 ms: $([ "$(pct 99)" -le 100 ] && echo met || echo 'NOT MET'))"
 want 3 && echo "                   the worker's own figure for the probes (flowview.stats of probe_seen: commit to apply commit; histogram bucket bounds): $worker_lat"
+want 4 && awk -v b="$jplain_tps" -v s="$jfv_tps" -v l="$jlag" 'BEGIN {
+	printf "  joins: writers   no views %.0f TPS, 3 live views + the join view (orders JOIN customers) %.0f TPS: ratio %.2f (target >= 0.95: %s); views fresh %d ms after the writers stop\n",
+		b, s, s / b, (s / b >= 0.95) ? "met" : "NOT MET", l }'
+want 4 && awk '$1 == "orders_plain" {b = $2} $1 == "orders" {r = r sprintf(" %.2f", $2 / b)} END {print "                   per round (4 views / none, same round):" r}' "$WORK/jtps"
+if want 4 && [ -z "$ivm_skip" ]; then
+	awk -v b="$jplain_tps" -v s="$jivm_tps" -v f="$jfv_tps" -v v="$ivm_version" 'BEGIN {
+	printf "  joins: pg_ivm    the join view as a pg_ivm %s IMMV %.0f TPS: ratio %.2f against no views (pg_flowview with 4 views: %.2f)\n", v, s, s / b, f / b }'
+	awk '$1 == "orders_plain" {b = $2} $1 == "orders_ivm" {r = r sprintf(" %.2f", $2 / b)} END {print "                   per round (IMMV / none, same round):" r}' "$WORK/jtps"
+elif want 4; then
+	echo "  joins: pg_ivm    skipped: $ivm_skip"
+fi
+want 4 && echo "  join views equal their queries after the runs ($jrows orders): $([ "$jdiffs" = 0 ] && echo yes || echo "NO ($jdiffs differing rows)")"
+want 5 && awk -v a="$fapply" -v r="$frefresh" -v o="$FANOUT_ORDERS" -v h="$FANOUT_HOT" -v g="$fgroups" -v hg="$fhot_groups" -v n="$FANOUT_ROUNDS" 'BEGIN {
+	printf "  joins: fan-out   customer 1 (%d of %d orders, 10,000 customers; the view has %d groups, the customer is in %d minutes) changes region:\n", h, o, g, hg
+	printf "                   commit to fresh %.0f ms; REFRESH MATERIALIZED VIEW of the same query %.0f ms (medians of %d): refresh / apply %.1fx (target >= 20x: %s)\n",
+		a, r, n, r / a, (r / a >= 20) ? "met" : "NOT MET" }'
+want 5 && echo "                   per round: apply $(awk '{printf "%.0f ", $1}' "$WORK/fanout")ms; refresh $(awk '{printf "%.0f ", $1}' "$WORK/refresh")ms"
+want 5 && echo "                   apply worker memory: private (RssAnon) $((mem_before / 1024)) MB before, peak $((fanon / 1024)) MB during a fan-out, $((mem_after / 1024)) MB after; VmHWM (with shared buffers touched) $((fhwm / 1024)) MB"
+want 5 && echo "                   the view equals the materialized view afterwards: $([ "$fdiffs" = 0 ] && echo yes || echo "NO ($fdiffs differing rows)")"
 exit 0
