@@ -19,7 +19,9 @@ FROM generate_series(1, 60) i;
 INSERT INTO j_payments SELECT i, i * 2, i FROM generate_series(1, 20) i;
 
 -- accepted: JOIN ... ON, comma joins with WHERE, three and four tables, a
--- self-join, expressions, time buckets, FILTER, HAVING, a global aggregate
+-- self-join, expressions, time buckets, FILTER, HAVING, a global aggregate,
+-- rows without aggregates, DISTINCT, LEFT JOINs (NULL-extended rows, a
+-- chain, a WHERE over the NULL-extended side)
 CREATE TABLE jdefs (name text PRIMARY KEY, q text, minmax text DEFAULT 'rescan');
 INSERT INTO jdefs VALUES
  ('jv_region', $$SELECT c.region, count(*) AS n, sum(o.amount) AS revenue, avg(o.qty) AS avg_qty, min(o.amount) AS lo, max(o.amount) AS hi FROM j_orders o JOIN j_customers c ON c.id = o.customer_id GROUP BY c.region$$),
@@ -31,7 +33,10 @@ INSERT INTO jdefs VALUES
  ('jv_using', $$SELECT r.manager, region, count(*) AS n FROM j_customers JOIN j_regions r USING (region) GROUP BY 1, 2$$),
  ('jv_rows', $$SELECT o.id, o.amount, c.name, c.region FROM j_orders o JOIN j_customers c ON c.id = o.customer_id$$),
  ('jv_bag', $$SELECT c.region, o.qty FROM j_orders o, j_customers c WHERE c.id = o.customer_id$$),
- ('jv_distinct', $$SELECT DISTINCT c.unit, p.category FROM j_orders o JOIN j_customers c ON c.id = o.customer_id JOIN j_products p ON p.id = o.product_id$$);
+ ('jv_distinct', $$SELECT DISTINCT c.unit, p.category FROM j_orders o JOIN j_customers c ON c.id = o.customer_id JOIN j_products p ON p.id = o.product_id$$),
+ ('jv_left', $$SELECT c.region, count(*) AS n, count(c.id) AS matched, sum(o.amount) AS revenue FROM j_orders o LEFT JOIN j_customers c ON c.id = o.customer_id GROUP BY c.region$$),
+ ('jv_left_rows', $$SELECT o.id, c.name, pm.amount AS paid FROM j_orders o LEFT JOIN j_customers c ON c.id = o.customer_id LEFT JOIN j_payments pm ON pm.order_id = o.id$$),
+ ('jv_unpaid', $$SELECT o.customer_id, count(*) AS n FROM j_orders o JOIN j_products p ON p.id = o.product_id LEFT JOIN j_payments pm ON pm.order_id = o.id AND pm.amount > 5 WHERE pm.id IS NULL GROUP BY o.customer_id$$);
 INSERT INTO jdefs SELECT name || '_ms', q, 'multiset' FROM jdefs WHERE name IN ('jv_region', 'jv_self');
 SELECT name, flowview.create_view(name, q, minmax => minmax) IS NOT NULL AS created FROM jdefs ORDER BY name;
 
@@ -85,6 +90,20 @@ SELECT view, state FROM flowview.views WHERE view::text LIKE 'jv\_%' ORDER BY 1;
 SELECT * FROM jv_region ORDER BY region;
 SELECT region, qty, count(*) FROM jv_bag GROUP BY 1, 2 ORDER BY 1, 2 LIMIT 6;
 
+-- LEFT JOIN: deleting a dimension row turns its facts into NULL-extended
+-- rows, inserting it again turns them back
+SELECT count(*) AS orders_of_6 FROM j_orders WHERE customer_id = 6;
+SELECT n - matched AS unmatched FROM jv_left WHERE region IS NULL;
+DELETE FROM j_customers WHERE id = 6;
+SELECT flowview.wait_for_freshness('jv_left', '30 s') AS fresh;
+SELECT n - matched AS unmatched FROM jv_left WHERE region IS NULL;
+SELECT count(*) AS rows_without_name FROM jv_left_rows WHERE name IS NULL;
+INSERT INTO j_customers VALUES (6, 'c6', NULL, 'u0');
+SELECT flowview.wait_for_freshness('jv_left', '30 s') AS fresh;
+SELECT n - matched AS unmatched FROM jv_left WHERE region IS NULL;
+SELECT count(*) AS rows_without_name FROM jv_left_rows WHERE name IS NULL;
+SELECT * FROM jdifferences();
+
 -- a missing index on a join key: the NOTICE names the statement
 CREATE TABLE j_notes (id int PRIMARY KEY, order_ref int, note text);
 SELECT flowview.create_view('jv_notes', $$SELECT n.note, count(*) AS n FROM j_orders o JOIN j_notes n ON n.order_ref = o.id GROUP BY n.note$$);
@@ -94,7 +113,8 @@ SELECT flowview.create_view('jv_cross', $$SELECT count(*) AS n FROM j_products p
 SELECT flowview.drop_view('jv_cross');
 
 -- refused, naming the construct
-SELECT flowview.create_view('jr_left', $$SELECT c.region, count(*) FROM j_orders o LEFT JOIN j_customers c ON c.id = o.customer_id GROUP BY 1$$);
+SELECT flowview.create_view('jr_left', $$SELECT c.region, count(*) FROM j_orders o, j_products p LEFT JOIN j_customers c ON c.id = p.id GROUP BY 1$$);
+SELECT flowview.create_view('jr_left2', $$SELECT c.region, count(*) FROM j_orders o LEFT JOIN (j_customers c JOIN j_regions r USING (region)) ON c.id = o.customer_id GROUP BY 1$$);
 SELECT flowview.create_view('jr_right', $$SELECT c.region, count(*) FROM j_orders o RIGHT JOIN j_customers c ON c.id = o.customer_id GROUP BY 1$$);
 SELECT flowview.create_view('jr_full', $$SELECT c.region, count(*) FROM j_orders o FULL JOIN j_customers c ON c.id = o.customer_id GROUP BY 1$$);
 SELECT flowview.create_view('jr_sub', $$SELECT c.region, count(*) FROM j_orders o JOIN (SELECT * FROM j_customers) c ON c.id = o.customer_id GROUP BY 1$$);

@@ -467,33 +467,51 @@ collect_from(Query *q, FvJoin *j, Node *node)
 	{
 		JoinExpr   *je = (JoinExpr *) node;
 
+		FvJoinRel  *right;
+		int			before;
+
 		switch (je->jointype)
 		{
 			case JOIN_INNER:
 				break;
 			case JOIN_LEFT:
-				reject("LEFT JOIN is", "Live views maintain inner joins (JOIN ... ON, or FROM a, b WHERE ...).");
+				j->outer = true;
 				break;
 			case JOIN_RIGHT:
-				reject("RIGHT JOIN is", "Live views maintain inner joins (JOIN ... ON, or FROM a, b WHERE ...).");
+				reject("RIGHT JOIN is", "Write it as a LEFT JOIN with the tables swapped.");
 				break;
 			case JOIN_FULL:
-				reject("FULL JOIN is", "Live views maintain inner joins (JOIN ... ON, or FROM a, b WHERE ...).");
+				reject("FULL JOIN is",
+					   "Live views maintain inner joins and LEFT JOINs; a FULL JOIN's rows missing on both sides cannot be kept from the changes of one side through indexes.");
 				break;
 			default:
 				reject("this kind of join is", NULL);
 		}
 		collect_from(q, j, je->larg);
+		before = list_length(j->rels);
 		collect_from(q, j, je->rarg);
+		/* a chain: each join adds one table to what comes before it */
+		if (!IsA(je->rarg, RangeTblRef) || list_length(j->rels) != before + 1)
+			j->chain = false;
+		right = llast(j->rels);
+		right->left = je->jointype == JOIN_LEFT;
+		if (je->quals)
+			right->on = make_ands_implicit((Expr *) flatten_join_alias_vars(q, je->quals));
 		add_quals(q, j, je->quals);
 	}
 	else if (IsA(node, FromExpr))
 	{
 		ListCell   *lc;
+		Node	   *quals = ((FromExpr *) node)->quals;
 
+		if (list_length(((FromExpr *) node)->fromlist) > 1)
+			j->chain = false;
 		foreach(lc, ((FromExpr *) node)->fromlist)
 			collect_from(q, j, lfirst(lc));
-		add_quals(q, j, ((FromExpr *) node)->quals);
+		add_quals(q, j, quals);
+		if (quals)
+			j->where = list_concat(j->where,
+								   make_ands_implicit((Expr *) flatten_join_alias_vars(q, quals)));
 	}
 	else
 		reject("this kind of FROM item is", NULL);
@@ -564,7 +582,9 @@ to_join_relation(Node *node, FvJoin *j)
 /*
  * A query over a join: check its FROM items and conditions, set def->join,
  * and rewrite q into the same query over J (its only range table entry,
- * index 1; no WHERE, which J applies), for the one-source analysis.
+ * index 1), for the one-source analysis.  Inner joins only: J applies the
+ * WHERE too.  With a LEFT JOIN, WHERE stays the view's, over J's columns
+ * (it filters the NULL-extended rows as well).
  */
 static void
 analyze_join(FvViewDef *def, Query *q)
@@ -577,9 +597,13 @@ analyze_join(FvViewDef *def, Query *q)
 
 	q->targetList = (List *) flatten_join_alias_vars(q, (Node *) q->targetList);
 	q->havingQual = flatten_join_alias_vars(q, q->havingQual);
+	j->chain = true;
 	collect_from(q, j, (Node *) q->jointree);
 	if (list_length(j->rels) > FV_JOIN_MAX_RELS)
 		reject(psprintf("joins of more than %d tables are", FV_JOIN_MAX_RELS), NULL);
+	if (j->outer && !j->chain)
+		reject("LEFT JOIN together with comma-separated FROM items or parenthesised joins is",
+			   "Write the FROM clause as one chain: a JOIN b ON ... LEFT JOIN c ON ...");
 	j->rtable = q->rtable;
 
 	/* conditions: over the join's tables, expressions as anywhere else */
@@ -599,6 +623,8 @@ analyze_join(FvViewDef *def, Query *q)
 	/* J's columns, and every column read per table */
 	(void) collect_join_cols((Node *) q->targetList, j);
 	(void) collect_join_cols(q->havingQual, j);
+	if (j->outer)
+		(void) collect_join_cols((Node *) j->where, j);	/* WHERE filters J's rows */
 	foreach(lc, j->rels)
 	{
 		FvJoinRel  *rel = lfirst(lc);
@@ -615,6 +641,12 @@ analyze_join(FvViewDef *def, Query *q)
 				have |= strcmp(lfirst(cc), name) == 0;
 			if (!have)
 				lfirst(tc) = lappend(lfirst(tc), name);
+			if (strlen(rel->alias) + 1 + strlen(name) >= NAMEDATALEN)
+				ereport(ERROR,
+						(errcode(ERRCODE_NAME_TOO_LONG),
+						 errmsg("column \"%s.%s\" of the join is too long a name for a live view",
+								rel->alias, name),
+						 errhint("Use shorter table aliases.")));
 		}
 	}
 
@@ -629,7 +661,9 @@ analyze_join(FvViewDef *def, Query *q)
 	rte->eref = makeAlias("j", colnames);
 	rte->inh = false;
 	q->rtable = list_make1(rte);
-	q->jointree = makeFromExpr(list_make1(makeNode(RangeTblRef)), NULL);
+	q->jointree = makeFromExpr(list_make1(makeNode(RangeTblRef)),
+							   j->outer && j->where ?
+							   to_join_relation((Node *) make_ands_explicit(j->where), j) : NULL);
 	linitial_node(RangeTblRef, q->jointree->fromlist)->rtindex = 1;
 	def->join = j;
 }

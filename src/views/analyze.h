@@ -89,6 +89,8 @@ typedef struct FvJoinRel
 	Oid			relid;
 	char	   *alias;			/* its unique name in the FROM clause */
 	int			table;			/* index into FvJoin.tables */
+	bool		left;			/* LEFT JOIN-ed to the relations before it */
+	List	   *on;				/* the conjuncts of its ON condition */
 } FvJoinRel;
 
 typedef struct FvJoinCol
@@ -106,6 +108,9 @@ typedef struct FvJoin
 	List	   *table_columns;	/* per table: List of char *, every column read */
 	List	   *quals;			/* conjuncts of ON and WHERE, over the rels */
 	List	   *cols;			/* FvJoinCol *: J's columns, attno order */
+	bool		outer;			/* a LEFT JOIN: rels is a chain, WHERE is the view's */
+	bool		chain;			/* FROM is one chain of JOINs, each adding one table */
+	List	   *where;			/* the conjuncts of WHERE */
 } FvJoin;
 
 typedef struct FvViewDef

@@ -83,6 +83,8 @@ join_context(FvJoin *j)
 	return fv_join_deparse_context(j->rtable);
 }
 
+static char *table_columns(FvJoin *j, int t, const char *prefix);
+
 static char *
 table_name(Oid relid)
 {
@@ -134,6 +136,44 @@ where_clause(FvJoin *j)
 	return buf.data;
 }
 
+/* "(c1) AND (c2)" of a relation's ON conjuncts, "true" without any */
+static char *
+on_clause(FvJoin *j, FvJoinRel *rel)
+{
+	StringInfoData buf;
+	List	   *dpcontext = join_context(j);
+	ListCell   *lc;
+
+	if (rel->on == NIL)
+		return "true";
+	initStringInfo(&buf);
+	foreach(lc, rel->on)
+		appendStringInfo(&buf, "%s(%s)", foreach_current_index(lc) ? " AND " : "",
+						 deparse_expression(lfirst(lc), dpcontext, true, false));
+	return buf.data;
+}
+
+/* A LEFT JOIN view's chain: "t1 a1 JOIN t2 a2 ON (..) LEFT JOIN t3 a3 ON (..)", its first n relations */
+static char *
+chain_sql(FvJoin *j, int n)
+{
+	StringInfoData buf;
+	int			m;
+
+	initStringInfo(&buf);
+	for (m = 0; m < n; m++)
+	{
+		FvJoinRel  *rel = list_nth(j->rels, m);
+
+		if (m > 0)
+			appendStringInfoString(&buf, rel->left ? " LEFT JOIN " : " JOIN ");
+		appendStringInfo(&buf, "%s %s", table_name(rel->relid), quote_identifier(rel->alias));
+		if (m > 0)
+			appendStringInfo(&buf, " ON %s", on_clause(j, rel));
+	}
+	return buf.data;
+}
+
 char *
 fv_join_relation_sql(FvJoin *j)
 {
@@ -148,6 +188,12 @@ fv_join_relation_sql(FvJoin *j)
 		buf.len -= 2;
 	buf.data[buf.len] = '\0';
 	appendStringInfoString(&buf, " FROM ");
+	if (j->outer)
+	{
+		/* the WHERE is the view's */
+		appendStringInfoString(&buf, chain_sql(j, list_length(j->rels)));
+		return buf.data;
+	}
 	foreach(lc, j->rels)
 	{
 		FvJoinRel  *rel = lfirst(lc);
@@ -156,6 +202,199 @@ fv_join_relation_sql(FvJoin *j)
 						 table_name(rel->relid), quote_identifier(rel->alias));
 	}
 	appendStringInfoString(&buf, where_clause(j));
+	return buf.data;
+}
+
+/*
+ * The columns of rel's table read anywhere, as "alias.column":
+ * FV_COLS_DIRECT   alias.column AS "alias.column"
+ * FV_COLS_ROW      row."alias.column" (from a row of the chain's deltas)
+ * FV_COLS_NULL     NULL::type AS "alias.column" (a NULL-extended row)
+ * FV_COLS_EXPAND   LATERAL (SELECT row."alias.column" AS column, ...) alias:
+ *                  the relation's alias again, over a row of the chain
+ * each followed by ", "
+ */
+typedef enum FvColsMode
+{
+	FV_COLS_DIRECT,
+	FV_COLS_ROW,
+	FV_COLS_NULL,
+	FV_COLS_EXPAND
+} FvColsMode;
+
+static void
+append_rel_columns(StringInfo buf, FvJoin *j, FvJoinRel *rel, FvColsMode mode, const char *row)
+{
+	List	   *cols = list_nth(j->table_columns, rel->table);
+	ListCell   *lc;
+
+	if (mode == FV_COLS_EXPAND)
+	{
+		if (cols == NIL)
+			return;
+		appendStringInfoString(buf, "LATERAL (SELECT ");
+	}
+	foreach(lc, cols)
+	{
+		char	   *col = lfirst(lc);
+		const char *name = quote_identifier(psprintf("%s.%s", rel->alias, col));
+
+		switch (mode)
+		{
+			case FV_COLS_DIRECT:
+				appendStringInfo(buf, "%s.%s AS %s, ", quote_identifier(rel->alias),
+								 quote_identifier(col), name);
+				break;
+			case FV_COLS_ROW:
+				appendStringInfo(buf, "%s.%s, ", row, name);
+				break;
+			case FV_COLS_NULL:
+				{
+					Oid			type;
+					int32		typmod;
+					Oid			coll;
+
+					get_atttypetypmodcoll(rel->relid, get_attnum(rel->relid, col), &type, &typmod, &coll);
+					appendStringInfo(buf, "NULL::%s AS %s, ", format_type_with_typemod(type, typmod), name);
+				}
+				break;
+			case FV_COLS_EXPAND:
+				appendStringInfo(buf, "%s%s.%s AS %s", foreach_current_index(lc) ? ", " : "",
+								 row, name, quote_identifier(col));
+				break;
+		}
+	}
+	if (mode == FV_COLS_EXPAND)
+		appendStringInfo(buf, ") %s, ", quote_identifier(rel->alias));
+}
+
+/* for the first n relations of the chain: append_rel_columns */
+static void
+append_chain_columns(StringInfo buf, FvJoin *j, int n, FvColsMode mode, const char *row)
+{
+	int			m;
+
+	for (m = 0; m < n; m++)
+		append_rel_columns(buf, j, list_nth(j->rels, m), mode, row);
+}
+
+/* "FROM <items>, " without its trailing ", " */
+static void
+end_from(StringInfo buf)
+{
+	if (buf->len >= 2 && strcmp(buf->data + buf->len - 2, ", ") == 0)
+	{
+		buf->len -= 2;
+		buf->data[buf->len] = '\0';
+	}
+}
+
+/*
+ * J's delta for a view with a LEFT JOIN: along the chain T1 = R1,
+ * Tk = Tk-1 [LEFT] JOIN Rk ON ck, the delta dk of each prefix from the one
+ * before (CTEs __fv_d1 .. __fv_dN, columns "alias.column" of every
+ * relation so far, __sign, __xid):
+ *
+ *   inner part   dk-1 x pre(Rk)  +  post(Tk-1) x delta(Rk)      (on ck)
+ *   LEFT JOIN:   + the rows of Tk-1 without a match in Rk, NULL-extended:
+ *                every row t of dk-1 with no match in post(Rk), sign kept;
+ *                every row t of pre(Tk-1) (post(Tk-1) minus dk-1) that
+ *                matches a row of delta(Rk): sign x ([no match after] -
+ *                [no match before]), the matches before being those after
+ *                minus the matching rows of delta(Rk).
+ *
+ * The first sum is the inner join's; the second is
+ * N(post) - N(pre) = sum over t in delta(Tk-1) of [no match after] plus
+ * sum over t in pre(Tk-1) of ([no match after] - [no match before]),
+ * whose terms vanish unless delta(Rk) has a row matching t.
+ */
+static char *
+outer_delta_sql(FvJoin *j)
+{
+	StringInfoData buf;
+	int			n = list_length(j->rels);
+	int			k;
+
+	initStringInfo(&buf);
+	for (k = 0; k < n; k++)
+	{
+		FvJoinRel  *rel = list_nth(j->rels, k);
+		const char *alias = quote_identifier(rel->alias);
+		char	   *delta = psprintf("%s_%d", FV_DELTA_NAME, rel->table + 1);
+		char	   *cond;
+		char	   *prev = psprintf("__fv_d%d", k);
+
+		appendStringInfo(&buf, "%s__fv_d%d AS MATERIALIZED (", k == 0 ? "WITH " : ", ", k + 1);
+		if (k == 0)
+		{
+			appendStringInfoString(&buf, "SELECT ");
+			append_rel_columns(&buf, j, rel, FV_COLS_DIRECT, NULL);
+			appendStringInfo(&buf, "%s.__sign, %s.__xid FROM %s %s)", alias, alias, delta, alias);
+			continue;
+		}
+		cond = on_clause(j, rel);
+
+		/* dk-1 x pre(Rk) */
+		appendStringInfoString(&buf, "SELECT ");
+		append_chain_columns(&buf, j, k, FV_COLS_ROW, "__fv_t");
+		append_rel_columns(&buf, j, rel, FV_COLS_DIRECT, NULL);
+		appendStringInfo(&buf, "(__fv_t.__sign * %s.__sign)::pg_catalog.int4 AS __sign, __fv_t.__xid AS __xid FROM %s __fv_t, ",
+						 alias, prev);
+		append_chain_columns(&buf, j, k, FV_COLS_EXPAND, "__fv_t");
+		appendStringInfo(&buf, "(SELECT %s1 AS __sign FROM %s UNION ALL SELECT %s-__sign FROM %s) %s WHERE %s",
+						 table_columns(j, rel->table, ""), table_name(rel->relid),
+						 table_columns(j, rel->table, ""), delta, alias, cond);
+
+		/* post(Tk-1) x delta(Rk) */
+		appendStringInfoString(&buf, " UNION ALL SELECT ");
+		append_chain_columns(&buf, j, k, FV_COLS_DIRECT, NULL);
+		append_rel_columns(&buf, j, rel, FV_COLS_DIRECT, NULL);
+		appendStringInfo(&buf, "%s.__sign, %s.__xid FROM %s, %s %s WHERE %s",
+						 alias, alias, chain_sql(j, k), delta, alias, cond);
+
+		if (rel->left)
+		{
+			/* rows of dk-1 without a match after the batch */
+			appendStringInfoString(&buf, " UNION ALL SELECT ");
+			append_chain_columns(&buf, j, k, FV_COLS_ROW, "__fv_t");
+			append_rel_columns(&buf, j, rel, FV_COLS_NULL, NULL);
+			appendStringInfo(&buf, "__fv_t.__sign, __fv_t.__xid FROM %s __fv_t, ", prev);
+			append_chain_columns(&buf, j, k, FV_COLS_EXPAND, "__fv_t");
+			end_from(&buf);
+			appendStringInfo(&buf, " WHERE NOT EXISTS (SELECT FROM %s %s WHERE %s)",
+							 table_name(rel->relid), alias, cond);
+
+			/* rows of pre(Tk-1) whose having a match changed */
+			appendStringInfoString(&buf, " UNION ALL SELECT * FROM (SELECT ");
+			append_chain_columns(&buf, j, k, FV_COLS_ROW, "__fv_p");
+			append_rel_columns(&buf, j, rel, FV_COLS_NULL, NULL);
+			appendStringInfo(&buf, "(__fv_p.__sign * ((NOT EXISTS (SELECT FROM %s %s WHERE %s))::pg_catalog.int4"
+							 " - ((SELECT pg_catalog.count(*) FROM %s %s WHERE %s)"
+							 " - (SELECT COALESCE(pg_catalog.sum(%s.__sign), 0) FROM %s %s WHERE %s) = 0)::pg_catalog.int4))::pg_catalog.int4 AS __sign,"
+							 " 0::pg_catalog.int8 AS __xid FROM (SELECT ",
+							 table_name(rel->relid), alias, cond,
+							 table_name(rel->relid), alias, cond,
+							 alias, delta, alias, cond);
+			append_chain_columns(&buf, j, k, FV_COLS_DIRECT, NULL);
+			appendStringInfo(&buf, "1 AS __sign FROM %s UNION ALL SELECT ", chain_sql(j, k));
+			append_chain_columns(&buf, j, k, FV_COLS_ROW, "__fv_q");
+			appendStringInfo(&buf, "-__fv_q.__sign FROM %s __fv_q) __fv_p, ", prev);
+			append_chain_columns(&buf, j, k, FV_COLS_EXPAND, "__fv_p");
+			end_from(&buf);
+			appendStringInfo(&buf, " WHERE EXISTS (SELECT FROM %s %s WHERE %s)) __fv_c WHERE __fv_c.__sign <> 0",
+							 delta, alias, cond);
+		}
+		appendStringInfoChar(&buf, ')');
+	}
+	/* J's columns */
+	appendStringInfoString(&buf, " SELECT ");
+	{
+		ListCell   *lc;
+
+		foreach(lc, j->cols)
+			appendStringInfo(&buf, "%s, ", quote_identifier(((FvJoinCol *) lfirst(lc))->name));
+	}
+	appendStringInfo(&buf, "__sign, __xid FROM __fv_d%d", n);
 	return buf.data;
 }
 
@@ -176,8 +415,12 @@ char *
 fv_join_delta_sql(FvJoin *j)
 {
 	StringInfoData buf;
-	char	   *where = where_clause(j);
+	char	   *where;
 	int			i;
+
+	if (j->outer)
+		return outer_delta_sql(j);
+	where = where_clause(j);
 
 	initStringInfo(&buf);
 	for (i = 0; i < list_length(j->rels); i++)

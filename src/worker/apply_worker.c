@@ -184,6 +184,7 @@ fv_apply_worker_main(Datum arg)
 	bool		idle = false;
 	bool		full;
 	bool		exact;
+	MemoryContext decode_cxt = TopMemoryContext;
 
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -394,10 +395,10 @@ fv_apply_worker_main(Datum arg)
 			if (fv_inserted_end() > end)
 			{
 				/* decoding's memory (its reader's buffers) is not the transaction's */
-				old = CurrentMemoryContext;
+				decode_cxt = CurrentMemoryContext;
 				StartTransactionCommand();
 				end = fv_exact_batch_begin(fv_inserted_end);
-				MemoryContextSwitchTo(old);
+				MemoryContextSwitchTo(decode_cxt);
 			}
 		}
 		else if (end <= fv_decoding->reader->EndRecPtr && idle)
@@ -419,7 +420,18 @@ fv_apply_worker_main(Datum arg)
 				   (exact || fv_batch.nchanges < fv_batch_max_changes))
 			{
 				char	   *errm = NULL;
-				XLogRecord *record = XLogReadRecord(fv_decoding->reader, &errm);
+				XLogRecord *record;
+
+				/*
+				 * In exact mode the reorder buffer replays each transaction
+				 * in a subtransaction of the batch's, whose end leaves the
+				 * batch transaction's context current: the reader's buffers
+				 * (oversized records) and whatever outlives the batch must
+				 * not go there.
+				 */
+				if (exact)
+					MemoryContextSwitchTo(decode_cxt);
+				record = XLogReadRecord(fv_decoding->reader, &errm);
 
 				if (errm)
 					elog(ERROR, "pg_flowview: could not read WAL for decoding: %s", errm);
@@ -431,6 +443,8 @@ fv_apply_worker_main(Datum arg)
 				}
 				CHECK_FOR_INTERRUPTS();
 			}
+			if (exact)
+				MemoryContextSwitchTo(decode_cxt);
 			fv_invalidate_if_catalog_changed();
 			fv_last_decoded_inval = SharedInvalidMessageCounter;
 			full = fv_decoding->reader->EndRecPtr < end;

@@ -43,14 +43,15 @@ register_rows(const char *name, TupleDesc desc, Tuplestorestate *rows)
 		elog(ERROR, "pg_flowview: could not register the batch rows of %s", name);
 }
 
+static void read_delta(const char *delta_sql, Snapshot sp, ResourceOwner owner,
+					   Tuplestorestate *out, int64 *nremoved);
+
 Tuplestorestate *
 fv_join_delta(const char *delta_sql, int ntables, TupleDesc *descs, Tuplestorestate **rows,
 			  Snapshot sp, ResourceOwner owner, int64 *nremoved)
 {
 	Tuplestorestate *out;
 	ResourceOwner save = CurrentResourceOwner;
-	SPIPlanPtr	plan;
-	Portal		portal;
 	int			k;
 
 	*nremoved = 0;
@@ -60,6 +61,30 @@ fv_join_delta(const char *delta_sql, int ntables, TupleDesc *descs, Tuplestorest
 	CurrentResourceOwner = owner;
 	out = tuplestore_begin_heap(false, false, work_mem);
 	CurrentResourceOwner = save;
+
+	/* the tables' rows are this view's: gone whatever happens */
+	PG_TRY();
+	{
+		read_delta(delta_sql, sp, owner, out, nremoved);
+	}
+	PG_FINALLY();
+	{
+		CurrentResourceOwner = save;
+		for (k = 0; k < ntables; k++)
+			SPI_unregister_relation(psprintf("%s_%d", FV_DELTA_NAME, k + 1));
+	}
+	PG_END_TRY();
+	return out;
+}
+
+/* J's delta rows under sp into out */
+static void
+read_delta(const char *delta_sql, Snapshot sp, ResourceOwner owner, Tuplestorestate *out,
+		   int64 *nremoved)
+{
+	ResourceOwner save = CurrentResourceOwner;
+	SPIPlanPtr	plan;
+	Portal		portal;
 
 	PushActiveSnapshot(sp);
 	plan = SPI_prepare(delta_sql, 0, NULL);
@@ -92,7 +117,4 @@ fv_join_delta(const char *delta_sql, int ntables, TupleDesc *descs, Tuplestorest
 	SPI_cursor_close(portal);
 	SPI_freeplan(plan);
 	PopActiveSnapshot();
-	for (k = 0; k < ntables; k++)
-		SPI_unregister_relation(psprintf("%s_%d", FV_DELTA_NAME, k + 1));
-	return out;
 }

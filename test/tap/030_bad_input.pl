@@ -24,6 +24,9 @@ FlowviewCalls::fixture($node);
 is($node->safe_psql('postgres', "SELECT flowview.wait_for_freshness('v1', '60 s')"), 't', 'v1 live');
 
 my $sentinel = $node->background_psql('postgres');
+# the timeout per query, not for the session: the calls below take minutes
+# on a loaded machine
+$sentinel->set_query_timer_restart();
 $sentinel->query_safe('SELECT 1');
 
 my $nfuncs = $node->safe_psql('postgres', "SELECT count(*) FROM pg_proc WHERE pronamespace = 'flowview'::regnamespace");

@@ -6,7 +6,8 @@
 # two-phase commit, TRUNCATE of a dimension), while the worker applies.
 # Inner joins of two to four tables, a self-join, a global aggregate, HAVING,
 # min/max both ways, join views without aggregates (enriched rows with
-# duplicates, DISTINCT).  After wait_for_freshness every view equals its query
+# duplicates, DISTINCT), LEFT JOINs (one, a chain, NULL-extended rows
+# filtered in WHERE).  After wait_for_freshness every view equals its query
 # (EXCEPT ALL both ways).  Then the same with the apply worker killed
 # (kill -9) and the server shut down immediately in the middle.  Seed printed.
 use strict;
@@ -63,6 +64,17 @@ my %views = (
 	j_bag => 'SELECT c.region, o.qty FROM orders o, customers c WHERE c.id = o.customer_id',
 	j_distinct => 'SELECT DISTINCT c.unit, p.category FROM orders o JOIN customers c ON c.id = o.customer_id'
 	  . ' JOIN products p ON p.id = o.product_id',
+	# LEFT JOIN: orders without (or with a deleted) customer or payment count
+	# as NULL-extended rows
+	j_left => 'SELECT c.region, count(*) AS n, count(c.id) AS matched, sum(o.amount) AS revenue, max(o.amount) AS hi'
+	  . ' FROM orders o LEFT JOIN customers c ON c.id = o.customer_id GROUP BY c.region',
+	j_left_rows => 'SELECT o.id, o.qty, c.region, pm.amount AS paid FROM orders o LEFT JOIN customers c ON c.id = o.customer_id'
+	  . ' LEFT JOIN payments pm ON pm.order_id = o.id WHERE o.amount > 500',
+	j_left_chain => 'SELECT p.category, c.unit, count(*) AS n, count(pm.id) AS payments, sum(pm.amount) AS paid'
+	  . ' FROM orders o JOIN products p ON p.id = o.product_id LEFT JOIN customers c ON c.id = o.customer_id'
+	  . q{ AND c.region <> 'east' LEFT JOIN payments pm ON pm.order_id = o.id GROUP BY p.category, c.unit},
+	j_unpaid => 'SELECT o.customer_id, count(*) AS n FROM orders o LEFT JOIN payments pm ON pm.order_id = o.id'
+	  . ' WHERE pm.id IS NULL GROUP BY o.customer_id',
 	j_four => 'SELECT c.region, p.category, count(*) AS n, sum(pm.amount) AS paid'
 	  . ' FROM orders o JOIN customers c ON c.id = o.customer_id JOIN products p ON p.id = o.product_id'
 	  . ' JOIN payments pm ON pm.order_id = o.id GROUP BY c.region, p.category',
@@ -173,7 +185,7 @@ check_all('after the workload');
 sub in_background
 {
 	my $file = PostgreSQL::Test::Utils::tempdir() . '/work.sql';
-	PostgreSQL::Test::Utils::append_to_file($file, join("\n", map { one_txn() } 1 .. 800));
+	PostgreSQL::Test::Utils::append_to_file($file, join("\n", map { one_txn() } 1 .. 400));
 	my ($out, $err) = ('', '');
 	return IPC::Run::start(['psql', '-X', '-q', '-d', $node->connstr('postgres'), '-f', $file],
 		'>', \$out, '2>', \$err);
