@@ -36,7 +36,10 @@ INSERT INTO jdefs VALUES
  ('jv_distinct', $$SELECT DISTINCT c.unit, p.category FROM j_orders o JOIN j_customers c ON c.id = o.customer_id JOIN j_products p ON p.id = o.product_id$$),
  ('jv_left', $$SELECT c.region, count(*) AS n, count(c.id) AS matched, sum(o.amount) AS revenue FROM j_orders o LEFT JOIN j_customers c ON c.id = o.customer_id GROUP BY c.region$$),
  ('jv_left_rows', $$SELECT o.id, c.name, pm.amount AS paid FROM j_orders o LEFT JOIN j_customers c ON c.id = o.customer_id LEFT JOIN j_payments pm ON pm.order_id = o.id$$),
- ('jv_unpaid', $$SELECT o.customer_id, count(*) AS n FROM j_orders o JOIN j_products p ON p.id = o.product_id LEFT JOIN j_payments pm ON pm.order_id = o.id AND pm.amount > 5 WHERE pm.id IS NULL GROUP BY o.customer_id$$);
+ ('jv_unpaid', $$SELECT o.customer_id, count(*) AS n FROM j_orders o JOIN j_products p ON p.id = o.product_id LEFT JOIN j_payments pm ON pm.order_id = o.id AND pm.amount > 5 WHERE pm.id IS NULL GROUP BY o.customer_id$$),
+ ('jv_sub', $$SELECT c.region, count(*) AS n, sum(o.dbl) AS s FROM (SELECT customer_id, amount * 2 AS dbl FROM j_orders WHERE qty > 1) o JOIN j_customers c ON c.id = o.customer_id GROUP BY 1$$),
+ ('jv_sub_one', $$SELECT region, count(*) AS n FROM (SELECT * FROM j_customers WHERE id > 2) c GROUP BY region$$),
+ ('jv_cte', $$WITH big AS (SELECT * FROM j_orders WHERE amount > 50) SELECT c.name, count(*) AS n FROM big b JOIN j_customers c ON c.id = b.customer_id GROUP BY c.name$$);
 INSERT INTO jdefs SELECT name || '_ms', q, 'multiset' FROM jdefs WHERE name IN ('jv_region', 'jv_self');
 SELECT name, flowview.create_view(name, q, minmax => minmax) IS NOT NULL AS created FROM jdefs ORDER BY name;
 
@@ -50,8 +53,8 @@ CREATE FUNCTION jdifferences() RETURNS TABLE (view text, side text, row_text tex
 DECLARE d record;
 BEGIN
   FOR d IN SELECT name, q FROM jdefs ORDER BY name LOOP
-    RETURN QUERY EXECUTE format('SELECT %L, ''view only'', x::text FROM (SELECT * FROM %I EXCEPT ALL %s) x', d.name, d.name, d.q);
-    RETURN QUERY EXECUTE format('SELECT %L, ''query only'', x::text FROM (%s EXCEPT ALL SELECT * FROM %I) x', d.name, d.q, d.name);
+    RETURN QUERY EXECUTE format('SELECT %L, ''view only'', x::text FROM (SELECT * FROM %I EXCEPT ALL (%s)) x', d.name, d.name, d.q);
+    RETURN QUERY EXECUTE format('SELECT %L, ''query only'', x::text FROM ((%s) EXCEPT ALL SELECT * FROM %I) x', d.name, d.q, d.name);
   END LOOP;
 END $$;
 SELECT flowview.wait_for_freshness(NULL, '60 s') AS fresh;
@@ -117,7 +120,10 @@ SELECT flowview.create_view('jr_left', $$SELECT c.region, count(*) FROM j_orders
 SELECT flowview.create_view('jr_left2', $$SELECT c.region, count(*) FROM j_orders o LEFT JOIN (j_customers c JOIN j_regions r USING (region)) ON c.id = o.customer_id GROUP BY 1$$);
 SELECT flowview.create_view('jr_right', $$SELECT c.region, count(*) FROM j_orders o RIGHT JOIN j_customers c ON c.id = o.customer_id GROUP BY 1$$);
 SELECT flowview.create_view('jr_full', $$SELECT c.region, count(*) FROM j_orders o FULL JOIN j_customers c ON c.id = o.customer_id GROUP BY 1$$);
-SELECT flowview.create_view('jr_sub', $$SELECT c.region, count(*) FROM j_orders o JOIN (SELECT * FROM j_customers) c ON c.id = o.customer_id GROUP BY 1$$);
+SELECT flowview.create_view('jr_sub', $$SELECT c.region, count(*) FROM j_orders o JOIN (SELECT region, id FROM j_customers GROUP BY 1, 2) c ON c.id = o.customer_id GROUP BY 1$$);
+SELECT flowview.create_view('jr_sub_left', $$SELECT c.region, count(*) FROM j_orders o LEFT JOIN (SELECT * FROM j_customers WHERE id > 3) c ON c.id = o.customer_id GROUP BY 1$$);
+SELECT flowview.create_view('jr_recursive', $$WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT n, count(*) FROM r GROUP BY 1$$);
+SELECT flowview.create_view('jr_materialized', $$WITH m AS MATERIALIZED (SELECT * FROM j_orders) SELECT customer_id, count(*) FROM m GROUP BY 1$$);
 SELECT flowview.create_view('jr_func', $$SELECT g, count(*) FROM j_orders o, generate_series(1, 3) g GROUP BY 1$$);
 SELECT flowview.create_view('jr_volatile', $$SELECT c.region, count(*) FROM j_orders o JOIN j_customers c ON c.id = o.customer_id AND random() > 0.5 GROUP BY 1$$);
 SELECT flowview.create_view('jr_lateral', $$SELECT c.region, count(*) FROM j_customers c, LATERAL (SELECT * FROM j_orders o WHERE o.customer_id = c.id) x GROUP BY 1$$);

@@ -53,6 +53,7 @@
 #include "parser/analyze.h"
 #include "parser/parser.h"
 #include "parser/parsetree.h"
+#include "rewrite/rewriteManip.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
@@ -412,7 +413,10 @@ static void
 check_from_item(RangeTblEntry *rte)
 {
 	if (rte->rtekind == RTE_SUBQUERY)
-		reject("subqueries in FROM are", NULL);
+		reject("subqueries in FROM that aggregate, group, sort, limit, deduplicate, use set operations or LATERAL are",
+			   "Plain SELECT ... FROM ... WHERE subqueries (and WITH queries) are pulled into the live view's query.");
+	if (rte->rtekind == RTE_CTE)
+		reject("WITH queries that are recursive, MATERIALIZED or not a SELECT are", NULL);
 	if (rte->rtekind == RTE_FUNCTION || rte->rtekind == RTE_TABLEFUNC)
 		reject("functions in FROM are", NULL);
 	if (rte->rtekind == RTE_VALUES)
@@ -422,6 +426,151 @@ check_from_item(RangeTblEntry *rte)
 	if (rte->tablesample)
 		reject("TABLESAMPLE is", NULL);
 	check_source(rte);
+}
+
+/* ----------------------------------------------------------------
+ * Subqueries in FROM and WITH, flattened
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Can subquery sub (a FROM item) be replaced by its own FROM items, its
+ * WHERE joining the outer query's conditions and its output expressions
+ * standing in for its columns?  Only a plain select-project-join of tables
+ * and such subqueries: nothing that groups, orders, limits, deduplicates or
+ * evaluates a row more than once.
+ */
+static bool
+is_flat_subquery(Query *sub)
+{
+	ListCell   *lc;
+
+	if (sub->commandType != CMD_SELECT || sub->hasAggs || sub->groupClause ||
+		sub->havingQual || sub->groupingSets || sub->distinctClause || sub->sortClause ||
+		sub->limitCount || sub->limitOffset || sub->setOperations || sub->cteList ||
+		sub->hasWindowFuncs || sub->hasTargetSRFs || sub->hasSubLinks || sub->rowMarks ||
+		sub->hasForUpdate || sub->hasRecursive)
+		return false;
+	foreach(lc, sub->targetList)
+		if (contain_volatile_functions((Node *) ((TargetEntry *) lfirst(lc))->expr))
+			return false;
+	foreach(lc, sub->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->lateral || (rte->rtekind != RTE_RELATION && rte->rtekind != RTE_JOIN &&
+							 rte->rtekind != RTE_SUBQUERY))
+			return false;
+	}
+	return true;
+}
+
+typedef struct PulledUp
+{
+	int			rtindex;
+	RangeTblEntry *rte;
+	List	   *targetList;
+} PulledUp;
+
+static void flatten_from(Query *q, Node **node, List **pulled);
+
+/*
+ * WITH queries that are plain SELECTs become subqueries in FROM where they
+ * are referenced (PostgreSQL itself inlines them so, when they are not
+ * MATERIALIZED); then every flat subquery in FROM (is_flat_subquery) is
+ * pulled up into the query, as the planner does: its tables join the
+ * outer FROM, its WHERE joins the conditions, its output expressions stand
+ * in for its columns.  What remains is refused by the checks that follow.
+ */
+void
+fv_flatten_subqueries(Query *q)
+{
+	ListCell   *lc;
+	List	   *pulled = NIL;
+	bool		all_inlined = true;
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+		CommonTableExpr *cte = NULL;
+		ListCell   *cc;
+
+		if (rte->rtekind != RTE_CTE || rte->ctelevelsup != 0 || rte->self_reference)
+			continue;
+		foreach(cc, q->cteList)
+			if (strcmp(((CommonTableExpr *) lfirst(cc))->ctename, rte->ctename) == 0)
+				cte = lfirst(cc);
+		if (cte == NULL || cte->cterecursive || cte->ctematerialized == CTEMaterializeAlways ||
+			!IsA(cte->ctequery, Query) || ((Query *) cte->ctequery)->commandType != CMD_SELECT)
+			continue;
+		rte->rtekind = RTE_SUBQUERY;
+		rte->subquery = copyObject((Query *) cte->ctequery);
+		rte->ctename = NULL;
+		rte->ctelevelsup = 0;
+		rte->coltypes = rte->coltypmods = rte->colcollations = NIL;
+	}
+	/* every WITH query was inlined where it is used: the list is spent */
+	foreach(lc, q->rtable)
+		all_inlined &= ((RangeTblEntry *) lfirst(lc))->rtekind != RTE_CTE;
+	if (all_inlined)
+		q->cteList = NIL;
+
+	/* the FROM items replaced in place, then the Vars of what was pulled up */
+	flatten_from(q, (Node **) &q->jointree, &pulled);
+	foreach(lc, pulled)
+	{
+		PulledUp   *p = lfirst(lc);
+
+		q->targetList = (List *) ReplaceVarsFromTargetList((Node *) q->targetList, p->rtindex, 0, p->rte,
+														   p->targetList, REPLACEVARS_REPORT_ERROR, 0, NULL);
+		q->havingQual = ReplaceVarsFromTargetList(q->havingQual, p->rtindex, 0, p->rte, p->targetList,
+												  REPLACEVARS_REPORT_ERROR, 0, NULL);
+		q->jointree = (FromExpr *) ReplaceVarsFromTargetList((Node *) q->jointree, p->rtindex, 0, p->rte,
+															 p->targetList, REPLACEVARS_REPORT_ERROR, 0, NULL);
+	}
+}
+
+static void
+flatten_from(Query *q, Node **node, List **pulled)
+{
+	if (IsA(*node, RangeTblRef))
+	{
+		int			rtindex = ((RangeTblRef *) *node)->rtindex;
+		RangeTblEntry *rte = rt_fetch(rtindex, q->rtable);
+		Query	   *sub;
+		PulledUp   *p;
+
+		if (rte->rtekind != RTE_SUBQUERY || rte->lateral || !is_flat_subquery(rte->subquery))
+			return;
+		sub = copyObject(rte->subquery);
+		/* its own subqueries first */
+		fv_flatten_subqueries(sub);
+		/* its range table appended to ours, its Vars renumbered */
+		OffsetVarNodes((Node *) sub, list_length(q->rtable), 0);
+		q->rtable = list_concat(q->rtable, sub->rtable);
+		/* the FROM item becomes the subquery's FROM and WHERE */
+		*node = (Node *) sub->jointree;
+		p = palloc(sizeof(PulledUp));
+		p->rtindex = rtindex;
+		p->rte = rte;
+		p->targetList = sub->targetList;
+		*pulled = lappend(*pulled, p);
+		return;
+	}
+	if (IsA(*node, JoinExpr))
+	{
+		JoinExpr   *je = (JoinExpr *) *node;
+
+		flatten_from(q, &je->larg, pulled);
+		flatten_from(q, &je->rarg, pulled);
+	}
+	else if (IsA(*node, FromExpr))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((FromExpr *) *node)->fromlist)
+			flatten_from(q, (Node **) &lfirst(lc), pulled);
+	}
 }
 
 /* ----------------------------------------------------------------
@@ -698,9 +847,11 @@ fv_analyze_query(const char *query_text)
 
 	q = parse_analyze_fixedparams(rawstmt, query_text, NULL, 0, NULL);
 	def->query = q;
+	fv_flatten_subqueries(q);
 
 	if (q->cteList)
-		reject("WITH (common table expressions) is", NULL);
+		reject(q->hasRecursive ? "WITH RECURSIVE is" :
+			   "WITH queries that are MATERIALIZED, not a SELECT, or not read in FROM are", NULL);
 	if (q->setOperations)
 		reject("UNION, INTERSECT and EXCEPT are", NULL);
 	if (q->hasWindowFuncs)

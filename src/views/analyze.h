@@ -132,6 +132,9 @@ typedef struct FvViewDef
 
 extern FvViewDef *fv_analyze_query(const char *query_text);
 
+/* WITH queries and flat subqueries in FROM pulled up into q (analyze.c) */
+extern void fv_flatten_subqueries(Query *q);
+
 /* stands for the source table in stored backfill SQL (create.c) */
 #define FV_SOURCE_TOKEN "__flowview_source__"
 extern char *fv_with_source(const char *sql, Oid source);

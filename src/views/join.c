@@ -543,7 +543,8 @@ fv_join_index_notices(FvJoin *j)
 	{
 		FvJoinRel  *rel = lfirst(lc);
 
-		if (!bms_is_member(rel->rtindex, keyed))
+		/* (one table: a subquery in FROM pulled up, nothing to join) */
+		if (list_length(j->rels) > 1 && !bms_is_member(rel->rtindex, keyed))
 			ereport(NOTICE,
 					(errmsg("live view joins %s (as %s) without an equality to another table's columns",
 							get_rel_name(rel->relid), rel->alias),

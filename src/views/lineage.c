@@ -464,6 +464,7 @@ fv_lineage(PG_FUNCTION_ARGS)
 	if (fv_is_join_relation(lc.source))
 	{
 		/* a join: its tables' columns, the conditions between them as "join" */
+		fv_flatten_subqueries(q);
 		q->targetList = (List *) flatten_join_alias_vars(q, (Node *) q->targetList);
 		q->havingQual = flatten_join_alias_vars(q, q->havingQual);
 		lc.rtindex = 0;

@@ -75,6 +75,11 @@ my %views = (
 	  . q{ AND c.region <> 'east' LEFT JOIN payments pm ON pm.order_id = o.id GROUP BY p.category, c.unit},
 	j_unpaid => 'SELECT o.customer_id, count(*) AS n FROM orders o LEFT JOIN payments pm ON pm.order_id = o.id'
 	  . ' WHERE pm.id IS NULL GROUP BY o.customer_id',
+	# a subquery in FROM and a WITH query, pulled into the join
+	j_sub => 'SELECT c.region, count(*) AS n, sum(o.amount) AS s FROM (SELECT customer_id, amount FROM orders WHERE qty > 1) o'
+	  . ' JOIN customers c ON c.id = o.customer_id GROUP BY c.region',
+	j_cte => 'WITH paid AS (SELECT order_id, amount FROM payments WHERE amount > 10)'
+	  . ' SELECT o.customer_id, count(*) AS n, sum(p.amount) AS paid FROM orders o JOIN paid p ON p.order_id = o.id GROUP BY 1',
 	j_four => 'SELECT c.region, p.category, count(*) AS n, sum(pm.amount) AS paid'
 	  . ' FROM orders o JOIN customers c ON c.id = o.customer_id JOIN products p ON p.id = o.product_id'
 	  . ' JOIN payments pm ON pm.order_id = o.id GROUP BY c.region, p.category',
