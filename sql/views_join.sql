@@ -39,7 +39,9 @@ INSERT INTO jdefs VALUES
  ('jv_unpaid', $$SELECT o.customer_id, count(*) AS n FROM j_orders o JOIN j_products p ON p.id = o.product_id LEFT JOIN j_payments pm ON pm.order_id = o.id AND pm.amount > 5 WHERE pm.id IS NULL GROUP BY o.customer_id$$),
  ('jv_sub', $$SELECT c.region, count(*) AS n, sum(o.dbl) AS s FROM (SELECT customer_id, amount * 2 AS dbl FROM j_orders WHERE qty > 1) o JOIN j_customers c ON c.id = o.customer_id GROUP BY 1$$),
  ('jv_sub_one', $$SELECT region, count(*) AS n FROM (SELECT * FROM j_customers WHERE id > 2) c GROUP BY region$$),
- ('jv_cte', $$WITH big AS (SELECT * FROM j_orders WHERE amount > 50) SELECT c.name, count(*) AS n FROM big b JOIN j_customers c ON c.id = b.customer_id GROUP BY c.name$$);
+ ('jv_cte', $$WITH big AS (SELECT * FROM j_orders WHERE amount > 50) SELECT c.name, count(*) AS n FROM big b JOIN j_customers c ON c.id = b.customer_id GROUP BY c.name$$),
+ ('jv_exists', $$SELECT id, name FROM j_customers c WHERE EXISTS (SELECT 1 FROM j_orders o WHERE o.customer_id = c.id AND o.qty > 2)$$),
+ ('jv_not_exists', $$SELECT c.region, count(*) AS n FROM j_orders o JOIN j_customers c ON c.id = o.customer_id WHERE NOT EXISTS (SELECT FROM j_payments pm WHERE pm.order_id = o.id) GROUP BY 1$$);
 INSERT INTO jdefs SELECT name || '_ms', q, 'multiset' FROM jdefs WHERE name IN ('jv_region', 'jv_self');
 SELECT name, flowview.create_view(name, q, minmax => minmax) IS NOT NULL AS created FROM jdefs ORDER BY name;
 
@@ -122,6 +124,10 @@ SELECT flowview.create_view('jr_right', $$SELECT c.region, count(*) FROM j_order
 SELECT flowview.create_view('jr_full', $$SELECT c.region, count(*) FROM j_orders o FULL JOIN j_customers c ON c.id = o.customer_id GROUP BY 1$$);
 SELECT flowview.create_view('jr_sub', $$SELECT c.region, count(*) FROM j_orders o JOIN (SELECT region, id FROM j_customers GROUP BY 1, 2) c ON c.id = o.customer_id GROUP BY 1$$);
 SELECT flowview.create_view('jr_sub_left', $$SELECT c.region, count(*) FROM j_orders o LEFT JOIN (SELECT * FROM j_customers WHERE id > 3) c ON c.id = o.customer_id GROUP BY 1$$);
+SELECT flowview.create_view('jr_in', $$SELECT id FROM j_customers WHERE id IN (SELECT customer_id FROM j_orders)$$);
+SELECT flowview.create_view('jr_exists_or', $$SELECT id FROM j_customers c WHERE EXISTS (SELECT FROM j_orders o WHERE o.customer_id = c.id) OR id = 1$$);
+SELECT flowview.create_view('jr_exists_two', $$SELECT id FROM j_customers c WHERE EXISTS (SELECT FROM j_orders o WHERE o.customer_id = c.id) AND EXISTS (SELECT FROM j_payments p WHERE p.id = c.id)$$);
+SELECT flowview.create_view('jr_exists_agg', $$SELECT id FROM j_customers c WHERE EXISTS (SELECT FROM j_orders o GROUP BY o.customer_id HAVING o.customer_id = c.id)$$);
 SELECT flowview.create_view('jr_recursive', $$WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT n, count(*) FROM r GROUP BY 1$$);
 SELECT flowview.create_view('jr_materialized', $$WITH m AS MATERIALIZED (SELECT * FROM j_orders) SELECT customer_id, count(*) FROM m GROUP BY 1$$);
 SELECT flowview.create_view('jr_func', $$SELECT g, count(*) FROM j_orders o, generate_series(1, 3) g GROUP BY 1$$);

@@ -573,6 +573,69 @@ flatten_from(Query *q, Node **node, List **pulled)
 	}
 }
 
+/*
+ * A conjunct of WHERE that is [NOT] EXISTS (SELECT ... FROM t WHERE c): one
+ * table, flat (is_flat_subquery), its conditions may read the query's
+ * columns.  Taken out of the query: t joins its range table, c (at the
+ * query's level) is kept in def->semi_quals, and the view becomes a join
+ * whose last step is a semi-join (EXISTS) or anti-join (NOT EXISTS) with
+ * t.  One such subquery per view; any other subquery is refused.
+ */
+static void
+extract_semijoin(FvViewDef *def, Query *q)
+{
+	List	   *conds = make_ands_implicit((Expr *) q->jointree->quals);
+	List	   *kept = NIL;
+	ListCell   *lc;
+
+	foreach(lc, conds)
+	{
+		Node	   *cond = lfirst(lc);
+		bool		negated = false;
+		SubLink    *sl;
+		Query	   *sub;
+		RangeTblEntry *rte;
+		Node	   *quals;
+
+		if (is_notclause(cond))
+		{
+			negated = true;
+			cond = (Node *) get_notclausearg((Expr *) cond);
+		}
+		if (!IsA(cond, SubLink) || ((SubLink *) cond)->subLinkType != EXISTS_SUBLINK)
+		{
+			kept = lappend(kept, lfirst(lc));
+			continue;
+		}
+		sl = (SubLink *) cond;
+		sub = copyObject((Query *) sl->subselect);
+		if (def->semi != 0)
+			reject("more than one EXISTS subquery is", NULL);
+		if (!is_flat_subquery(sub) || list_length(sub->jointree->fromlist) != 1 ||
+			!IsA(linitial(sub->jointree->fromlist), RangeTblRef) || list_length(sub->rtable) != 1 ||
+			((RangeTblEntry *) linitial(sub->rtable))->rtekind != RTE_RELATION)
+			reject("EXISTS subqueries other than over one table (EXISTS (SELECT FROM t WHERE ...)) are", NULL);
+		rte = linitial(sub->rtable);
+		check_from_item(rte);
+		/* its table joins the query's range table; its conditions come up a level */
+		quals = sub->jointree->quals;
+		OffsetVarNodes(quals, list_length(q->rtable), 0);
+		IncrementVarSublevelsUp(quals, -1, 1);
+		q->rtable = lappend(q->rtable, rte);
+		def->semi = negated ? FV_SEMI_NOT_EXISTS : FV_SEMI_EXISTS;
+		def->semi_rtindex = list_length(q->rtable);
+		def->semi_quals = quals ? make_ands_implicit((Expr *) quals) : NIL;
+	}
+	if (def->semi == 0)
+		return;
+	q->jointree->quals = kept ? (Node *) make_ands_explicit(kept) : NULL;
+	q->hasSubLinks = false;
+	foreach(lc, kept)
+		if (checkExprHasSubLink(lfirst(lc)))
+			q->hasSubLinks = true;
+	q->hasSubLinks |= checkExprHasSubLink((Node *) q->targetList) || checkExprHasSubLink(q->havingQual);
+}
+
 /* ----------------------------------------------------------------
  * Joins
  * ----------------------------------------------------------------
@@ -748,10 +811,49 @@ analyze_join(FvViewDef *def, Query *q)
 	q->havingQual = flatten_join_alias_vars(q, q->havingQual);
 	j->chain = true;
 	collect_from(q, j, (Node *) q->jointree);
+	if (def->semi != 0)
+	{
+		/* the EXISTS subquery's table: the chain's last step */
+		RangeTblEntry *srte = rt_fetch(def->semi_rtindex, q->rtable);
+		FvJoinRel  *rel = palloc0(sizeof(FvJoinRel));
+		ListCell   *rc;
+		bool		clash;
+		int			n = 0;
+
+		rel->rtindex = def->semi_rtindex;
+		rel->relid = srte->relid;
+		rel->semi = def->semi;
+		rel->on = def->semi_quals;
+		/* a name of its own among the query's aliases */
+		rel->alias = srte->eref->aliasname;
+		do
+		{
+			clash = false;
+			foreach(rc, j->rels)
+				clash |= strcmp(((FvJoinRel *) lfirst(rc))->alias, rel->alias) == 0;
+			if (clash)
+				rel->alias = psprintf("%s_%d", srte->eref->aliasname, ++n);
+		} while (clash);
+		srte->eref = makeAlias(rel->alias, srte->eref->colnames);
+		if (!list_member_oid(j->tables, rel->relid))
+		{
+			j->tables = lappend_oid(j->tables, rel->relid);
+			j->table_columns = lappend(j->table_columns, NIL);
+		}
+		rel->table = list_length(j->tables) - 1;
+		while (list_nth_oid(j->tables, rel->table) != rel->relid)
+			rel->table--;
+		j->rels = lappend(j->rels, rel);
+		j->quals = list_concat(j->quals, list_copy(def->semi_quals));
+		j->semi = rel;
+		/* built along the chain, as with a LEFT JOIN */
+		j->outer = true;
+	}
 	if (list_length(j->rels) > FV_JOIN_MAX_RELS)
 		reject(psprintf("joins of more than %d tables are", FV_JOIN_MAX_RELS), NULL);
 	if (j->outer && !j->chain)
-		reject("LEFT JOIN together with comma-separated FROM items or parenthesised joins is",
+		reject(j->semi ? "EXISTS together with comma-separated FROM items or parenthesised joins is" :
+			   "LEFT JOIN together with comma-separated FROM items or parenthesised joins is",
 			   "Write the FROM clause as one chain: a JOIN b ON ... LEFT JOIN c ON ...");
 	j->rtable = q->rtable;
 
@@ -856,8 +958,11 @@ fv_analyze_query(const char *query_text)
 		reject("UNION, INTERSECT and EXCEPT are", NULL);
 	if (q->hasWindowFuncs)
 		reject("window functions are", NULL);
+	if (q->hasSubLinks && q->jointree->quals)
+		extract_semijoin(def, q);
 	if (q->hasSubLinks)
-		reject("subqueries are", NULL);
+		reject("subqueries other than one [NOT] EXISTS condition of WHERE (IN (SELECT ...), scalar subqueries, EXISTS under OR) are",
+			   "Write x IN (SELECT y FROM t WHERE ...) as EXISTS (SELECT FROM t WHERE t.y = x AND ...).");
 	if (q->hasTargetSRFs)
 		reject("set-returning functions are", NULL);
 	if (q->hasDistinctOn)
@@ -877,7 +982,7 @@ fv_analyze_query(const char *query_text)
 	if (list_length(q->jointree->fromlist) == 0)
 		reject("a query without FROM is", NULL);
 	if (list_length(q->jointree->fromlist) > 1 ||
-		!IsA(linitial(q->jointree->fromlist), RangeTblRef))
+		!IsA(linitial(q->jointree->fromlist), RangeTblRef) || def->semi != 0)
 		analyze_join(def, q);	/* q is now the query over J */
 	else
 	{

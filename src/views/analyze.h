@@ -83,6 +83,9 @@ typedef struct FvOutput
  */
 #define FV_JOIN_MAX_RELS 8
 
+#define FV_SEMI_EXISTS 1		/* WHERE EXISTS (SELECT FROM t WHERE ...) */
+#define FV_SEMI_NOT_EXISTS 2	/* WHERE NOT EXISTS (...) */
+
 typedef struct FvJoinRel
 {
 	Index		rtindex;		/* in the query as written */
@@ -90,6 +93,7 @@ typedef struct FvJoinRel
 	char	   *alias;			/* its unique name in the FROM clause */
 	int			table;			/* index into FvJoin.tables */
 	bool		left;			/* LEFT JOIN-ed to the relations before it */
+	int			semi;			/* FV_SEMI_*: an EXISTS subquery's table (the last) */
 	List	   *on;				/* the conjuncts of its ON condition */
 } FvJoinRel;
 
@@ -111,6 +115,7 @@ typedef struct FvJoin
 	bool		outer;			/* a LEFT JOIN: rels is a chain, WHERE is the view's */
 	bool		chain;			/* FROM is one chain of JOINs, each adding one table */
 	List	   *where;			/* the conjuncts of WHERE */
+	FvJoinRel  *semi;			/* the table of an EXISTS subquery, or NULL */
 } FvJoin;
 
 typedef struct FvViewDef
@@ -128,6 +133,10 @@ typedef struct FvViewDef
 	List	   *outputs;		/* FvOutput * */
 	List	   *used_columns;	/* char * names of source columns read */
 	FvJoin	   *join;			/* a join view: source is J, set by create.c */
+	/* WHERE [NOT] EXISTS (SELECT FROM t WHERE ...), taken out of the query */
+	int			semi;			/* FV_SEMI_* or 0 */
+	Index		semi_rtindex;	/* t, appended to the query's range table */
+	List	   *semi_quals;		/* the subquery's conditions, at the query's level */
 } FvViewDef;
 
 extern FvViewDef *fv_analyze_query(const char *query_text);

@@ -165,6 +165,8 @@ chain_sql(FvJoin *j, int n)
 	{
 		FvJoinRel  *rel = list_nth(j->rels, m);
 
+		if (rel->semi)
+			continue;			/* an EXISTS subquery's table: a filter, not a join */
 		if (m > 0)
 			appendStringInfoString(&buf, rel->left ? " LEFT JOIN " : " JOIN ");
 		appendStringInfo(&buf, "%s %s", table_name(rel->relid), quote_identifier(rel->alias));
@@ -190,8 +192,13 @@ fv_join_relation_sql(FvJoin *j)
 	appendStringInfoString(&buf, " FROM ");
 	if (j->outer)
 	{
-		/* the WHERE is the view's */
+		/* the WHERE is the view's; an EXISTS subquery is J's */
 		appendStringInfoString(&buf, chain_sql(j, list_length(j->rels)));
+		if (j->semi)
+			appendStringInfo(&buf, " WHERE %sEXISTS (SELECT FROM %s %s WHERE %s)",
+							 j->semi->semi == FV_SEMI_NOT_EXISTS ? "NOT " : "",
+							 table_name(j->semi->relid), quote_identifier(j->semi->alias),
+							 on_clause(j, j->semi));
 		return buf.data;
 	}
 	foreach(lc, j->rels)
@@ -333,6 +340,43 @@ outer_delta_sql(FvJoin *j)
 			continue;
 		}
 		cond = on_clause(j, rel);
+
+		if (rel->semi)
+		{
+			/*
+			 * [NOT] EXISTS: the rows of Tk-1 with (without) a match in Rk,
+			 * without Rk's columns; the change as for a LEFT JOIN's
+			 * unmatched rows, the indicator turned for EXISTS
+			 */
+			bool		anti = rel->semi == FV_SEMI_NOT_EXISTS;
+
+			appendStringInfoString(&buf, "SELECT ");
+			append_chain_columns(&buf, j, k, FV_COLS_ROW, "__fv_t");
+			appendStringInfo(&buf, "__fv_t.__sign, __fv_t.__xid FROM %s __fv_t, ", prev);
+			append_chain_columns(&buf, j, k, FV_COLS_EXPAND, "__fv_t");
+			end_from(&buf);
+			appendStringInfo(&buf, " WHERE %sEXISTS (SELECT FROM %s %s WHERE %s)",
+							 anti ? "NOT " : "", table_name(rel->relid), alias, cond);
+			appendStringInfoString(&buf, " UNION ALL SELECT * FROM (SELECT ");
+			append_chain_columns(&buf, j, k, FV_COLS_ROW, "__fv_p");
+			appendStringInfo(&buf, "(__fv_p.__sign * %s((EXISTS (SELECT FROM %s %s WHERE %s))::pg_catalog.int4"
+							 " - ((SELECT pg_catalog.count(*) FROM %s %s WHERE %s)"
+							 " - (SELECT COALESCE(pg_catalog.sum(%s.__sign), 0) FROM %s %s WHERE %s) > 0)::pg_catalog.int4))::pg_catalog.int4 AS __sign,"
+							 " 0::pg_catalog.int8 AS __xid FROM (SELECT ",
+							 anti ? "-" : "",
+							 table_name(rel->relid), alias, cond,
+							 table_name(rel->relid), alias, cond,
+							 alias, delta, alias, cond);
+			append_chain_columns(&buf, j, k, FV_COLS_DIRECT, NULL);
+			appendStringInfo(&buf, "1 AS __sign FROM %s UNION ALL SELECT ", chain_sql(j, k));
+			append_chain_columns(&buf, j, k, FV_COLS_ROW, "__fv_q");
+			appendStringInfo(&buf, "-__fv_q.__sign FROM %s __fv_q) __fv_p, ", prev);
+			append_chain_columns(&buf, j, k, FV_COLS_EXPAND, "__fv_p");
+			end_from(&buf);
+			appendStringInfo(&buf, " WHERE EXISTS (SELECT FROM %s %s WHERE %s)) __fv_c WHERE __fv_c.__sign <> 0)",
+							 delta, alias, cond);
+			continue;
+		}
 
 		/* dk-1 x pre(Rk) */
 		appendStringInfoString(&buf, "SELECT ");

@@ -80,6 +80,11 @@ my %views = (
 	  . ' JOIN customers c ON c.id = o.customer_id GROUP BY c.region',
 	j_cte => 'WITH paid AS (SELECT order_id, amount FROM payments WHERE amount > 10)'
 	  . ' SELECT o.customer_id, count(*) AS n, sum(p.amount) AS paid FROM orders o JOIN paid p ON p.order_id = o.id GROUP BY 1',
+	# EXISTS and NOT EXISTS
+	j_exists => 'SELECT o.customer_id, count(*) AS n, sum(o.amount) AS s FROM orders o'
+	  . ' WHERE EXISTS (SELECT 1 FROM payments pm WHERE pm.order_id = o.id AND pm.amount > 100) GROUP BY 1',
+	j_not_exists => 'SELECT c.region, count(*) AS n FROM orders o JOIN customers c ON c.id = o.customer_id'
+	  . ' WHERE NOT EXISTS (SELECT FROM payments pm WHERE pm.order_id = o.id) GROUP BY 1',
 	j_four => 'SELECT c.region, p.category, count(*) AS n, sum(pm.amount) AS paid'
 	  . ' FROM orders o JOIN customers c ON c.id = o.customer_id JOIN products p ON p.id = o.product_id'
 	  . ' JOIN payments pm ON pm.order_id = o.id GROUP BY c.region, p.category',
