@@ -119,6 +119,7 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 	int64		usecs = 30 * USECS_PER_SEC;
 	int			idle_polls = 0;
 	bool		first = true;
+	int			follows = 0;
 	bool		versions;		/* 0.3: a pending change of definition is not fresh yet */
 	char	   *name;
 
@@ -160,7 +161,12 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 		if (versions && total > 0)
 			pending += fv_versions_pending(view, first);
 
-		if (total == 0 && name != NULL && !first &&
+		/*
+		 * Also on the first pass: the swap may have committed between the
+		 * caller's regclass lookup and this read (a bounded number of
+		 * times, should the name keep moving).
+		 */
+		if (total == 0 && name != NULL && follows++ < 100 &&
 			fv_versions_follow(name, &view))
 			continue;
 		if (total == 0 && OidIsValid(view))
