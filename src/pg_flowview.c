@@ -122,6 +122,12 @@ _PG_init(void)
 							50, 1, 10000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 
+	DefineCustomIntVariable("pg_flowview.join_work_mem",
+							"work_mem of the apply worker's statements for a join view.",
+							"A change to a dimension row can fan out to many joined rows; their delta and its aggregation stay in memory up to this much each, then spill to disk.",
+							&fv_join_work_mem_kb,
+							65536, 64, MAX_KILOBYTES,
+							PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_flowview.recompute_backlog",
 							"WAL backlog above which an apply worker recomputes its views instead of decoding it.",
 							"Only when the backlog is also larger than the source tables; 0 never recomputes.",

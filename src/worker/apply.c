@@ -37,6 +37,8 @@
 #include "worker/batch_snapshot.h"
 #include "worker/join_delta.h"
 
+int			fv_join_work_mem_kb = 65536;
+
 static TimestampTz last_catalog_lsn_update = 0;	/* flowview.views.applied_lsn: at most 1/s */
 
 static void
@@ -588,9 +590,15 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 						fv_spi_run(psprintf("DELETE FROM %s", (char *) lfirst(sc)));
 				if (is_join)
 				{
-					/* J's delta: the tables' rows joined as of the batch's end (join_delta.c) */
+					/*
+					 * J's delta: the tables' rows joined as of the batch's
+					 * end (join_delta.c); work_mem for its fan-out, until
+					 * fv_runas_end
+					 */
 					TupleDesc  *descs = palloc(sizeof(TupleDesc) * list_length(src->tables));
 
+					(void) set_config_option("work_mem", psprintf("%d", fv_join_work_mem_kb),
+											 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 					foreach(sc, src->tables)
 						descs[foreach_current_index(sc)] = ((FvSource *) lfirst(sc))->desc;
 					join_rows = fv_join_delta(v->join_delta_sql, list_length(src->tables), descs,

@@ -104,6 +104,7 @@ extern int	fv_batch_max_changes;
 extern int	fv_naptime_ms;
 extern int64 fv_minmax_rereads;	/* flowview._reread() calls, reset per view and batch */
 extern int	fv_naptime_under_load_ms;
+extern int	fv_join_work_mem_kb;	/* pg_flowview.join_work_mem */
 
 /* a batch of at least this many row changes: pg_flowview.naptime_under_load */
 #define FV_LOAD_BATCH_CHANGES 100
