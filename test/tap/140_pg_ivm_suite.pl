@@ -347,7 +347,7 @@ my @cases = (
 
 # what the accepted count must not fall below (measured 2026-12-02; the goal
 # of issue 13 is at least 95% of the queries, i.e. 74 of 77)
-my $min_accepted = 33;
+my $min_accepted = 36;
 
 # The SQL to run in a group's schema (and as its role, if it has one).
 sub in_ctx_sql
@@ -419,7 +419,9 @@ sub check_all
 	for my $i (0 .. $#accepted)
 	{
 		my ($c, $ivm_name, $q, $opt, $view) = @{ $accepted[$i] };
-		my $empty_ok = $label eq 'created' && $opt->{empty_at_start};
+		# empty on both sides is equal too, except where a view must have rows
+		# (EXISTS filters can leave none after the TRUNCATE round)
+		my $empty_ok = ($label eq 'created' && $opt->{empty_at_start}) || $label =~ /TRUNCATE/;
 		my $d = $diff{$i} // 'no result';
 		$d = '' if $d eq 'both empty' && $empty_ok;
 		if ($d ne '' || $all)
