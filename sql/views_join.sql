@@ -120,7 +120,7 @@ SELECT flowview.drop_view('jv_cross');
 -- refused, naming the construct
 SELECT flowview.create_view('jr_left', $$SELECT c.region, count(*) FROM j_orders o, j_products p LEFT JOIN j_customers c ON c.id = p.id GROUP BY 1$$);
 SELECT flowview.create_view('jr_left2', $$SELECT c.region, count(*) FROM j_orders o LEFT JOIN (j_customers c JOIN j_regions r USING (region)) ON c.id = o.customer_id GROUP BY 1$$);
-SELECT flowview.create_view('jr_right', $$SELECT c.region, count(*) FROM j_orders o RIGHT JOIN j_customers c ON c.id = o.customer_id GROUP BY 1$$);
+SELECT flowview.create_view('jr_right', $$SELECT c.region, count(*) FROM j_orders o JOIN j_products p ON p.id = o.product_id RIGHT JOIN j_customers c ON c.id = o.customer_id GROUP BY 1$$);
 SELECT flowview.create_view('jr_full', $$SELECT c.region, count(*) FROM j_orders o FULL JOIN j_customers c ON c.id = o.customer_id GROUP BY 1$$);
 SELECT flowview.create_view('jr_sub', $$SELECT c.region, count(*) FROM j_orders o JOIN (SELECT region, id FROM j_customers GROUP BY 1, 2) c ON c.id = o.customer_id GROUP BY 1$$);
 SELECT flowview.create_view('jr_sub_left', $$SELECT c.region, count(*) FROM j_orders o LEFT JOIN (SELECT * FROM j_customers WHERE id > 3) c ON c.id = o.customer_id GROUP BY 1$$);

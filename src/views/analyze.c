@@ -482,12 +482,54 @@ static void flatten_from(Query *q, Node **node, List **pulled);
  * outer FROM, its WHERE joins the conditions, its output expressions stand
  * in for its columns.  What remains is refused by the checks that follow.
  */
+/*
+ * References to the WITH queries ctes from subqueries levelsup levels down
+ * (in FROM, at any depth) become those queries, as subqueries.
+ */
+static void
+inline_outer_ctes(Query *sub, List *ctes, int levelsup)
+{
+	ListCell   *lc;
+
+	foreach(lc, sub->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+		ListCell   *cc;
+
+		if (rte->rtekind == RTE_SUBQUERY)
+			inline_outer_ctes(rte->subquery, ctes, levelsup + 1);
+		if (rte->rtekind != RTE_CTE || rte->ctelevelsup != levelsup || rte->self_reference)
+			continue;
+		foreach(cc, ctes)
+		{
+			CommonTableExpr *cte = lfirst(cc);
+
+			if (strcmp(cte->ctename, rte->ctename) != 0 || cte->cterecursive ||
+				cte->ctematerialized == CTEMaterializeAlways || !IsA(cte->ctequery, Query) ||
+				((Query *) cte->ctequery)->commandType != CMD_SELECT)
+				continue;
+			rte->rtekind = RTE_SUBQUERY;
+			rte->subquery = copyObject((Query *) cte->ctequery);
+			rte->ctename = NULL;
+			rte->ctelevelsup = 0;
+			rte->coltypes = rte->coltypmods = rte->colcollations = NIL;
+			break;
+		}
+	}
+}
+
 void
 fv_flatten_subqueries(Query *q)
 {
 	ListCell   *lc;
 	List	   *pulled = NIL;
 	bool		all_inlined = true;
+
+	/* WITH queries read inside subqueries of FROM */
+	if (q->cteList)
+		foreach(lc, q->rtable)
+			if (((RangeTblEntry *) lfirst(lc))->rtekind == RTE_SUBQUERY)
+				inline_outer_ctes(((RangeTblEntry *) lfirst(lc))->subquery, q->cteList, 1);
 
 	foreach(lc, q->rtable)
 	{
@@ -540,11 +582,13 @@ flatten_from(Query *q, Node **node, List **pulled)
 		Query	   *sub;
 		PulledUp   *p;
 
-		if (rte->rtekind != RTE_SUBQUERY || rte->lateral || !is_flat_subquery(rte->subquery))
+		if (rte->rtekind != RTE_SUBQUERY || rte->lateral)
 			return;
+		/* its own WITH queries and subqueries first */
 		sub = copyObject(rte->subquery);
-		/* its own subqueries first */
 		fv_flatten_subqueries(sub);
+		if (!is_flat_subquery(sub))
+			return;
 		/* its range table appended to ours, its Vars renumbered */
 		OffsetVarNodes((Node *) sub, list_length(q->rtable), 0);
 		q->rtable = list_concat(q->rtable, sub->rtable);
@@ -651,6 +695,34 @@ add_quals(Query *q, FvJoin *j, Node *quals)
 	j->quals = list_concat(j->quals, make_ands_implicit((Expr *) quals));
 }
 
+/*
+ * A name for rte among the join's relations: its own, or with a number when
+ * another relation has it (the tables of two subqueries or WITH queries
+ * pulled up, which may reuse names); the range table entry is renamed too,
+ * for deparsing.
+ */
+static char *
+unique_alias(FvJoin *j, RangeTblEntry *rte)
+{
+	char	   *alias = rte->eref->aliasname;
+	int			n = 0;
+	bool		clash;
+
+	do
+	{
+		ListCell   *lc;
+
+		clash = false;
+		foreach(lc, j->rels)
+			clash |= strcmp(((FvJoinRel *) lfirst(lc))->alias, alias) == 0;
+		if (clash)
+			alias = psprintf("%s_%d", rte->eref->aliasname, ++n);
+	} while (clash);
+	if (alias != rte->eref->aliasname)
+		rte->eref = makeAlias(alias, rte->eref->colnames);
+	return alias;
+}
+
 /* The base tables of FROM item node, its ON conditions. */
 static void
 collect_from(Query *q, FvJoin *j, Node *node)
@@ -664,7 +736,7 @@ collect_from(Query *q, FvJoin *j, Node *node)
 		check_from_item(rte);
 		rel->rtindex = rtindex;
 		rel->relid = rte->relid;
-		rel->alias = rte->eref->aliasname;
+		rel->alias = unique_alias(j, rte);
 		if (!list_member_oid(j->tables, rte->relid))
 		{
 			j->tables = lappend_oid(j->tables, rte->relid);
@@ -690,7 +762,21 @@ collect_from(Query *q, FvJoin *j, Node *node)
 				j->outer = true;
 				break;
 			case JOIN_RIGHT:
-				reject("RIGHT JOIN is", "Write it as a LEFT JOIN with the tables swapped.");
+				/* a RIGHT JOIN b of two tables, first in the chain: b LEFT JOIN a */
+				if (j->rels == NIL && IsA(je->larg, RangeTblRef) && IsA(je->rarg, RangeTblRef))
+				{
+					j->outer = true;
+					collect_from(q, j, je->rarg);
+					collect_from(q, j, je->larg);
+					right = llast(j->rels);
+					right->left = true;
+					if (je->quals)
+						right->on = make_ands_implicit((Expr *) flatten_join_alias_vars(q, je->quals));
+					add_quals(q, j, je->quals);
+					return;
+				}
+				reject("RIGHT JOIN is",
+					   "A RIGHT JOIN of two tables at the start of the FROM clause is maintained; otherwise write it as a LEFT JOIN with the tables swapped.");
 				break;
 			case JOIN_FULL:
 				reject("FULL JOIN is",
@@ -816,25 +902,13 @@ analyze_join(FvViewDef *def, Query *q)
 		/* the EXISTS subquery's table: the chain's last step */
 		RangeTblEntry *srte = rt_fetch(def->semi_rtindex, q->rtable);
 		FvJoinRel  *rel = palloc0(sizeof(FvJoinRel));
-		ListCell   *rc;
-		bool		clash;
-		int			n = 0;
 
 		rel->rtindex = def->semi_rtindex;
 		rel->relid = srte->relid;
 		rel->semi = def->semi;
 		rel->on = def->semi_quals;
 		/* a name of its own among the query's aliases */
-		rel->alias = srte->eref->aliasname;
-		do
-		{
-			clash = false;
-			foreach(rc, j->rels)
-				clash |= strcmp(((FvJoinRel *) lfirst(rc))->alias, rel->alias) == 0;
-			if (clash)
-				rel->alias = psprintf("%s_%d", srte->eref->aliasname, ++n);
-		} while (clash);
-		srte->eref = makeAlias(rel->alias, srte->eref->colnames);
+		rel->alias = unique_alias(j, srte);
 		if (!list_member_oid(j->tables, rel->relid))
 		{
 			j->tables = lappend_oid(j->tables, rel->relid);
@@ -924,6 +998,9 @@ analyze_join(FvViewDef *def, Query *q)
  *		Parse and analyse query_text; return its parts, or throw 0A000 naming
  *		the first unsupported construct (other errors as the parser raises).
  */
+/* column names given with the view's name (create.c), for the next analysis */
+List	   *fv_column_names = NIL;
+
 FvViewDef *
 fv_analyze_query(const char *query_text)
 {
@@ -1039,6 +1116,9 @@ fv_analyze_query(const char *query_text)
 		if (tle->resjunk)
 			continue;
 		out = palloc0(sizeof(FvOutput));
+		/* create_view('name(c1, c2, ...)', ...) names the first columns */
+		if (list_length(def->outputs) < list_length(fv_column_names))
+			tle->resname = pstrdup(list_nth(fv_column_names, list_length(def->outputs)));
 		out->name = pstrdup(tle->resname ? tle->resname : "?column?");
 		out->type = exprType((Node *) tle->expr);
 		out->typmod = exprTypmod((Node *) tle->expr);
@@ -1077,6 +1157,11 @@ fv_analyze_query(const char *query_text)
 			reject("output columns that are neither GROUP BY keys nor aggregates are", NULL);
 		def->outputs = lappend(def->outputs, out);
 	}
+	if (list_length(fv_column_names) > list_length(def->outputs))
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("the live view's name gives %d column names, its query has %d columns",
+						list_length(fv_column_names), list_length(def->outputs))));
 
 	/* the images follow the output columns' keys (gN of output N) */
 	def->groupkeys = list_concat(def->groupkeys, def->image_keys);

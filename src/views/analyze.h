@@ -141,6 +141,9 @@ typedef struct FvViewDef
 
 extern FvViewDef *fv_analyze_query(const char *query_text);
 
+/* names for the first output columns, "name(c1, c2)" of create_view */
+extern List *fv_column_names;
+
 /* WITH queries and flat subqueries in FROM pulled up into q (analyze.c) */
 extern void fv_flatten_subqueries(Query *q);
 

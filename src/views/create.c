@@ -64,6 +64,7 @@
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "parser/scanner.h"
+#include "parser/scansup.h"
 #include "parser/gram.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -71,6 +72,7 @@
 #include "utils/lsyscache.h"
 #include "mb/pg_wchar.h"
 #include "utils/typcache.h"
+#include "utils/varlena.h"
 #include "parser/parse_coerce.h"
 #include "utils/regproc.h"
 #include "utils/rel.h"
@@ -1586,6 +1588,47 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 	return view_oid;
 }
 
+/*
+ * "name(c1, c2, ...)": name cut to "name", the column names returned (as
+ * CREATE VIEW name (c1, c2) would take them; unquoted ones folded to lower
+ * case).  NIL without a list.  42601 for a list that does not parse.
+ */
+static List *
+split_column_names(char *name)
+{
+	char	   *p;
+	bool		quoted = false;
+	char	   *open = NULL;
+	List	   *columns = NIL;
+	size_t		len = strlen(name);
+
+	for (p = name; *p; p++)
+	{
+		if (*p == '"')
+			quoted = !quoted;
+		else if (*p == '(' && !quoted)
+		{
+			open = p;
+			break;
+		}
+	}
+	if (open == NULL)
+		return NIL;
+	while (len > 0 && scanner_isspace(name[len - 1]))
+		len--;
+	if (len == 0 || name[len - 1] != ')' ||
+		!SplitIdentifierString(pnstrdup(open + 1, name + len - 1 - (open + 1)), ',', &columns) ||
+		columns == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("invalid column list in live view name \"%s\"", name),
+				 errhint("Write name(column, ...), e.g. 'sales_by_region(region, orders)'.")));
+	while (open > name && scanner_isspace(open[-1]))
+		open--;
+	*open = '\0';
+	return columns;
+}
+
 /* Refuse (22023) a minmax other than 'rescan' and 'multiset'. */
 static void
 check_minmax(const char *minmax)
@@ -1633,6 +1676,7 @@ fv_create_view(PG_FUNCTION_ARGS)
 	int			id;
 	const char *tz = GetConfigOption("TimeZone", false, false);
 	char	   *minmax = PG_ARGISNULL(3) ? "rescan" : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	List	   *columns;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -1649,12 +1693,22 @@ fv_create_view(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("freshness SLA must be positive")));
 	check_minmax(minmax);
+	columns = split_column_names(name);
 	check_name_length(name);
 	rv = makeRangeVarFromNameList(stringToQualifiedNameList(name));
 	nsp = RangeVarGetCreationNamespace(rv);
 	rv->schemaname = get_namespace_name(nsp);
 
-	def = fv_analyze_query(query);
+	fv_column_names = columns;
+	PG_TRY();
+	{
+		def = fv_analyze_query(query);
+	}
+	PG_FINALLY();
+	{
+		fv_column_names = NIL;
+	}
+	PG_END_TRY();
 	if (def->join)
 		fv_require_sql_version(4, "a live view over a join");
 	fv_check_create_privileges(def, nsp);

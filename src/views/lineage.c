@@ -562,7 +562,12 @@ fv_lineage(PG_FUNCTION_ARGS)
 				add_rows(&lc, key, "group by", false, expr_sql(&lc, key));
 			}
 		}
-		emit_rows(&lc, rsinfo, colno, tle->resname ? tle->resname : "?column?");
+		{
+			/* the view's own name of the column (create_view('v(a, b)', ...) renames) */
+			char	   *colname = get_attname(view, colno, true);
+
+			emit_rows(&lc, rsinfo, colno, colname ? colname : tle->resname ? tle->resname : "?column?");
+		}
 	}
 
 	AtEOXact_GUC(true, save_nestlevel);

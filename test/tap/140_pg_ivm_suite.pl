@@ -281,9 +281,9 @@ my @cases = (
 	['ivm', 'mv_ivm_min', q{SELECT MIN(j) FROM mv_base_a}, {}],
 	['ivm', 'mv_ivm_agg', q{SELECT i, SUM(j) FROM mv_base_a GROUP BY i}, {}],
 	['ivm', 'mv_ivm_agg', q{SELECT i, SUM(j) FROM mv_base_a GROUP BY i}, {}],
-	['selfj', 'mv_self', q{SELECT t1.v, t2.v FROM base_t AS t1 JOIN base_t AS t2 ON t1.i = t2.i}, {}],
-	['simul', 'mv', q{SELECT r.v, s.v FROM base_r AS r JOIN base_s AS s USING(i)}, {}],
-	['ri', 'mv_ri', q{SELECT ri1.i, ri2.i FROM ri1 JOIN ri2 USING(i)}, {}],
+	['selfj', 'mv_self', q{SELECT t1.v, t2.v FROM base_t AS t1 JOIN base_t AS t2 ON t1.i = t2.i}, {cols => 'v1, v2'}],
+	['simul', 'mv', q{SELECT r.v, s.v FROM base_r AS r JOIN base_s AS s USING(i)}, {cols => 'v1, v2'}],
+	['ri', 'mv_ri', q{SELECT ri1.i, ri2.i FROM ri1 JOIN ri2 USING(i)}, {cols => 'i1, i2'}],
 	['ivm', 'mv_ivm_exists_subquery', q{SELECT a.i, a.j FROM mv_base_a a WHERE EXISTS(SELECT 1 FROM mv_base_b b WHERE a.i = b.i)}, {}],
 	['ivm', 'mv_ivm_exists_subquery2', q{SELECT a.i,a.j FROM mv_base_a a WHERE EXISTS(SELECT 1 FROM mv_base_b b WHERE a.i = b.i) AND a.i > 2}, {}],
 	['ivm', 'mv_ivm_exists_subquery_distinct', q{SELECT DISTINCT a.i, a.j FROM mv_base_a a WHERE EXISTS(SELECT 1 FROM mv_base_b b WHERE a.i = b.i)}, {}],
@@ -297,7 +297,7 @@ my @cases = (
 	['ivm', 'mv_cte', q{WITH b AS ( SELECT * FROM (SELECT * FROM mv_base_b) b2) SELECT v.i,v.j FROM (WITH a AS (SELECT * FROM mv_base_a) SELECT a.i,a.j FROM a, b WHERE a.i = b.i) v}, {}],
 	['ivm', 'mv_cte', q{WITH x AS ( SELECT i, a.j, b.k FROM mv_base_b b INNER JOIN mv_base_a a USING(i)) SELECT * FROM x}, {}],
 	['ivm', 'mv_ivm_nested_cte', q{WITH v AS ( WITH a AS (SELECT * FROM mv_base_a) SELECT i, a.j, b.k FROM mv_base_b b INNER JOIN a USING(i)) SELECT * FROM v}, {}],
-	['ctemulti', 'mv_cte_multi', q{WITH t AS (SELECT * FROM base_t) SELECT t1.v, t2.v FROM t AS t1 JOIN t AS t2 ON t1.i = t2.i}, {}],
+	['ctemulti', 'mv_cte_multi', q{WITH t AS (SELECT * FROM base_t) SELECT t1.v, t2.v FROM t AS t1 JOIN t AS t2 ON t1.i = t2.i}, {cols => 'v1, v2'}],
 	['null1', 'mv', q{SELECT * FROM base_t}, {}],
 	['null2', 'mv', q{SELECT * FROM base_t}, { empty_at_start => 1 }],
 	['null3', 'mv', q{SELECT i, sum(v) FROM base_t GROUP BY i}, {}],
@@ -309,45 +309,45 @@ my @cases = (
 	['trig', 'mv_self_ref', q{SELECT * FROM tbl_self_ref}, {}],
 	['idx', 'mv_idx1', q{SELECT i, sum(j) FROM base_a GROUP BY i}, {}],
 	['idx', 'mv_idx2', q{SELECT DISTINCT j FROM base_a}, {}],
-	['idx', 'mv_idx3', q{SELECT a.i, b.i FROM base_a a, base_b b}, {}],
+	['idx', 'mv_idx3', q{SELECT a.i, b.i FROM base_a a, base_b b}, {cols => 'i_a, i_b'}],
 	['idx', 'mv_idx4', q{SELECT j FROM base_a}, {}],
 	['idx', 'mv_idx5', q{SELECT a.i, b.j FROM base_a a, base_b b}, {}],
-	['idx', 'mv_idx6', q{SELECT a.i, b.i FROM (SELECT * FROM base_a) a, (SELECT * FROM base_b) b}, {}],
+	['idx', 'mv_idx6', q{SELECT a.i, b.i FROM (SELECT * FROM base_a) a, (SELECT * FROM base_b) b}, {cols => 'i_a, i_b'}],
 	['idx', 'mv_idx7', q{SELECT i FROM base_a, generate_series(1,10)}, {}],
 	# outer_join.sql
-	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r FULL JOIN base_s AS s ON r.i=s.i FULL JOIN base_t AS t ON s.j=t.j}, {}],
-	['oj', 'mv', q{SELECT DISTINCT r.i, s.i, s.j, t.j FROM base_r AS r FULL JOIN base_s AS s ON r.i=s.i FULL JOIN base_t AS t ON s.j=t.j}, {}],
-	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r FULL JOIN base_s AS s ON r.i=s.i LEFT JOIN base_t AS t ON s.j=t.j}, {}],
-	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r FULL JOIN base_s AS s ON r.i=s.i RIGHT JOIN base_t AS t ON s.j=t.j}, {}],
-	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r FULL JOIN base_s AS s ON r.i=s.i INNER JOIN base_t AS t ON s.j=t.j}, {}],
-	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r LEFT JOIN base_s AS s ON r.i=s.i FULL JOIN base_t AS t ON s.j=t.j}, {}],
-	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r LEFT JOIN base_s AS s ON r.i=s.i LEFT JOIN base_t AS t ON s.j=t.j}, {}],
-	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r LEFT JOIN base_s AS s ON r.i=s.i RIGHT JOIN base_t AS t ON s.j=t.j}, {}],
-	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r LEFT JOIN base_s AS s ON r.i=s.i INNER JOIN base_t AS t ON s.j=t.j}, {}],
-	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r RIGHT JOIN base_s AS s ON r.i=s.i FULL JOIN base_t AS t ON s.j=t.j}, {}],
-	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r RIGHT JOIN base_s AS s ON r.i=s.i LEFT JOIN base_t AS t ON s.j=t.j}, {}],
-	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r RIGHT JOIN base_s AS s ON r.i=s.i RIGHT JOIN base_t AS t ON s.j=t.j}, {}],
-	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r RIGHT JOIN base_s AS s ON r.i=s.i INNER JOIN base_t AS t ON s.j=t.j}, {}],
-	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r INNER JOIN base_s AS s ON r.i=s.i FULL JOIN base_t AS t ON s.j=t.j}, {}],
-	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r INNER JOIN base_s AS s ON r.i=s.i LEFT JOIN base_t AS t ON s.j=t.j}, {}],
-	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r INNER JOIN base_s AS s ON r.i=s.i RIGHT JOIN base_t AS t ON s.j=t.j}, {}],
+	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r FULL JOIN base_s AS s ON r.i=s.i FULL JOIN base_t AS t ON s.j=t.j}, {cols => 'r, si, sj, t'}],
+	['oj', 'mv', q{SELECT DISTINCT r.i, s.i, s.j, t.j FROM base_r AS r FULL JOIN base_s AS s ON r.i=s.i FULL JOIN base_t AS t ON s.j=t.j}, {cols => 'r, si, sj, t'}],
+	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r FULL JOIN base_s AS s ON r.i=s.i LEFT JOIN base_t AS t ON s.j=t.j}, {cols => 'r, si, sj, t'}],
+	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r FULL JOIN base_s AS s ON r.i=s.i RIGHT JOIN base_t AS t ON s.j=t.j}, {cols => 'r, si, sj, t'}],
+	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r FULL JOIN base_s AS s ON r.i=s.i INNER JOIN base_t AS t ON s.j=t.j}, {cols => 'r, si, sj, t'}],
+	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r LEFT JOIN base_s AS s ON r.i=s.i FULL JOIN base_t AS t ON s.j=t.j}, {cols => 'r, si, sj, t'}],
+	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r LEFT JOIN base_s AS s ON r.i=s.i LEFT JOIN base_t AS t ON s.j=t.j}, {cols => 'r, si, sj, t'}],
+	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r LEFT JOIN base_s AS s ON r.i=s.i RIGHT JOIN base_t AS t ON s.j=t.j}, {cols => 'r, si, sj, t'}],
+	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r LEFT JOIN base_s AS s ON r.i=s.i INNER JOIN base_t AS t ON s.j=t.j}, {cols => 'r, si, sj, t'}],
+	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r RIGHT JOIN base_s AS s ON r.i=s.i FULL JOIN base_t AS t ON s.j=t.j}, {cols => 'r, si, sj, t'}],
+	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r RIGHT JOIN base_s AS s ON r.i=s.i LEFT JOIN base_t AS t ON s.j=t.j}, {cols => 'r, si, sj, t'}],
+	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r RIGHT JOIN base_s AS s ON r.i=s.i RIGHT JOIN base_t AS t ON s.j=t.j}, {cols => 'r, si, sj, t'}],
+	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r RIGHT JOIN base_s AS s ON r.i=s.i INNER JOIN base_t AS t ON s.j=t.j}, {cols => 'r, si, sj, t'}],
+	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r INNER JOIN base_s AS s ON r.i=s.i FULL JOIN base_t AS t ON s.j=t.j}, {cols => 'r, si, sj, t'}],
+	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r INNER JOIN base_s AS s ON r.i=s.i LEFT JOIN base_t AS t ON s.j=t.j}, {cols => 'r, si, sj, t'}],
+	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r AS r INNER JOIN base_s AS s ON r.i=s.i RIGHT JOIN base_t AS t ON s.j=t.j}, {cols => 'r, si, sj, t'}],
 	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j, u.i, u.j FROM (base_r AS r FULL JOIN base_s AS s ON r.i=s.i) FULL JOIN (base_t AS t FULL JOIN base_u AS u ON t.j=u.j) ON r.i=u.i}, {}],
 	['oj', 'mv', q{SELECT r.i, s.i FROM base_r AS r FULL JOIN base_s AS s ON r.i=s.i WHERE s.i > 0}, {}],
 	['oj', 'mv', q{SELECT r.i, r2.i FROM base_r AS r FULL JOIN base_r as r2 ON r.i=r2.i}, {}],
 	['oj', 'mv', q{SELECT r.i, s.i, t.j, u.j FROM (base_r r LEFT JOIN (base_s s CROSS JOIN (base_t t FULL JOIN base_u u ON ((t.j = u.j)))) ON ((r.i = s.i)))}, {}],
-	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r r FULL JOIN base_s s ON r.i = s.i FULL JOIN base_t t ON s.j = t.j}, {}],
+	['oj', 'mv', q{SELECT r.i, s.i, s.j, t.j FROM base_r r FULL JOIN base_s s ON r.i = s.i FULL JOIN base_t t ON s.j = t.j}, {cols => 'r, si, sj, t'}],
 	['oj', 'mv', q{SELECT r.i, s.i FROM base_r AS r FULL JOIN base_s AS s ON r.i=s.i}, {}],
 	['oj', 'mv', q{SELECT r.i, s.i FROM base_r AS r FULL JOIN base_s AS s ON r.i=s.i}, {}],
 	# refresh_immv.sql
 	['rimmv', 'mv', q{SELECT * FROM t}, {}],
 	# specs/*.spec (isolation tests; the same two queries in each isolation level)
-	['spec1', 'mv', q{SELECT * FROM a a1, a a2 WHERE a1.i = a2.i}, {}],
-	['spec2', 'mv', q{SELECT a1.j, a2.j,b.j FROM a AS a1, a AS a2,b WHERE a1.i = a2.i AND a1.i = b.i}, {}],
+	['spec1', 'mv', q{SELECT * FROM a a1, a a2 WHERE a1.i = a2.i}, {cols => 'x,y'}],
+	['spec2', 'mv', q{SELECT a1.j, a2.j,b.j FROM a AS a1, a AS a2,b WHERE a1.i = a2.i AND a1.i = b.i}, {cols => 'x,y,z'}],
 );
 
 # what the accepted count must not fall below (measured 2026-12-02; the goal
 # of issue 13 is at least 95% of the queries, i.e. 74 of 77)
-my $min_accepted = 36;
+my $min_accepted = 53;
 
 # The SQL to run in a group's schema (and as its role, if it has one).
 sub in_ctx_sql
@@ -382,7 +382,9 @@ for my $case (@cases)
 	my $view = sprintf('%s.q%02d_%s', $c, $n, $ivm_name);
 	push @$case, $view;
 	$script .= in_ctx_sql($c,
-		"SELECT $n || E'\\t' || replace(public.try_view('$view', \$q\$$q\$q\$), E'\\n', ' ');", 1);
+		"SELECT $n || E'\\t' || replace(public.try_view('$view"
+		  . ($case->[3]{cols} ? "($case->[3]{cols})" : '')
+		  . "', \$q\$$q\$q\$), E'\\n', ' ');", 1);
 }
 my %result = map { split(/\t/, $_, 2) } split(/\n/, $node->safe_psql('postgres', $script));
 for my $i (1 .. @cases)
