@@ -486,6 +486,37 @@ static void flatten_from(Query *q, Node **node, List **pulled);
  * References to the WITH queries ctes from subqueries levelsup levels down
  * (in FROM, at any depth) become those queries, as subqueries.
  */
+/*
+ * A reference rte to one of the WITH queries ctes that is a plain SELECT
+ * (not RECURSIVE, not MATERIALIZED) becomes that query, as a subquery.
+ */
+static void
+inline_cte(RangeTblEntry *rte, List *ctes)
+{
+	ListCell   *cc;
+
+	foreach(cc, ctes)
+	{
+		CommonTableExpr *cte = lfirst(cc);
+
+		if (strcmp(cte->ctename, rte->ctename) != 0)
+			continue;
+		if (cte->cterecursive || cte->ctematerialized == CTEMaterializeAlways ||
+			!IsA(cte->ctequery, Query) || ((Query *) cte->ctequery)->commandType != CMD_SELECT)
+			return;
+		rte->rtekind = RTE_SUBQUERY;
+		rte->subquery = copyObject((Query *) cte->ctequery);
+		rte->ctename = NULL;
+		rte->ctelevelsup = 0;
+		rte->coltypes = rte->coltypmods = rte->colcollations = NIL;
+		return;
+	}
+}
+
+/*
+ * References to the WITH queries ctes from subqueries levelsup levels down
+ * (in FROM, at any depth) become those queries, as subqueries.
+ */
 static void
 inline_outer_ctes(Query *sub, List *ctes, int levelsup)
 {
@@ -494,27 +525,11 @@ inline_outer_ctes(Query *sub, List *ctes, int levelsup)
 	foreach(lc, sub->rtable)
 	{
 		RangeTblEntry *rte = lfirst(lc);
-		ListCell   *cc;
 
 		if (rte->rtekind == RTE_SUBQUERY)
 			inline_outer_ctes(rte->subquery, ctes, levelsup + 1);
-		if (rte->rtekind != RTE_CTE || rte->ctelevelsup != levelsup || rte->self_reference)
-			continue;
-		foreach(cc, ctes)
-		{
-			CommonTableExpr *cte = lfirst(cc);
-
-			if (strcmp(cte->ctename, rte->ctename) != 0 || cte->cterecursive ||
-				cte->ctematerialized == CTEMaterializeAlways || !IsA(cte->ctequery, Query) ||
-				((Query *) cte->ctequery)->commandType != CMD_SELECT)
-				continue;
-			rte->rtekind = RTE_SUBQUERY;
-			rte->subquery = copyObject((Query *) cte->ctequery);
-			rte->ctename = NULL;
-			rte->ctelevelsup = 0;
-			rte->coltypes = rte->coltypmods = rte->colcollations = NIL;
-			break;
-		}
+		else if (rte->rtekind == RTE_CTE && rte->ctelevelsup == levelsup && !rte->self_reference)
+			inline_cte(rte, ctes);
 	}
 }
 
@@ -534,22 +549,9 @@ fv_flatten_subqueries(Query *q)
 	foreach(lc, q->rtable)
 	{
 		RangeTblEntry *rte = lfirst(lc);
-		CommonTableExpr *cte = NULL;
-		ListCell   *cc;
 
-		if (rte->rtekind != RTE_CTE || rte->ctelevelsup != 0 || rte->self_reference)
-			continue;
-		foreach(cc, q->cteList)
-			if (strcmp(((CommonTableExpr *) lfirst(cc))->ctename, rte->ctename) == 0)
-				cte = lfirst(cc);
-		if (cte == NULL || cte->cterecursive || cte->ctematerialized == CTEMaterializeAlways ||
-			!IsA(cte->ctequery, Query) || ((Query *) cte->ctequery)->commandType != CMD_SELECT)
-			continue;
-		rte->rtekind = RTE_SUBQUERY;
-		rte->subquery = copyObject((Query *) cte->ctequery);
-		rte->ctename = NULL;
-		rte->ctelevelsup = 0;
-		rte->coltypes = rte->coltypmods = rte->colcollations = NIL;
+		if (rte->rtekind == RTE_CTE && rte->ctelevelsup == 0 && !rte->self_reference)
+			inline_cte(rte, q->cteList);
 	}
 	/* every WITH query was inlined where it is used: the list is spent */
 	foreach(lc, q->rtable)

@@ -297,6 +297,52 @@ end_from(StringInfo buf)
 }
 
 /*
+ * The change of the rows of Tk-1 that have (match) or have not (!match) a
+ * row of Rk on cond, with Rk's columns as NULLs (nulls) or without them:
+ * the rows of dk-1 (prev) so after the batch, with their signs; and the rows
+ * of pre(Tk-1) matching a row of delta(Rk), with sign x ([so after] - [so
+ * before]), the matches before being those after minus the matching rows of
+ * delta(Rk).
+ */
+static void
+append_match_change(StringInfo buf, FvJoin *j, int k, FvJoinRel *rel, const char *prev,
+					const char *delta, const char *cond, bool match, bool nulls)
+{
+	const char *alias = quote_identifier(rel->alias);
+	char	   *table = table_name(rel->relid);
+
+	appendStringInfoString(buf, "SELECT ");
+	append_chain_columns(buf, j, k, FV_COLS_ROW, "__fv_t");
+	if (nulls)
+		append_rel_columns(buf, j, rel, FV_COLS_NULL, NULL);
+	appendStringInfo(buf, "__fv_t.__sign, __fv_t.__xid FROM %s __fv_t, ", prev);
+	append_chain_columns(buf, j, k, FV_COLS_EXPAND, "__fv_t");
+	end_from(buf);
+	appendStringInfo(buf, " WHERE %sEXISTS (SELECT FROM %s %s WHERE %s)",
+					 match ? "" : "NOT ", table, alias, cond);
+
+	appendStringInfoString(buf, " UNION ALL SELECT * FROM (SELECT ");
+	append_chain_columns(buf, j, k, FV_COLS_ROW, "__fv_p");
+	if (nulls)
+		append_rel_columns(buf, j, rel, FV_COLS_NULL, NULL);
+	appendStringInfo(buf, "(__fv_p.__sign * ((%sEXISTS (SELECT FROM %s %s WHERE %s))::pg_catalog.int4"
+					 " - ((SELECT pg_catalog.count(*) FROM %s %s WHERE %s)"
+					 " - (SELECT COALESCE(pg_catalog.sum(%s.__sign), 0) FROM %s %s WHERE %s) %s 0)::pg_catalog.int4))::pg_catalog.int4 AS __sign,"
+					 " 0::pg_catalog.int8 AS __xid FROM (SELECT ",
+					 match ? "" : "NOT ", table, alias, cond,
+					 table, alias, cond,
+					 alias, delta, alias, cond, match ? ">" : "=");
+	append_chain_columns(buf, j, k, FV_COLS_DIRECT, NULL);
+	appendStringInfo(buf, "1 AS __sign FROM %s UNION ALL SELECT ", chain_sql(j, k));
+	append_chain_columns(buf, j, k, FV_COLS_ROW, "__fv_q");
+	appendStringInfo(buf, "-__fv_q.__sign FROM %s __fv_q) __fv_p, ", prev);
+	append_chain_columns(buf, j, k, FV_COLS_EXPAND, "__fv_p");
+	end_from(buf);
+	appendStringInfo(buf, " WHERE EXISTS (SELECT FROM %s %s WHERE %s)) __fv_c WHERE __fv_c.__sign <> 0",
+					 delta, alias, cond);
+}
+
+/*
  * J's delta for a view with a LEFT JOIN: along the chain T1 = R1,
  * Tk = Tk-1 [LEFT] JOIN Rk ON ck, the delta dk of each prefix from the one
  * before (CTEs __fv_d1 .. __fv_dN, columns "alias.column" of every
@@ -346,35 +392,11 @@ outer_delta_sql(FvJoin *j)
 			/*
 			 * [NOT] EXISTS: the rows of Tk-1 with (without) a match in Rk,
 			 * without Rk's columns; the change as for a LEFT JOIN's
-			 * unmatched rows, the indicator turned for EXISTS
+			 * unmatched rows, with the indicator [match] for EXISTS
 			 */
-			bool		anti = rel->semi == FV_SEMI_NOT_EXISTS;
-
-			appendStringInfoString(&buf, "SELECT ");
-			append_chain_columns(&buf, j, k, FV_COLS_ROW, "__fv_t");
-			appendStringInfo(&buf, "__fv_t.__sign, __fv_t.__xid FROM %s __fv_t, ", prev);
-			append_chain_columns(&buf, j, k, FV_COLS_EXPAND, "__fv_t");
-			end_from(&buf);
-			appendStringInfo(&buf, " WHERE %sEXISTS (SELECT FROM %s %s WHERE %s)",
-							 anti ? "NOT " : "", table_name(rel->relid), alias, cond);
-			appendStringInfoString(&buf, " UNION ALL SELECT * FROM (SELECT ");
-			append_chain_columns(&buf, j, k, FV_COLS_ROW, "__fv_p");
-			appendStringInfo(&buf, "(__fv_p.__sign * %s((EXISTS (SELECT FROM %s %s WHERE %s))::pg_catalog.int4"
-							 " - ((SELECT pg_catalog.count(*) FROM %s %s WHERE %s)"
-							 " - (SELECT COALESCE(pg_catalog.sum(%s.__sign), 0) FROM %s %s WHERE %s) > 0)::pg_catalog.int4))::pg_catalog.int4 AS __sign,"
-							 " 0::pg_catalog.int8 AS __xid FROM (SELECT ",
-							 anti ? "-" : "",
-							 table_name(rel->relid), alias, cond,
-							 table_name(rel->relid), alias, cond,
-							 alias, delta, alias, cond);
-			append_chain_columns(&buf, j, k, FV_COLS_DIRECT, NULL);
-			appendStringInfo(&buf, "1 AS __sign FROM %s UNION ALL SELECT ", chain_sql(j, k));
-			append_chain_columns(&buf, j, k, FV_COLS_ROW, "__fv_q");
-			appendStringInfo(&buf, "-__fv_q.__sign FROM %s __fv_q) __fv_p, ", prev);
-			append_chain_columns(&buf, j, k, FV_COLS_EXPAND, "__fv_p");
-			end_from(&buf);
-			appendStringInfo(&buf, " WHERE EXISTS (SELECT FROM %s %s WHERE %s)) __fv_c WHERE __fv_c.__sign <> 0)",
-							 delta, alias, cond);
+			append_match_change(&buf, j, k, rel, prev, delta, cond,
+								rel->semi == FV_SEMI_EXISTS, false);
+			appendStringInfoChar(&buf, ')');
 			continue;
 		}
 
@@ -398,35 +420,9 @@ outer_delta_sql(FvJoin *j)
 
 		if (rel->left)
 		{
-			/* rows of dk-1 without a match after the batch */
-			appendStringInfoString(&buf, " UNION ALL SELECT ");
-			append_chain_columns(&buf, j, k, FV_COLS_ROW, "__fv_t");
-			append_rel_columns(&buf, j, rel, FV_COLS_NULL, NULL);
-			appendStringInfo(&buf, "__fv_t.__sign, __fv_t.__xid FROM %s __fv_t, ", prev);
-			append_chain_columns(&buf, j, k, FV_COLS_EXPAND, "__fv_t");
-			end_from(&buf);
-			appendStringInfo(&buf, " WHERE NOT EXISTS (SELECT FROM %s %s WHERE %s)",
-							 table_name(rel->relid), alias, cond);
-
-			/* rows of pre(Tk-1) whose having a match changed */
-			appendStringInfoString(&buf, " UNION ALL SELECT * FROM (SELECT ");
-			append_chain_columns(&buf, j, k, FV_COLS_ROW, "__fv_p");
-			append_rel_columns(&buf, j, rel, FV_COLS_NULL, NULL);
-			appendStringInfo(&buf, "(__fv_p.__sign * ((NOT EXISTS (SELECT FROM %s %s WHERE %s))::pg_catalog.int4"
-							 " - ((SELECT pg_catalog.count(*) FROM %s %s WHERE %s)"
-							 " - (SELECT COALESCE(pg_catalog.sum(%s.__sign), 0) FROM %s %s WHERE %s) = 0)::pg_catalog.int4))::pg_catalog.int4 AS __sign,"
-							 " 0::pg_catalog.int8 AS __xid FROM (SELECT ",
-							 table_name(rel->relid), alias, cond,
-							 table_name(rel->relid), alias, cond,
-							 alias, delta, alias, cond);
-			append_chain_columns(&buf, j, k, FV_COLS_DIRECT, NULL);
-			appendStringInfo(&buf, "1 AS __sign FROM %s UNION ALL SELECT ", chain_sql(j, k));
-			append_chain_columns(&buf, j, k, FV_COLS_ROW, "__fv_q");
-			appendStringInfo(&buf, "-__fv_q.__sign FROM %s __fv_q) __fv_p, ", prev);
-			append_chain_columns(&buf, j, k, FV_COLS_EXPAND, "__fv_p");
-			end_from(&buf);
-			appendStringInfo(&buf, " WHERE EXISTS (SELECT FROM %s %s WHERE %s)) __fv_c WHERE __fv_c.__sign <> 0",
-							 delta, alias, cond);
+			/* the NULL-extended rows of Tk-1 without a match in Rk */
+			appendStringInfoString(&buf, " UNION ALL ");
+			append_match_change(&buf, j, k, rel, prev, delta, cond, false, true);
 		}
 		appendStringInfoChar(&buf, ')');
 	}
