@@ -781,8 +781,7 @@ collect_from(Query *q, FvJoin *j, Node *node)
 					   "A RIGHT JOIN of two tables at the start of the FROM clause is maintained; otherwise write it as a LEFT JOIN with the tables swapped.");
 				break;
 			case JOIN_FULL:
-				reject("FULL JOIN is",
-					   "Live views maintain inner joins and LEFT JOINs; a FULL JOIN's rows missing on both sides cannot be kept from the changes of one side through indexes.");
+				j->outer = true;
 				break;
 			default:
 				reject("this kind of join is", NULL);
@@ -794,7 +793,8 @@ collect_from(Query *q, FvJoin *j, Node *node)
 		if (!IsA(je->rarg, RangeTblRef) || list_length(j->rels) != before + 1)
 			j->chain = false;
 		right = llast(j->rels);
-		right->left = je->jointype == JOIN_LEFT;
+		right->left = je->jointype == JOIN_LEFT || je->jointype == JOIN_FULL;
+		right->full = je->jointype == JOIN_FULL;
 		if (je->quals)
 			right->on = make_ands_implicit((Expr *) flatten_join_alias_vars(q, je->quals));
 		add_quals(q, j, je->quals);
@@ -929,7 +929,7 @@ analyze_join(FvViewDef *def, Query *q)
 		reject(psprintf("joins of more than %d tables are", FV_JOIN_MAX_RELS), NULL);
 	if (j->outer && !j->chain)
 		reject(j->semi ? "EXISTS together with comma-separated FROM items or parenthesised joins is" :
-			   "LEFT JOIN together with comma-separated FROM items or parenthesised joins is",
+			   "LEFT or FULL JOIN together with comma-separated FROM items or parenthesised joins is",
 			   "Write the FROM clause as one chain: a JOIN b ON ... LEFT JOIN c ON ...");
 	j->rtable = q->rtable;
 

@@ -93,6 +93,7 @@ typedef struct FvJoinRel
 	char	   *alias;			/* its unique name in the FROM clause */
 	int			table;			/* index into FvJoin.tables */
 	bool		left;			/* LEFT JOIN-ed to the relations before it */
+	bool		full;			/* FULL JOIN-ed (left is set too) */
 	int			semi;			/* FV_SEMI_*: an EXISTS subquery's table (the last) */
 	List	   *on;				/* the conjuncts of its ON condition */
 } FvJoinRel;

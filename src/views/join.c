@@ -168,7 +168,7 @@ chain_sql(FvJoin *j, int n)
 		if (rel->semi)
 			continue;			/* an EXISTS subquery's table: a filter, not a join */
 		if (m > 0)
-			appendStringInfoString(&buf, rel->left ? " LEFT JOIN " : " JOIN ");
+			appendStringInfoString(&buf, rel->full ? " FULL JOIN " : rel->left ? " LEFT JOIN " : " JOIN ");
 		appendStringInfo(&buf, "%s %s", table_name(rel->relid), quote_identifier(rel->alias));
 		if (m > 0)
 			appendStringInfo(&buf, " ON %s", on_clause(j, rel));
@@ -423,6 +423,39 @@ outer_delta_sql(FvJoin *j)
 			/* the NULL-extended rows of Tk-1 without a match in Rk */
 			appendStringInfoString(&buf, " UNION ALL ");
 			append_match_change(&buf, j, k, rel, prev, delta, cond, false, true);
+		}
+		if (rel->full)
+		{
+			/*
+			 * FULL JOIN: the rows of Rk without a match in Tk-1, NULL for
+			 * Tk-1's columns: the same the other way round, the rows of
+			 * delta(Rk) without a match in post(Tk-1), and the rows of
+			 * pre(Rk) matching a row of dk-1
+			 */
+			char	   *chain = chain_sql(j, k);
+
+			appendStringInfoString(&buf, " UNION ALL SELECT ");
+			append_chain_columns(&buf, j, k, FV_COLS_NULL, NULL);
+			append_rel_columns(&buf, j, rel, FV_COLS_DIRECT, NULL);
+			appendStringInfo(&buf, "%s.__sign, %s.__xid FROM %s %s WHERE NOT EXISTS (SELECT FROM %s WHERE %s)",
+							 alias, alias, delta, alias, chain, cond);
+			appendStringInfoString(&buf, " UNION ALL SELECT * FROM (SELECT ");
+			append_chain_columns(&buf, j, k, FV_COLS_NULL, NULL);
+			append_rel_columns(&buf, j, rel, FV_COLS_DIRECT, NULL);
+			appendStringInfo(&buf, "(%s.__sign * ((NOT EXISTS (SELECT FROM %s WHERE %s))::pg_catalog.int4"
+							 " - ((SELECT pg_catalog.count(*) FROM %s WHERE %s)"
+							 " - (SELECT COALESCE(pg_catalog.sum(__fv_t.__sign), 0) FROM %s __fv_t, ",
+							 alias, chain, cond, chain, cond, prev);
+			append_chain_columns(&buf, j, k, FV_COLS_EXPAND, "__fv_t");
+			end_from(&buf);
+			appendStringInfo(&buf, " WHERE %s) = 0)::pg_catalog.int4))::pg_catalog.int4 AS __sign, 0::pg_catalog.int8 AS __xid"
+							 " FROM (SELECT %s1 AS __sign FROM %s UNION ALL SELECT %s-__sign FROM %s) %s"
+							 " WHERE EXISTS (SELECT FROM %s __fv_t, ",
+							 cond, table_columns(j, rel->table, ""), table_name(rel->relid),
+							 table_columns(j, rel->table, ""), delta, alias, prev);
+			append_chain_columns(&buf, j, k, FV_COLS_EXPAND, "__fv_t");
+			end_from(&buf);
+			appendStringInfo(&buf, " WHERE %s)) __fv_c WHERE __fv_c.__sign <> 0", cond);
 		}
 		appendStringInfoChar(&buf, ')');
 	}

@@ -7,7 +7,7 @@
 # Inner joins of two to four tables, a self-join, a global aggregate, HAVING,
 # min/max both ways, join views without aggregates (enriched rows with
 # duplicates, DISTINCT), LEFT JOINs (one, a chain, NULL-extended rows
-# filtered in WHERE).  After wait_for_freshness every view equals its query
+# filtered in WHERE), FULL JOINs, subqueries in FROM, WITH, EXISTS.  After wait_for_freshness every view equals its query
 # (EXCEPT ALL both ways).  Then the same with the apply worker killed
 # (kill -9) and the server shut down immediately in the middle.  Seed printed.
 use strict;
@@ -80,6 +80,11 @@ my %views = (
 	  . ' JOIN customers c ON c.id = o.customer_id GROUP BY c.region',
 	j_cte => 'WITH paid AS (SELECT order_id, amount FROM payments WHERE amount > 10)'
 	  . ' SELECT o.customer_id, count(*) AS n, sum(p.amount) AS paid FROM orders o JOIN paid p ON p.order_id = o.id GROUP BY 1',
+	# FULL JOIN: orders without a customer and customers without orders
+	j_full => 'SELECT c.region, count(*) AS n, count(o.id) AS orders, count(c.id) AS customers, sum(o.amount) AS revenue'
+	  . ' FROM orders o FULL JOIN customers c ON c.id = o.customer_id GROUP BY c.region',
+	j_full_rows => 'SELECT o.id AS oid, c.id AS cid, pm.amount FROM orders o FULL JOIN customers c ON c.id = o.customer_id'
+	  . ' FULL JOIN payments pm ON pm.order_id = o.id WHERE o.amount > 800 OR o.id IS NULL',
 	# EXISTS and NOT EXISTS
 	j_exists => 'SELECT o.customer_id, count(*) AS n, sum(o.amount) AS s FROM orders o'
 	  . ' WHERE EXISTS (SELECT 1 FROM payments pm WHERE pm.order_id = o.id AND pm.amount > 100) GROUP BY 1',
