@@ -57,6 +57,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "pg_flowview.h"
 #include "worker/apply_internal.h"
 
 /* Most WAL read looking for the oldest pending commit (as monitor.c). */
@@ -82,12 +83,20 @@ load_views(FvStandbyViews *sv)
 
 	memset(sv, 0, sizeof(*sv));
 	SPI_connect();
-	if (SPI_execute("SELECT p.relid, pg_catalog.pg_relation_filenode(p.relid), c.reltablespace, s.source_oid"
-					"  FROM (SELECT DISTINCT source_oid FROM flowview.view_catalog WHERE state = 'live') s,"
-					"       LATERAL (SELECT relid FROM pg_catalog.pg_partition_tree(s.source_oid)"
-					"                UNION SELECT s.source_oid) p(relid)"
-					"  JOIN pg_catalog.pg_class c ON c.oid = p.relid"
-					" WHERE c.relkind = 'r'", true, 0) != SPI_OK_SELECT)
+	/* a join view's source is its join relation: its tables' changes count for it */
+	if (SPI_execute(psprintf("SELECT p.relid, pg_catalog.pg_relation_filenode(p.relid), c.reltablespace, s.source_oid"
+							 "  FROM (SELECT DISTINCT v.source_oid, t.root"
+							 "          FROM flowview.view_catalog v,"
+							 "               LATERAL unnest(%s) t(root)"
+							 "         WHERE v.state = 'live') s,"
+							 "       LATERAL (SELECT relid FROM pg_catalog.pg_partition_tree(s.root)"
+							 "                UNION SELECT s.root) p(relid)"
+							 "  JOIN pg_catalog.pg_class c ON c.oid = p.relid"
+							 " WHERE c.relkind = 'r'",
+							 fv_catalog_has_joins() ?
+							 "COALESCE(v.join_sources::pg_catalog.oid[], ARRAY[v.source_oid])" :
+							 "ARRAY[v.source_oid]"),
+					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "pg_flowview: could not read the sources of the live views");
 	sv->nrels = SPI_processed;
 	sv->rels = MemoryContextAlloc(cxt, sizeof(RelFileNode) * Max(sv->nrels, 1));

@@ -182,6 +182,32 @@ like($e, qr/ERROR:  25006: /, 'create_view on the standby: 25006 (read-only)');
 ($ret, $o, $e) = $standby->psql('postgres', "SELECT flowview.wait_for_freshness('t', '1 s')");
 like($e, qr/"t" is not a live view/, 'wait_for_freshness of a table on the standby: not a live view');
 
+# 5. a join view: a change to either table counts for it on the standby
+$primary->safe_psql('postgres', q{
+	CREATE TABLE dim (g int PRIMARY KEY, label text);
+	INSERT INTO dim SELECT g, 'g' || g FROM generate_series(0, 9) g;
+	SELECT flowview.create_view('jv', $$SELECT d.label, count(*) AS n FROM t JOIN dim d ON d.g = t.g GROUP BY d.label$$);
+});
+is($primary->safe_psql('postgres', "SELECT flowview.wait_for_freshness('jv', '60 s')"), 't', 'join view live on the primary');
+$primary->wait_for_catchup($standby);
+$standby->poll_query_until('postgres', "SELECT flowview.wait_for_freshness('jv', '1 s')")
+  or die 'the join view did not become fresh on the standby';
+$primary->safe_psql('postgres', 'SELECT flowview.pause_apply()');
+$primary->safe_psql('postgres', "UPDATE dim SET label = 'moved' WHERE g = 3");
+$primary->wait_for_catchup($standby);
+sleep 2;
+cmp_ok($standby->safe_psql('postgres',
+	"SELECT extract(epoch FROM staleness) FROM flowview.freshness WHERE view = 'jv'::regclass"),
+	'>=', 1.5, 'standby: a change to the dimension makes the join view stale');
+is($standby->safe_psql('postgres', "SELECT flowview.wait_for_freshness('jv', '1 s')"), 'f',
+	'standby: wait_for_freshness of the join view is false while it misses the change');
+$primary->safe_psql('postgres', 'SELECT flowview.resume_apply()');
+is($primary->safe_psql('postgres', "SELECT flowview.wait_for_freshness('jv', '60 s')"), 't', 'primary applies it');
+$primary->wait_for_catchup($standby);
+is($standby->safe_psql('postgres', "SELECT flowview.wait_for_freshness('jv', '30 s')"), 't', 'standby: fresh again');
+is(FlowviewTest::differences($standby, 'jv', 'SELECT d.label, count(*) AS n FROM t JOIN dim d ON d.g = t.g GROUP BY d.label'), '',
+	'standby: the join view equals its query');
+
 $standby->stop;
 $primary->stop;
 done_testing();
