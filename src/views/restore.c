@@ -61,6 +61,7 @@
 #include "utils/syscache.h"
 
 #include "pg_flowview.h"
+#include "views/analyze.h"
 #include "views/restore.h"
 #include "views/security.h"
 #include "worker/worker.h"
@@ -161,7 +162,8 @@ fv_restore_bind(PG_FUNCTION_ARGS)
 						get_rel_name(view), id, id),
 				 errhint("Restore the whole database from one pg_dump: it writes the storage with the views.")));
 	kind = get_rel_relkind(source);
-	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
+	/* (a join view's source is its join relation flowview.fv_join_ID, restored with it) */
+	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE && !fv_is_join_relation(source))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("cannot restore live view %s: its source (relation %u) is not a table",

@@ -25,6 +25,7 @@ my %query = (
 	total => 'SELECT count(*) AS n, sum(x) AS s, min(x) AS lo FROM t',
 	by_k => 'SELECT k, count(*) AS n, sum(v) AS s, max(v) AS hi FROM p GROUP BY k',
 	ver => 'SELECT g, sum(x) AS s, max(x) AS hi FROM t GROUP BY g',
+	by_unit_g => 'SELECT r.unit, count(*) AS n, sum(t.x) AS s FROM t JOIN r ON r.id = t.g GROUP BY r.unit',
 );
 
 my $a = FlowviewTest::node('dump_a');
@@ -72,6 +73,8 @@ $a->safe_psql('src', q{
 	CREATE TABLE p_2 PARTITION OF p FOR VALUES FROM (1000) TO (MAXVALUE);
 	INSERT INTO p SELECT i, i % 5, i FROM generate_series(1, 1500) i;
 	SELECT flowview.create_view('by_k', $$SELECT k, count(*) AS n, sum(v) AS s, max(v) AS hi FROM p GROUP BY k$$);
+	-- a join view: its join relation flowview.fv_join_ID is dumped and restored with it
+	SELECT flowview.create_view('by_unit_g', $$SELECT r.unit, count(*) AS n, sum(t.x) AS s FROM t JOIN r ON r.id = t.g GROUP BY r.unit$$);
 	-- a view changed twice: a column added (same view), then other columns (a new view)
 	SELECT flowview.create_view('ver', $$SELECT g, count(*) AS n FROM t GROUP BY g$$);
 	GRANT SELECT ON ver TO analyst;
