@@ -152,6 +152,22 @@ FROM jsonb_array_elements(flowview.openlineage('jv_region')#>'{outputs,0,facets,
      jsonb_array_elements(t->'transformations') tr ORDER BY 1, 2, 3, 4;
 SELECT source_table, view_name, source_columns FROM flowview.lineage_graph WHERE view_name = 'jv_four' ORDER BY 1;
 
+-- renaming a table of a join keeps the view live and exact; renaming a
+-- column a join view reads is refused, naming the view
+ALTER TABLE j_products RENAME TO j_goods;
+UPDATE j_goods SET category = 'cat7' WHERE id = 2;
+INSERT INTO j_orders VALUES (102, 1, 2, 4, 12, '2024-01-04');
+SELECT flowview.wait_for_freshness('jv_three', '30 s') AS fresh;
+SELECT count(*) AS differences FROM (
+  (SELECT * FROM jv_three EXCEPT ALL
+   SELECT p.category, upper(c.region) AS region, sum(o.qty) FILTER (WHERE p.price > 3) AS units, count(*) AS n FROM j_orders o JOIN j_customers c ON c.id = o.customer_id JOIN j_goods p ON p.id = o.product_id GROUP BY 1, 2 HAVING count(*) > 1)
+  UNION ALL
+  (SELECT p.category, upper(c.region) AS region, sum(o.qty) FILTER (WHERE p.price > 3) AS units, count(*) AS n FROM j_orders o JOIN j_customers c ON c.id = o.customer_id JOIN j_goods p ON p.id = o.product_id GROUP BY 1, 2 HAVING count(*) > 1
+   EXCEPT ALL SELECT * FROM jv_three)) d;
+ALTER TABLE j_goods RENAME TO j_products;
+ALTER TABLE j_orders RENAME COLUMN qty TO quantity;
+SELECT view, state FROM flowview.views WHERE state <> 'live' AND view::text LIKE 'jv\_%';
+
 -- the join relation is pg_flowview's, like the storage
 SELECT relname LIKE 'fv\_join\_%' AS join_relation, relkind FROM pg_class WHERE oid = (SELECT source_oid FROM flowview.view_catalog WHERE view_oid = 'jv_region'::regclass);
 DO $$

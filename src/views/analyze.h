@@ -153,6 +153,10 @@ extern void fv_flatten_subqueries(Query *q);
 extern char *fv_with_source(const char *sql, Oid source);
 extern bool fv_is_join_relation(Oid relid);
 
+/* stands for table K (from 1) of a join in its stored delta SQL (join.c) */
+#define FV_TABLE_TOKEN "__flowview_table_%d__"
+extern char *fv_with_tables(const char *sql, int ntables, const Oid *relids);
+
 /*
  * create.c, for alter_view and rollback_view (views/versions.c).
  *

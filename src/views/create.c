@@ -98,6 +98,8 @@ PG_FUNCTION_INFO_V1(fv_create_view);
  *		the source is gone, 42809 when it is no longer a table (an ON SELECT
  *		rule made it a view, say): statements are never run against it then.
  */
+static char *with_relation(const char *sql, const char *token, const char *name);
+
 char *
 fv_with_source(const char *sql, Oid source)
 {
@@ -105,14 +107,6 @@ fv_with_source(const char *sql, Oid source)
 	char	   *nspname = get_namespace_name(get_rel_namespace(source));
 	char		kind = get_rel_relkind(source);
 	char	   *name;
-	core_yyscan_t scanner;
-	core_yy_extra_type extra;
-	core_YYSTYPE yylval;
-	YYLTYPE		yylloc;
-	StringInfoData out;
-	int			copied = 0;
-	int			pending = -1;	/* location of a token occurrence, if next is not "(" */
-	int			pending_len = 0;
 
 	if (relname == NULL || nspname == NULL)
 		ereport(ERROR,
@@ -127,6 +121,24 @@ fv_with_source(const char *sql, Oid source)
 	if (strstr(sql, FV_SOURCE_TOKEN) == NULL)
 		return pstrdup(sql);
 	name = quote_qualified_identifier(nspname, relname);
+	return with_relation(sql, FV_SOURCE_TOKEN, name);
+}
+
+/*
+ * sql with every occurrence of token as a relation name (an identifier of
+ * the SQL, not followed by "(") replaced by name.
+ */
+static char *
+with_relation(const char *sql, const char *token, const char *name)
+{
+	core_yyscan_t scanner;
+	core_yy_extra_type extra;
+	core_YYSTYPE yylval;
+	YYLTYPE		yylloc;
+	StringInfoData out;
+	int			copied = 0;
+	int			pending = -1;	/* location of a token occurrence, if next is not "(" */
+	int			pending_len = 0;
 
 	initStringInfo(&out);
 	scanner = scanner_init(sql, &extra, &ScanKeywords, ScanKeywordTokens);
@@ -143,15 +155,43 @@ fv_with_source(const char *sql, Oid source)
 		pending = -1;
 		if (tok == 0)
 			break;
-		if (tok == IDENT && strcmp(yylval.str, FV_SOURCE_TOKEN) == 0)
+		if (tok == IDENT && strcmp(yylval.str, token) == 0)
 		{
 			pending = yylloc;
-			pending_len = strlen(FV_SOURCE_TOKEN) + (sql[yylloc] == '"' ? 2 : 0);
+			pending_len = strlen(token) + (sql[yylloc] == '"' ? 2 : 0);
 		}
 	}
 	scanner_finish(scanner);
 	appendStringInfoString(&out, sql + copied);
 	return out.data;
+}
+
+/*
+ * A join view's delta statement with its tables bound: FV_TABLE_TOKEN of
+ * table k (from 1) replaced by the current name of relids[k - 1], so that
+ * renaming a table does not break it.  42P01 when a table is gone.
+ */
+char *
+fv_with_tables(const char *sql, int ntables, const Oid *relids)
+{
+	char	   *out = pstrdup(sql);
+	int			k;
+
+	for (k = 0; k < ntables; k++)
+	{
+		char	   *relname = get_rel_name(relids[k]);
+		char	   *token = psprintf(FV_TABLE_TOKEN, k + 1);
+
+		if (relname == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("table with OID %u of a live view's join does not exist", relids[k])));
+		if (strstr(out, token) != NULL)
+			out = with_relation(out, token,
+								quote_qualified_identifier(get_namespace_name(get_rel_namespace(relids[k])),
+														   relname));
+	}
+	return out;
 }
 
 /* Is relid a join view's join relation J (flowview.fv_join_ID, a view)? */

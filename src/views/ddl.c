@@ -29,6 +29,9 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_depend.h"
+#include "catalog/pg_rewrite.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
@@ -37,9 +40,31 @@
 
 #include "views/ddl.h"
 #include "views/runas.h"
+#include "views/security.h"
+#include "views/analyze.h"
 #include "worker/worker.h"
 
 static ProcessUtility_hook_type prev_process_utility = NULL;
+
+/* The relation whose rule ruleid is, or InvalidOid */
+static Oid
+rule_view(Oid ruleid)
+{
+	Relation	rel = table_open(RewriteRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			result = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_rewrite_oid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(ruleid));
+	scan = systable_beginscan(rel, RewriteOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		result = ((Form_pg_rewrite) GETSTRUCT(tup))->ev_class;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
 
 /* A live view (a view depending on the column through pg_class) reading relid.attnum */
 static Oid
@@ -67,6 +92,20 @@ view_reading_column(Oid relid, AttrNumber attnum)
 			result = d->objid;
 			break;
 		}
+		/*
+		 * a join view's join relation reads the column through its rule: the
+		 * delta statement names the columns, so they must keep their names
+		 */
+		if (d->classid == RewriteRelationId)
+		{
+			Oid			ev_class = rule_view(d->objid);
+
+			if (OidIsValid(ev_class) && fv_is_join_relation(ev_class))
+			{
+				result = ev_class;
+				break;
+			}
+		}
 	}
 	systable_endscan(scan);
 	table_close(dep, AccessShareLock);
@@ -88,6 +127,22 @@ refuse_if_read(RangeVar *rv, const char *column, const char *verb, const char *t
 		(attnum = get_attnum(relid, column)) == InvalidAttrNumber)
 		return;
 	view = view_reading_column(relid, attnum);
+	if (OidIsValid(view) && fv_is_join_relation(view))
+	{
+		/* name the join view, not its join relation */
+		FvSavedUser saved;
+		Oid			argtypes[1] = {OIDOID};
+		Datum		args[1] = {ObjectIdGetDatum(view)};
+		bool		isnull;
+
+		fv_become_owner(&saved);
+		SPI_connect();
+		if (SPI_execute_with_args("SELECT view_oid FROM flowview.view_catalog WHERE source_oid = $1",
+								  1, argtypes, args, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+			view = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_finish();
+		fv_restore_user(&saved);
+	}
 	if (OidIsValid(view))
 		ereport(ERROR,
 				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),

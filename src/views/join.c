@@ -84,10 +84,23 @@ join_context(FvJoin *j)
 }
 
 static char *table_columns(FvJoin *j, int t, const char *prefix);
+static char *inner_delta_sql(FvJoin *j);
+static char *outer_delta_sql(FvJoin *j);
+
+/* while the delta statement is generated: tables by token (fv_with_tables) */
+static FvJoin *delta_join = NULL;
 
 static char *
 table_name(Oid relid)
 {
+	if (delta_join != NULL)
+	{
+		ListCell   *lc;
+
+		foreach(lc, delta_join->tables)
+			if (lfirst_oid(lc) == relid)
+				return psprintf(FV_TABLE_TOKEN, foreach_current_index(lc) + 1);
+	}
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									  get_rel_name(relid));
 }
@@ -484,15 +497,35 @@ table_columns(FvJoin *j, int t, const char *prefix)
 	return buf.data;
 }
 
+/*
+ * The delta statement names its tables by token, bound to their current
+ * names when it runs (fv_with_tables): renaming a table does not break it.
+ */
 char *
 fv_join_delta_sql(FvJoin *j)
+{
+	char	   *sql;
+
+	delta_join = j;
+	PG_TRY();
+	{
+		sql = j->outer ? outer_delta_sql(j) : inner_delta_sql(j);
+	}
+	PG_FINALLY();
+	{
+		delta_join = NULL;
+	}
+	PG_END_TRY();
+	return sql;
+}
+
+static char *
+inner_delta_sql(FvJoin *j)
 {
 	StringInfoData buf;
 	char	   *where;
 	int			i;
 
-	if (j->outer)
-		return outer_delta_sql(j);
 	where = where_clause(j);
 
 	initStringInfo(&buf);

@@ -596,12 +596,16 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 					 * fv_runas_end
 					 */
 					TupleDesc  *descs = palloc(sizeof(TupleDesc) * list_length(src->tables));
+					Oid		   *relids = palloc(sizeof(Oid) * list_length(src->tables));
 
 					(void) set_config_option("work_mem", psprintf("%d", fv_join_work_mem_kb),
 											 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 					foreach(sc, src->tables)
+					{
 						descs[foreach_current_index(sc)] = ((FvSource *) lfirst(sc))->desc;
-					join_rows = fv_join_delta(v->join_delta_sql, list_length(src->tables), descs,
+						relids[foreach_current_index(sc)] = ((FvSource *) lfirst(sc))->relid;
+					}
+					join_rows = fv_join_delta(v->join_delta_sql, list_length(src->tables), relids, descs,
 											  table_rows, exact, fv_batch.owner, &src->nremoved);
 					rows = join_rows;
 					register_delta(src, rows);

@@ -123,6 +123,13 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 	bool		versions;		/* 0.3: a pending change of definition is not fresh yet */
 	char	   *name;
 
+	/*
+	 * The view's name first, before anything takes a lock (and so reads the
+	 * invalidations): a change of columns committed since the caller looked
+	 * the name up has dropped this OID, and only the cached name can find
+	 * the view that replaced it (views/versions.c).
+	 */
+	name = OidIsValid(view) ? fv_versions_view_name(view) : NULL;
 	fv_require_preload("flowview.wait_for_freshness()");
 	if (timeout)
 	{
@@ -138,7 +145,8 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 	fv_ensure_worker(MyDatabaseId);
 	versions = fv_sql_version() >= 3;
 	/* a change of columns replaces the view: follow its name (views/versions.c) */
-	name = versions && OidIsValid(view) ? fv_versions_view_name(view) : NULL;
+	if (!versions)
+		name = NULL;
 
 	for (;;)
 	{

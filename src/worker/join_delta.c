@@ -47,8 +47,8 @@ static void read_delta(const char *delta_sql, Snapshot sp, ResourceOwner owner,
 					   Tuplestorestate *out, int64 *nremoved);
 
 Tuplestorestate *
-fv_join_delta(const char *delta_sql, int ntables, TupleDesc *descs, Tuplestorestate **rows,
-			  Snapshot sp, ResourceOwner owner, int64 *nremoved)
+fv_join_delta(const char *delta_sql, int ntables, const Oid *relids, TupleDesc *descs,
+			  Tuplestorestate **rows, Snapshot sp, ResourceOwner owner, int64 *nremoved)
 {
 	Tuplestorestate *out;
 	ResourceOwner save = CurrentResourceOwner;
@@ -65,7 +65,7 @@ fv_join_delta(const char *delta_sql, int ntables, TupleDesc *descs, Tuplestorest
 	/* the tables' rows are this view's: gone whatever happens */
 	PG_TRY();
 	{
-		read_delta(delta_sql, sp, owner, out, nremoved);
+		read_delta(fv_with_tables(delta_sql, ntables, relids), sp, owner, out, nremoved);
 	}
 	PG_FINALLY();
 	{

@@ -14,11 +14,11 @@
 
 /*
  * J's delta rows for a join view: rows[k] (layout descs[k]) are the batch
- * rows of its table k+1 the view has not seen; read under sp; the result's
+ * rows of its table k+1 (relids[k]) the view has not seen; read under sp; the result's
  * temporary files belong to owner; *nremoved counts rows with sign -1.
  */
-extern Tuplestorestate *fv_join_delta(const char *delta_sql, int ntables, TupleDesc *descs,
-									  Tuplestorestate **rows, Snapshot sp, ResourceOwner owner,
-									  int64 *nremoved);
+extern Tuplestorestate *fv_join_delta(const char *delta_sql, int ntables, const Oid *relids,
+									  TupleDesc *descs, Tuplestorestate **rows, Snapshot sp,
+									  ResourceOwner owner, int64 *nremoved);
 
 #endif							/* FV_JOIN_DELTA_H */
