@@ -42,6 +42,7 @@ INSERT INTO jdefs VALUES
  ('jv_cte', $$WITH big AS (SELECT * FROM j_orders WHERE amount > 50) SELECT c.name, count(*) AS n FROM big b JOIN j_customers c ON c.id = b.customer_id GROUP BY c.name$$),
  ('jv_exists', $$SELECT id, name FROM j_customers c WHERE EXISTS (SELECT 1 FROM j_orders o WHERE o.customer_id = c.id AND o.qty > 2)$$),
  ('jv_not_exists', $$SELECT c.region, count(*) AS n FROM j_orders o JOIN j_customers c ON c.id = o.customer_id WHERE NOT EXISTS (SELECT FROM j_payments pm WHERE pm.order_id = o.id) GROUP BY 1$$),
+ ('jv_in', $$SELECT c.region, count(*) AS n FROM j_customers c WHERE c.id IN (SELECT o.customer_id FROM j_orders o WHERE o.qty > 1) GROUP BY 1$$),
  ('jv_full', $$SELECT c.region, count(*) AS n, count(o.id) AS orders, count(c.id) AS customers FROM j_orders o FULL JOIN j_customers c ON c.id = o.customer_id GROUP BY c.region$$),
  ('jv_full_rows', $$SELECT o.id AS order_id, c.name, pm.amount FROM j_orders o FULL JOIN j_customers c ON c.id = o.customer_id FULL JOIN j_payments pm ON pm.order_id = o.id$$);
 INSERT INTO jdefs SELECT name || '_ms', q, 'multiset' FROM jdefs WHERE name IN ('jv_region', 'jv_self');
@@ -126,7 +127,8 @@ SELECT flowview.create_view('jr_right', $$SELECT c.region, count(*) FROM j_order
 SELECT flowview.create_view('jr_full', $$SELECT c.region, count(*) FROM j_orders o FULL JOIN (j_customers c JOIN j_regions r USING (region)) ON c.id = o.customer_id GROUP BY 1$$);
 SELECT flowview.create_view('jr_sub', $$SELECT c.region, count(*) FROM j_orders o JOIN (SELECT region, id FROM j_customers GROUP BY 1, 2) c ON c.id = o.customer_id GROUP BY 1$$);
 SELECT flowview.create_view('jr_sub_left', $$SELECT c.region, count(*) FROM j_orders o LEFT JOIN (SELECT * FROM j_customers WHERE id > 3) c ON c.id = o.customer_id GROUP BY 1$$);
-SELECT flowview.create_view('jr_in', $$SELECT id FROM j_customers WHERE id IN (SELECT customer_id FROM j_orders)$$);
+SELECT flowview.create_view('jr_not_in', $$SELECT id FROM j_customers WHERE id NOT IN (SELECT customer_id FROM j_orders)$$);
+SELECT flowview.create_view('jr_all', $$SELECT id FROM j_customers WHERE id > ALL (SELECT customer_id FROM j_orders)$$);
 SELECT flowview.create_view('jr_exists_or', $$SELECT id FROM j_customers c WHERE EXISTS (SELECT FROM j_orders o WHERE o.customer_id = c.id) OR id = 1$$);
 SELECT flowview.create_view('jr_exists_two', $$SELECT id FROM j_customers c WHERE EXISTS (SELECT FROM j_orders o WHERE o.customer_id = c.id) AND EXISTS (SELECT FROM j_payments p WHERE p.id = c.id)$$);
 SELECT flowview.create_view('jr_exists_agg', $$SELECT id FROM j_customers c WHERE EXISTS (SELECT FROM j_orders o GROUP BY o.customer_id HAVING o.customer_id = c.id)$$);

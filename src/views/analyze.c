@@ -619,8 +619,32 @@ flatten_from(Query *q, Node **node, List **pulled)
 	}
 }
 
+/* x = Param (PARAM_SUBLINK k) of an IN subquery's test: x = the subquery's k-th output */
+static Node *
+replace_sublink_params_mutator(Node *node, List *outputs)
+{
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_SUBLINK)
+	{
+		int			k = ((Param *) node)->paramid;
+
+		if (k < 1 || k > list_length(outputs))
+			elog(ERROR, "pg_flowview: IN subquery parameter %d out of range", k);
+		return copyObject(list_nth(outputs, k - 1));
+	}
+	return expression_tree_mutator(node, replace_sublink_params_mutator, (void *) outputs);
+}
+
+static Node *
+replace_sublink_params(Node *testexpr, List *outputs)
+{
+	return replace_sublink_params_mutator(testexpr, outputs);
+}
+
 /*
- * A conjunct of WHERE that is [NOT] EXISTS (SELECT ... FROM t WHERE c): one
+ * A conjunct of WHERE that is [NOT] EXISTS (SELECT ... FROM t WHERE c), or
+ * x IN (SELECT y FROM t WHERE c) (EXISTS (SELECT ... WHERE c AND x = y)): one
  * table, flat (is_flat_subquery), its conditions may read the query's
  * columns.  Taken out of the query: t joins its range table, c (at the
  * query's level) is kept in def->semi_quals, and the view becomes a join
@@ -648,25 +672,51 @@ extract_semijoin(FvViewDef *def, Query *q)
 			negated = true;
 			cond = (Node *) get_notclausearg((Expr *) cond);
 		}
-		if (!IsA(cond, SubLink) || ((SubLink *) cond)->subLinkType != EXISTS_SUBLINK)
+		if (!IsA(cond, SubLink) ||
+			(((SubLink *) cond)->subLinkType != EXISTS_SUBLINK &&
+			 ((SubLink *) cond)->subLinkType != ANY_SUBLINK))
 		{
 			kept = lappend(kept, lfirst(lc));
 			continue;
 		}
 		sl = (SubLink *) cond;
+		if (sl->subLinkType == ANY_SUBLINK && negated)
+			reject("NOT IN (SELECT ...) is",
+				   "NOT IN is not NOT EXISTS when the subquery yields NULLs; write NOT EXISTS (SELECT FROM t WHERE t.y = x ...) if that is what you mean.");
 		sub = copyObject((Query *) sl->subselect);
 		if (def->semi != 0)
-			reject("more than one EXISTS subquery is", NULL);
+			reject("more than one EXISTS or IN subquery is", NULL);
 		if (!is_flat_subquery(sub) || list_length(sub->jointree->fromlist) != 1 ||
 			!IsA(linitial(sub->jointree->fromlist), RangeTblRef) || list_length(sub->rtable) != 1 ||
 			((RangeTblEntry *) linitial(sub->rtable))->rtekind != RTE_RELATION)
-			reject("EXISTS subqueries other than over one table (EXISTS (SELECT FROM t WHERE ...)) are", NULL);
+			reject("EXISTS and IN subqueries other than over one table (EXISTS (SELECT FROM t WHERE ...)) are", NULL);
 		rte = linitial(sub->rtable);
 		check_from_item(rte);
-		/* its table joins the query's range table; its conditions come up a level */
+		/*
+		 * its table joins the query's range table; its conditions (and for
+		 * x IN (SELECT y ...), x = y) come up a level
+		 */
 		quals = sub->jointree->quals;
+		if (sl->subLinkType == ANY_SUBLINK)
+		{
+			List	   *tlist = NIL;
+			ListCell   *tc;
+
+			foreach(tc, sub->targetList)
+				if (!((TargetEntry *) lfirst(tc))->resjunk)
+					tlist = lappend(tlist, ((TargetEntry *) lfirst(tc))->expr);
+			quals = (Node *) list_make2(quals, tlist);
+		}
 		OffsetVarNodes(quals, list_length(q->rtable), 0);
 		IncrementVarSublevelsUp(quals, -1, 1);
+		if (sl->subLinkType == ANY_SUBLINK)
+		{
+			/* x IN (SELECT y ...): EXISTS (SELECT ... WHERE ... AND x = y) */
+			List	   *pair = (List *) quals;
+			Node	   *test = replace_sublink_params(copyObject(sl->testexpr), lsecond(pair));
+
+			quals = linitial(pair) ? (Node *) make_andclause(list_make2(linitial(pair), test)) : test;
+		}
 		q->rtable = lappend(q->rtable, rte);
 		def->semi = negated ? FV_SEMI_NOT_EXISTS : FV_SEMI_EXISTS;
 		def->semi_rtindex = list_length(q->rtable);
@@ -1040,8 +1090,8 @@ fv_analyze_query(const char *query_text)
 	if (q->hasSubLinks && q->jointree->quals)
 		extract_semijoin(def, q);
 	if (q->hasSubLinks)
-		reject("subqueries other than one [NOT] EXISTS condition of WHERE (IN (SELECT ...), scalar subqueries, EXISTS under OR) are",
-			   "Write x IN (SELECT y FROM t WHERE ...) as EXISTS (SELECT FROM t WHERE t.y = x AND ...).");
+		reject("subqueries other than one [NOT] EXISTS or IN condition of WHERE (scalar subqueries, EXISTS or IN under OR, ALL comparisons) are",
+			   NULL);
 	if (q->hasTargetSRFs)
 		reject("set-returning functions are", NULL);
 	if (q->hasDistinctOn)

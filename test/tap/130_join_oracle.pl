@@ -85,7 +85,9 @@ my %views = (
 	  . ' FROM orders o FULL JOIN customers c ON c.id = o.customer_id GROUP BY c.region',
 	j_full_rows => 'SELECT o.id AS oid, c.id AS cid, pm.amount FROM orders o FULL JOIN customers c ON c.id = o.customer_id'
 	  . ' FULL JOIN payments pm ON pm.order_id = o.id WHERE o.amount > 800 OR o.id IS NULL',
-	# EXISTS and NOT EXISTS
+	# IN (SELECT ...), EXISTS and NOT EXISTS
+	j_in => 'SELECT c.unit, count(*) AS n FROM customers c WHERE c.id IN (SELECT o.customer_id FROM orders o WHERE o.amount > 900)'
+	  . ' GROUP BY c.unit',
 	j_exists => 'SELECT o.customer_id, count(*) AS n, sum(o.amount) AS s FROM orders o'
 	  . ' WHERE EXISTS (SELECT 1 FROM payments pm WHERE pm.order_id = o.id AND pm.amount > 100) GROUP BY 1',
 	j_not_exists => 'SELECT c.region, count(*) AS n FROM orders o JOIN customers c ON c.id = o.customer_id'
