@@ -168,6 +168,11 @@ SELECT count(*) AS differences FROM (
    EXCEPT ALL SELECT * FROM jv_three)) d;
 ALTER TABLE j_goods RENAME TO j_products;
 ALTER TABLE j_orders RENAME COLUMN qty TO quantity;
+-- shape changes of a join's table: refused naming the view, or followed
+ALTER TABLE j_customers SET UNLOGGED;
+ALTER TABLE j_payments REPLICA IDENTITY DEFAULT;
+SELECT relreplident FROM pg_class WHERE oid = 'j_payments'::regclass;
+ALTER TABLE j_customers ALTER COLUMN region TYPE varchar(20);
 SELECT view, state FROM flowview.views WHERE state <> 'live' AND view::text LIKE 'jv\_%';
 
 -- the join relation is pg_flowview's, like the storage
