@@ -44,7 +44,14 @@ INSERT INTO jdefs VALUES
  ('jv_not_exists', $$SELECT c.region, count(*) AS n FROM j_orders o JOIN j_customers c ON c.id = o.customer_id WHERE NOT EXISTS (SELECT FROM j_payments pm WHERE pm.order_id = o.id) GROUP BY 1$$),
  ('jv_in', $$SELECT c.region, count(*) AS n FROM j_customers c WHERE c.id IN (SELECT o.customer_id FROM j_orders o WHERE o.qty > 1) GROUP BY 1$$),
  ('jv_full', $$SELECT c.region, count(*) AS n, count(o.id) AS orders, count(c.id) AS customers FROM j_orders o FULL JOIN j_customers c ON c.id = o.customer_id GROUP BY c.region$$),
- ('jv_full_rows', $$SELECT o.id AS order_id, c.name, pm.amount FROM j_orders o FULL JOIN j_customers c ON c.id = o.customer_id FULL JOIN j_payments pm ON pm.order_id = o.id$$);
+ ('jv_full_rows', $$SELECT o.id AS order_id, c.name, pm.amount FROM j_orders o FULL JOIN j_customers c ON c.id = o.customer_id FULL JOIN j_payments pm ON pm.order_id = o.id$$),
+ ('jv_left_comma', $$SELECT c.region, count(*) AS n FROM j_orders o, j_products p LEFT JOIN j_customers c ON c.id = p.id WHERE o.product_id = p.id GROUP BY 1$$),
+ ('jv_left_paren', $$SELECT c.region, r.manager, count(*) AS n FROM j_orders o LEFT JOIN (j_customers c JOIN j_regions r USING (region)) ON c.id = o.customer_id GROUP BY 1, 2$$),
+ ('jv_right_late', $$SELECT c.region, count(*) AS n, count(o.id) AS orders FROM j_orders o JOIN j_products p ON p.id = o.product_id RIGHT JOIN j_customers c ON c.id = o.customer_id GROUP BY 1$$),
+ ('jv_full_paren', $$SELECT c.region, r.manager, count(*) AS n, count(o.id) AS orders FROM j_orders o FULL JOIN (j_customers c JOIN j_regions r USING (region)) ON c.id = o.customer_id GROUP BY 1, 2$$),
+ ('jv_sub_left', $$SELECT c.region, count(*) AS n FROM j_orders o LEFT JOIN (SELECT * FROM j_customers WHERE id > 3) c ON c.id = o.customer_id GROUP BY 1$$),
+ ('jv_full_cross', $$SELECT o.id AS order_id, c.name, p.category FROM j_orders o LEFT JOIN (j_customers c CROSS JOIN (j_products p FULL JOIN j_regions r ON r.manager = p.category)) ON c.id = o.customer_id AND p.id = o.product_id$$),
+ ('jv_exists_tree', $$SELECT c.region, count(*) AS n FROM j_customers c LEFT JOIN j_regions r USING (region), j_products p WHERE p.id = c.id AND EXISTS (SELECT FROM j_orders o WHERE o.customer_id = c.id AND o.product_id = p.id) GROUP BY 1$$);
 INSERT INTO jdefs SELECT name || '_ms', q, 'multiset' FROM jdefs WHERE name IN ('jv_region', 'jv_self');
 SELECT name, flowview.create_view(name, q, minmax => minmax) IS NOT NULL AS created FROM jdefs ORDER BY name;
 
@@ -121,12 +128,7 @@ SELECT flowview.create_view('jv_cross', $$SELECT count(*) AS n FROM j_products p
 SELECT flowview.drop_view('jv_cross');
 
 -- refused, naming the construct
-SELECT flowview.create_view('jr_left', $$SELECT c.region, count(*) FROM j_orders o, j_products p LEFT JOIN j_customers c ON c.id = p.id GROUP BY 1$$);
-SELECT flowview.create_view('jr_left2', $$SELECT c.region, count(*) FROM j_orders o LEFT JOIN (j_customers c JOIN j_regions r USING (region)) ON c.id = o.customer_id GROUP BY 1$$);
-SELECT flowview.create_view('jr_right', $$SELECT c.region, count(*) FROM j_orders o JOIN j_products p ON p.id = o.product_id RIGHT JOIN j_customers c ON c.id = o.customer_id GROUP BY 1$$);
-SELECT flowview.create_view('jr_full', $$SELECT c.region, count(*) FROM j_orders o FULL JOIN (j_customers c JOIN j_regions r USING (region)) ON c.id = o.customer_id GROUP BY 1$$);
 SELECT flowview.create_view('jr_sub', $$SELECT c.region, count(*) FROM j_orders o JOIN (SELECT region, id FROM j_customers GROUP BY 1, 2) c ON c.id = o.customer_id GROUP BY 1$$);
-SELECT flowview.create_view('jr_sub_left', $$SELECT c.region, count(*) FROM j_orders o LEFT JOIN (SELECT * FROM j_customers WHERE id > 3) c ON c.id = o.customer_id GROUP BY 1$$);
 SELECT flowview.create_view('jr_not_in', $$SELECT id FROM j_customers WHERE id NOT IN (SELECT customer_id FROM j_orders)$$);
 SELECT flowview.create_view('jr_all', $$SELECT id FROM j_customers WHERE id > ALL (SELECT customer_id FROM j_orders)$$);
 SELECT flowview.create_view('jr_exists_or', $$SELECT id FROM j_customers c WHERE EXISTS (SELECT FROM j_orders o WHERE o.customer_id = c.id) OR id = 1$$);

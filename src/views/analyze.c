@@ -775,96 +775,128 @@ unique_alias(FvJoin *j, RangeTblEntry *rte)
 	return alias;
 }
 
-/* The base tables of FROM item node, its ON conditions. */
-static void
-collect_from(Query *q, FvJoin *j, Node *node)
+/* A node of the FROM tree over larg and rarg. */
+static FvJoinNode *
+join_node(FvJoin *j, FvJoinNodeKind kind, FvJoinNode *larg, FvJoinNode *rarg, List *on)
+{
+	FvJoinNode *n = palloc0(sizeof(FvJoinNode));
+
+	n->kind = kind;
+	n->id = ++j->nnodes;
+	n->larg = larg;
+	n->rarg = rarg;
+	n->on = on;
+	n->rels = list_copy(larg->rels);
+	if (rarg && kind != FV_JN_SEMI && kind != FV_JN_ANTI)
+		n->rels = list_concat(n->rels, rarg->rels);
+	return n;
+}
+
+/* The relation of a table's range table entry, a leaf of the FROM tree. */
+static FvJoinNode *
+table_node(FvJoin *j, Index rtindex, RangeTblEntry *rte)
+{
+	FvJoinRel  *rel = palloc0(sizeof(FvJoinRel));
+	FvJoinNode *n = palloc0(sizeof(FvJoinNode));
+
+	rel->rtindex = rtindex;
+	rel->relid = rte->relid;
+	rel->alias = unique_alias(j, rte);
+	if (!list_member_oid(j->tables, rte->relid))
+	{
+		j->tables = lappend_oid(j->tables, rte->relid);
+		j->table_columns = lappend(j->table_columns, NIL);
+	}
+	rel->table = list_length(j->tables) - 1;
+	while (list_nth_oid(j->tables, rel->table) != rte->relid)
+		rel->table--;
+	j->rels = lappend(j->rels, rel);
+	n->kind = FV_JN_TABLE;
+	n->id = ++j->nnodes;
+	n->rel = rel;
+	n->rels = list_make1(rel);
+	return n;
+}
+
+/*
+ * The base tables of FROM item node and its conditions; the node's tree.
+ * top: the query's own FROM list, whose WHERE (with an outer join) is the
+ * view's unless the list has several items.
+ */
+static FvJoinNode *
+collect_from(Query *q, FvJoin *j, Node *node, bool top)
 {
 	if (IsA(node, RangeTblRef))
 	{
 		Index		rtindex = ((RangeTblRef *) node)->rtindex;
 		RangeTblEntry *rte = rt_fetch(rtindex, q->rtable);
-		FvJoinRel  *rel = palloc0(sizeof(FvJoinRel));
 
 		check_from_item(rte);
-		rel->rtindex = rtindex;
-		rel->relid = rte->relid;
-		rel->alias = unique_alias(j, rte);
-		if (!list_member_oid(j->tables, rte->relid))
-		{
-			j->tables = lappend_oid(j->tables, rte->relid);
-			j->table_columns = lappend(j->table_columns, NIL);
-		}
-		rel->table = list_length(j->tables) - 1;
-		while (list_nth_oid(j->tables, rel->table) != rte->relid)
-			rel->table--;
-		j->rels = lappend(j->rels, rel);
+		return table_node(j, rtindex, rte);
 	}
 	else if (IsA(node, JoinExpr))
 	{
 		JoinExpr   *je = (JoinExpr *) node;
-
-		FvJoinRel  *right;
-		int			before;
+		FvJoinNodeKind kind = FV_JN_INNER;
+		FvJoinNode *larg;
+		FvJoinNode *rarg;
+		List	   *on = NIL;
 
 		switch (je->jointype)
 		{
 			case JOIN_INNER:
 				break;
 			case JOIN_LEFT:
+			case JOIN_RIGHT:
+				kind = FV_JN_LEFT;
 				j->outer = true;
 				break;
-			case JOIN_RIGHT:
-				/* a RIGHT JOIN b of two tables, first in the chain: b LEFT JOIN a */
-				if (j->rels == NIL && IsA(je->larg, RangeTblRef) && IsA(je->rarg, RangeTblRef))
-				{
-					j->outer = true;
-					collect_from(q, j, je->rarg);
-					collect_from(q, j, je->larg);
-					right = llast(j->rels);
-					right->left = true;
-					if (je->quals)
-						right->on = make_ands_implicit((Expr *) flatten_join_alias_vars(q, je->quals));
-					add_quals(q, j, je->quals);
-					return;
-				}
-				reject("RIGHT JOIN is",
-					   "A RIGHT JOIN of two tables at the start of the FROM clause is maintained; otherwise write it as a LEFT JOIN with the tables swapped.");
-				break;
 			case JOIN_FULL:
+				kind = FV_JN_FULL;
 				j->outer = true;
 				break;
 			default:
 				reject("this kind of join is", NULL);
 		}
-		collect_from(q, j, je->larg);
-		before = list_length(j->rels);
-		collect_from(q, j, je->rarg);
-		/* a chain: each join adds one table to what comes before it */
-		if (!IsA(je->rarg, RangeTblRef) || list_length(j->rels) != before + 1)
-			j->chain = false;
-		right = llast(j->rels);
-		right->left = je->jointype == JOIN_LEFT || je->jointype == JOIN_FULL;
-		right->full = je->jointype == JOIN_FULL;
+		larg = collect_from(q, j, je->larg, false);
+		rarg = collect_from(q, j, je->rarg, false);
 		if (je->quals)
-			right->on = make_ands_implicit((Expr *) flatten_join_alias_vars(q, je->quals));
+			on = make_ands_implicit((Expr *) flatten_join_alias_vars(q, je->quals));
 		add_quals(q, j, je->quals);
+		/* a RIGHT JOIN b: b LEFT JOIN a (J's columns are named, not placed) */
+		if (je->jointype == JOIN_RIGHT)
+			return join_node(j, kind, rarg, larg, on);
+		return join_node(j, kind, larg, rarg, on);
 	}
 	else if (IsA(node, FromExpr))
 	{
 		ListCell   *lc;
 		Node	   *quals = ((FromExpr *) node)->quals;
+		List	   *conds = NIL;
+		FvJoinNode *n = NULL;
+		int			items = list_length(((FromExpr *) node)->fromlist);
 
-		if (list_length(((FromExpr *) node)->fromlist) > 1)
-			j->chain = false;
 		foreach(lc, ((FromExpr *) node)->fromlist)
-			collect_from(q, j, lfirst(lc));
+		{
+			FvJoinNode *item = collect_from(q, j, lfirst(lc), false);
+
+			n = n ? join_node(j, FV_JN_INNER, n, item, NIL) : item;
+		}
+		if (n == NULL)
+			reject("a query without FROM is", NULL);
 		add_quals(q, j, quals);
 		if (quals)
-			j->where = list_concat(j->where,
-								   make_ands_implicit((Expr *) flatten_join_alias_vars(q, quals)));
+			conds = make_ands_implicit((Expr *) flatten_join_alias_vars(q, quals));
+		if (top && items == 1)
+			j->where = list_concat(j->where, conds);	/* the view's WHERE */
+		else if (conds != NIL && n->kind == FV_JN_INNER && items > 1)
+			n->on = list_concat(n->on, conds);	/* the last comma join's */
+		else if (conds != NIL)
+			n = join_node(j, FV_JN_FILTER, n, NULL, conds);
+		return n;
 	}
-	else
-		reject("this kind of FROM item is", NULL);
+	reject("this kind of FROM item is", NULL);
+	return NULL;
 }
 
 /* J's columns: the base columns the query reads outside FROM and WHERE */
@@ -947,40 +979,19 @@ analyze_join(FvViewDef *def, Query *q)
 
 	q->targetList = (List *) flatten_join_alias_vars(q, (Node *) q->targetList);
 	q->havingQual = flatten_join_alias_vars(q, q->havingQual);
-	j->chain = true;
-	collect_from(q, j, (Node *) q->jointree);
+	j->tree = collect_from(q, j, (Node *) q->jointree, true);
 	if (def->semi != 0)
 	{
-		/* the EXISTS subquery's table: the chain's last step */
+		/* the EXISTS subquery's table: a semi- or anti-join over FROM */
 		RangeTblEntry *srte = rt_fetch(def->semi_rtindex, q->rtable);
-		FvJoinRel  *rel = palloc0(sizeof(FvJoinRel));
 
-		rel->rtindex = def->semi_rtindex;
-		rel->relid = srte->relid;
-		rel->semi = def->semi;
-		rel->on = def->semi_quals;
-		/* a name of its own among the query's aliases */
-		rel->alias = unique_alias(j, srte);
-		if (!list_member_oid(j->tables, rel->relid))
-		{
-			j->tables = lappend_oid(j->tables, rel->relid);
-			j->table_columns = lappend(j->table_columns, NIL);
-		}
-		rel->table = list_length(j->tables) - 1;
-		while (list_nth_oid(j->tables, rel->table) != rel->relid)
-			rel->table--;
-		j->rels = lappend(j->rels, rel);
+		j->tree = join_node(j, def->semi == FV_SEMI_EXISTS ? FV_JN_SEMI : FV_JN_ANTI, j->tree,
+							table_node(j, def->semi_rtindex, srte), list_copy(def->semi_quals));
 		j->quals = list_concat(j->quals, list_copy(def->semi_quals));
-		j->semi = rel;
-		/* built along the chain, as with a LEFT JOIN */
 		j->outer = true;
 	}
 	if (list_length(j->rels) > FV_JOIN_MAX_RELS)
 		reject(psprintf("joins of more than %d tables are", FV_JOIN_MAX_RELS), NULL);
-	if (j->outer && !j->chain)
-		reject(j->semi ? "EXISTS together with comma-separated FROM items or parenthesised joins is" :
-			   "LEFT or FULL JOIN together with comma-separated FROM items or parenthesised joins is",
-			   "Write the FROM clause as one chain: a JOIN b ON ... LEFT JOIN c ON ...");
 	j->rtable = q->rtable;
 
 	/* conditions: over the join's tables, expressions as anywhere else */

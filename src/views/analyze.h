@@ -92,11 +92,35 @@ typedef struct FvJoinRel
 	Oid			relid;
 	char	   *alias;			/* its unique name in the FROM clause */
 	int			table;			/* index into FvJoin.tables */
-	bool		left;			/* LEFT JOIN-ed to the relations before it */
-	bool		full;			/* FULL JOIN-ed (left is set too) */
-	int			semi;			/* FV_SEMI_*: an EXISTS subquery's table (the last) */
-	List	   *on;				/* the conjuncts of its ON condition */
 } FvJoinRel;
+
+/*
+ * The FROM clause of a view with an outer join or an EXISTS subquery, as a
+ * tree (join.c builds J's delta along it).  RIGHT JOIN is a LEFT JOIN with
+ * its sides swapped; a pulled-up subquery's WHERE over one FROM item is a
+ * FILTER of it.
+ */
+typedef enum FvJoinNodeKind
+{
+	FV_JN_TABLE,
+	FV_JN_INNER,
+	FV_JN_LEFT,
+	FV_JN_FULL,
+	FV_JN_FILTER,				/* larg's rows where on */
+	FV_JN_SEMI,					/* larg's rows with a row of rarg on on */
+	FV_JN_ANTI					/* larg's rows without one */
+} FvJoinNodeKind;
+
+typedef struct FvJoinNode
+{
+	FvJoinNodeKind kind;
+	int			id;				/* numbers the delta's CTEs */
+	FvJoinRel  *rel;			/* FV_JN_TABLE */
+	struct FvJoinNode *larg;
+	struct FvJoinNode *rarg;	/* NULL for FV_JN_FILTER */
+	List	   *on;				/* conjuncts of the condition */
+	List	   *rels;			/* FvJoinRel * of its output, column order */
+} FvJoinNode;
 
 typedef struct FvJoinCol
 {
@@ -113,10 +137,10 @@ typedef struct FvJoin
 	List	   *table_columns;	/* per table: List of char *, every column read */
 	List	   *quals;			/* conjuncts of ON and WHERE, over the rels */
 	List	   *cols;			/* FvJoinCol *: J's columns, attno order */
-	bool		outer;			/* a LEFT JOIN: rels is a chain, WHERE is the view's */
-	bool		chain;			/* FROM is one chain of JOINs, each adding one table */
-	List	   *where;			/* the conjuncts of WHERE */
-	FvJoinRel  *semi;			/* the table of an EXISTS subquery, or NULL */
+	bool		outer;			/* an outer join or EXISTS: tree is FROM */
+	FvJoinNode *tree;			/* FROM (and EXISTS) as a tree */
+	List	   *where;			/* the conjuncts of WHERE, the view's with outer */
+	int			nnodes;			/* nodes of tree */
 } FvJoin;
 
 typedef struct FvViewDef

@@ -149,44 +149,59 @@ where_clause(FvJoin *j)
 	return buf.data;
 }
 
-/* "(c1) AND (c2)" of a relation's ON conjuncts, "true" without any */
+/* "(c1) AND (c2)" of conjuncts, "true" without any */
 static char *
-on_clause(FvJoin *j, FvJoinRel *rel)
+conjuncts_sql(FvJoin *j, List *conds)
 {
 	StringInfoData buf;
 	List	   *dpcontext = join_context(j);
 	ListCell   *lc;
 
-	if (rel->on == NIL)
+	if (conds == NIL)
 		return "true";
 	initStringInfo(&buf);
-	foreach(lc, rel->on)
+	foreach(lc, conds)
 		appendStringInfo(&buf, "%s(%s)", foreach_current_index(lc) ? " AND " : "",
 						 deparse_expression(lfirst(lc), dpcontext, true, false));
 	return buf.data;
 }
 
-/* A LEFT JOIN view's chain: "t1 a1 JOIN t2 a2 ON (..) LEFT JOIN t3 a3 ON (..)", its first n relations */
+/*
+ * A FROM item of node n's relation as of the batch's end (post(n)), its
+ * tables under their aliases: "t a", or the joins parenthesised.  A FILTER,
+ * SEMI or ANTI node is its input joined to a row of nothing on a condition.
+ */
 static char *
-chain_sql(FvJoin *j, int n)
+post_from(FvJoin *j, FvJoinNode *n)
 {
-	StringInfoData buf;
-	int			m;
+	const char *op;
 
-	initStringInfo(&buf);
-	for (m = 0; m < n; m++)
+	switch (n->kind)
 	{
-		FvJoinRel  *rel = list_nth(j->rels, m);
-
-		if (rel->semi)
-			continue;			/* an EXISTS subquery's table: a filter, not a join */
-		if (m > 0)
-			appendStringInfoString(&buf, rel->full ? " FULL JOIN " : rel->left ? " LEFT JOIN " : " JOIN ");
-		appendStringInfo(&buf, "%s %s", table_name(rel->relid), quote_identifier(rel->alias));
-		if (m > 0)
-			appendStringInfo(&buf, " ON %s", on_clause(j, rel));
+		case FV_JN_TABLE:
+			return psprintf("%s %s", table_name(n->rel->relid), quote_identifier(n->rel->alias));
+		case FV_JN_FILTER:
+			return psprintf("(%s JOIN (SELECT) __fv_u%d ON %s)", post_from(j, n->larg), n->id,
+							conjuncts_sql(j, n->on));
+		case FV_JN_SEMI:
+		case FV_JN_ANTI:
+			return psprintf("(%s JOIN (SELECT) __fv_u%d ON %sEXISTS (SELECT FROM %s WHERE %s))",
+							post_from(j, n->larg), n->id, n->kind == FV_JN_ANTI ? "NOT " : "",
+							post_from(j, n->rarg), conjuncts_sql(j, n->on));
+		case FV_JN_INNER:
+			op = "JOIN";
+			break;
+		case FV_JN_LEFT:
+			op = "LEFT JOIN";
+			break;
+		case FV_JN_FULL:
+			op = "FULL JOIN";
+			break;
+		default:
+			elog(ERROR, "pg_flowview: unknown join node %d", (int) n->kind);
 	}
-	return buf.data;
+	return psprintf("(%s %s %s ON %s)", post_from(j, n->larg), op, post_from(j, n->rarg),
+					conjuncts_sql(j, n->on));
 }
 
 char *
@@ -206,12 +221,7 @@ fv_join_relation_sql(FvJoin *j)
 	if (j->outer)
 	{
 		/* the WHERE is the view's; an EXISTS subquery is J's */
-		appendStringInfoString(&buf, chain_sql(j, list_length(j->rels)));
-		if (j->semi)
-			appendStringInfo(&buf, " WHERE %sEXISTS (SELECT FROM %s %s WHERE %s)",
-							 j->semi->semi == FV_SEMI_NOT_EXISTS ? "NOT " : "",
-							 table_name(j->semi->relid), quote_identifier(j->semi->alias),
-							 on_clause(j, j->semi));
+		appendStringInfoString(&buf, post_from(j, j->tree));
 		return buf.data;
 	}
 	foreach(lc, j->rels)
@@ -228,16 +238,14 @@ fv_join_relation_sql(FvJoin *j)
 /*
  * The columns of rel's table read anywhere, as "alias.column":
  * FV_COLS_DIRECT   alias.column AS "alias.column"
- * FV_COLS_ROW      row."alias.column" (from a row of the chain's deltas)
  * FV_COLS_NULL     NULL::type AS "alias.column" (a NULL-extended row)
  * FV_COLS_EXPAND   LATERAL (SELECT row."alias.column" AS column, ...) alias:
- *                  the relation's alias again, over a row of the chain
+ *                  the relation's alias again, over a row of a delta
  * each followed by ", "
  */
 typedef enum FvColsMode
 {
 	FV_COLS_DIRECT,
-	FV_COLS_ROW,
 	FV_COLS_NULL,
 	FV_COLS_EXPAND
 } FvColsMode;
@@ -265,9 +273,6 @@ append_rel_columns(StringInfo buf, FvJoin *j, FvJoinRel *rel, FvColsMode mode, c
 				appendStringInfo(buf, "%s.%s AS %s, ", quote_identifier(rel->alias),
 								 quote_identifier(col), name);
 				break;
-			case FV_COLS_ROW:
-				appendStringInfo(buf, "%s.%s, ", row, name);
-				break;
 			case FV_COLS_NULL:
 				{
 					Oid			type;
@@ -288,14 +293,19 @@ append_rel_columns(StringInfo buf, FvJoin *j, FvJoinRel *rel, FvColsMode mode, c
 		appendStringInfo(buf, ") %s, ", quote_identifier(rel->alias));
 }
 
-/* for the first n relations of the chain: append_rel_columns */
+/*
+ * Node n's output columns: those of the relations of side (a subtree of n)
+ * directly, the others as NULLs; side NULL: all directly.
+ */
 static void
-append_chain_columns(StringInfo buf, FvJoin *j, int n, FvColsMode mode, const char *row)
+append_node_columns(StringInfo buf, FvJoin *j, FvJoinNode *n, FvJoinNode *side)
 {
-	int			m;
+	ListCell   *lc;
 
-	for (m = 0; m < n; m++)
-		append_rel_columns(buf, j, list_nth(j->rels, m), mode, row);
+	foreach(lc, n->rels)
+		append_rel_columns(buf, j, lfirst(lc),
+						   side == NULL || list_member_ptr(side->rels, lfirst(lc)) ? FV_COLS_DIRECT : FV_COLS_NULL,
+						   NULL);
 }
 
 /* "FROM <items>, " without its trailing ", " */
@@ -309,178 +319,218 @@ end_from(StringInfo buf)
 	}
 }
 
-/*
- * The change of the rows of Tk-1 that have (match) or have not (!match) a
- * row of Rk on cond, with Rk's columns as NULLs (nulls) or without them:
- * the rows of dk-1 (prev) so after the batch, with their signs; and the rows
- * of pre(Tk-1) matching a row of delta(Rk), with sign x ([so after] - [so
- * before]), the matches before being those after minus the matching rows of
- * delta(Rk).
- */
-static void
-append_match_change(StringInfo buf, FvJoin *j, int k, FvJoinRel *rel, const char *prev,
-					const char *delta, const char *cond, bool match, bool nulls)
+/* the delta of node n: a table's batch rows, or the CTE __fv_dID */
+static char *
+delta_name(FvJoinNode *n)
 {
-	const char *alias = quote_identifier(rel->alias);
-	char	   *table = table_name(rel->relid);
-
-	appendStringInfoString(buf, "SELECT ");
-	append_chain_columns(buf, j, k, FV_COLS_ROW, "__fv_t");
-	if (nulls)
-		append_rel_columns(buf, j, rel, FV_COLS_NULL, NULL);
-	appendStringInfo(buf, "__fv_t.__sign, __fv_t.__xid FROM %s __fv_t, ", prev);
-	append_chain_columns(buf, j, k, FV_COLS_EXPAND, "__fv_t");
-	end_from(buf);
-	appendStringInfo(buf, " WHERE %sEXISTS (SELECT FROM %s %s WHERE %s)",
-					 match ? "" : "NOT ", table, alias, cond);
-
-	appendStringInfoString(buf, " UNION ALL SELECT * FROM (SELECT ");
-	append_chain_columns(buf, j, k, FV_COLS_ROW, "__fv_p");
-	if (nulls)
-		append_rel_columns(buf, j, rel, FV_COLS_NULL, NULL);
-	appendStringInfo(buf, "(__fv_p.__sign * ((%sEXISTS (SELECT FROM %s %s WHERE %s))::pg_catalog.int4"
-					 " - ((SELECT pg_catalog.count(*) FROM %s %s WHERE %s)"
-					 " - (SELECT COALESCE(pg_catalog.sum(%s.__sign), 0) FROM %s %s WHERE %s) %s 0)::pg_catalog.int4))::pg_catalog.int4 AS __sign,"
-					 " 0::pg_catalog.int8 AS __xid FROM (SELECT ",
-					 match ? "" : "NOT ", table, alias, cond,
-					 table, alias, cond,
-					 alias, delta, alias, cond, match ? ">" : "=");
-	append_chain_columns(buf, j, k, FV_COLS_DIRECT, NULL);
-	appendStringInfo(buf, "1 AS __sign FROM %s UNION ALL SELECT ", chain_sql(j, k));
-	append_chain_columns(buf, j, k, FV_COLS_ROW, "__fv_q");
-	appendStringInfo(buf, "-__fv_q.__sign FROM %s __fv_q) __fv_p, ", prev);
-	append_chain_columns(buf, j, k, FV_COLS_EXPAND, "__fv_p");
-	end_from(buf);
-	appendStringInfo(buf, " WHERE EXISTS (SELECT FROM %s %s WHERE %s)) __fv_c WHERE __fv_c.__sign <> 0",
-					 delta, alias, cond);
+	if (n->kind == FV_JN_TABLE)
+		return psprintf("%s_%d", FV_DELTA_NAME, n->rel->table + 1);
+	return psprintf("__fv_d%d", n->id);
 }
 
 /*
- * J's delta for a view with a LEFT JOIN: along the chain T1 = R1,
- * Tk = Tk-1 [LEFT] JOIN Rk ON ck, the delta dk of each prefix from the one
- * before (CTEs __fv_d1 .. __fv_dN, columns "alias.column" of every
- * relation so far, __sign, __xid):
- *
- *   inner part   dk-1 x pre(Rk)  +  post(Tk-1) x delta(Rk)      (on ck)
- *   LEFT JOIN:   + the rows of Tk-1 without a match in Rk, NULL-extended:
- *                every row t of dk-1 with no match in post(Rk), sign kept;
- *                every row t of pre(Tk-1) (post(Tk-1) minus dk-1) that
- *                matches a row of delta(Rk): sign x ([no match after] -
- *                [no match before]), the matches before being those after
- *                minus the matching rows of delta(Rk).
- *
- * The first sum is the inner join's; the second is
- * N(post) - N(pre) = sum over t in delta(Tk-1) of [no match after] plus
- * sum over t in pre(Tk-1) of ([no match after] - [no match before]),
- * whose terms vanish unless delta(Rk) has a row matching t.
+ * FROM items of n's delta, its tables under their aliases (a CTE's rows
+ * expanded under row); *sign and *xid the expressions of a row's sign and
+ * transaction.
  */
+static char *
+delta_from(FvJoin *j, FvJoinNode *n, const char *row, char **sign, char **xid)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	if (n->kind == FV_JN_TABLE)
+	{
+		const char *alias = quote_identifier(n->rel->alias);
+
+		*sign = psprintf("%s.__sign", alias);
+		*xid = psprintf("%s.__xid", alias);
+		return psprintf("%s %s", delta_name(n), alias);
+	}
+	row = psprintf("%s%d", row, n->id);
+	*sign = psprintf("%s.__sign", row);
+	*xid = psprintf("%s.__xid", row);
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%s %s, ", delta_name(n), row);
+	foreach(lc, n->rels)
+		append_rel_columns(&buf, j, lfirst(lc), FV_COLS_EXPAND, row);
+	end_from(&buf);
+	return buf.data;
+}
+
+/*
+ * FROM items of pre(n) = post(n) minus its delta, as signed rows: post's
+ * with sign 1, the delta's with their signs turned; *sign a row's sign.
+ */
+static char *
+pre_from(FvJoin *j, FvJoinNode *n, char **sign)
+{
+	StringInfoData buf;
+	char	   *dsign;
+	char	   *dxid;
+	char	   *row;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	if (n->kind == FV_JN_TABLE)
+	{
+		const char *alias = quote_identifier(n->rel->alias);
+
+		*sign = psprintf("%s.__sign", alias);
+		appendStringInfo(&buf, "(SELECT %s1 AS __sign FROM %s UNION ALL SELECT %s-__sign FROM %s) %s",
+						 table_columns(j, n->rel->table, ""), table_name(n->rel->relid),
+						 table_columns(j, n->rel->table, ""), delta_name(n), alias);
+		return buf.data;
+	}
+	row = psprintf("__fv_p%d", n->id);
+	*sign = psprintf("%s.__sign", row);
+	appendStringInfoString(&buf, "(SELECT ");
+	append_node_columns(&buf, j, n, NULL);
+	appendStringInfo(&buf, "1 AS __sign FROM %s UNION ALL SELECT ", post_from(j, n));
+	append_node_columns(&buf, j, n, NULL);
+	{
+		char	   *from = delta_from(j, n, "__fv_q", &dsign, &dxid);
+
+		appendStringInfo(&buf, "-%s FROM %s) %s, ", dsign, from, row);
+	}
+	foreach(lc, n->rels)
+		append_rel_columns(&buf, j, lfirst(lc), FV_COLS_EXPAND, row);
+	end_from(&buf);
+	return buf.data;
+}
+
+/*
+ * The change of node n's rows that come from a row x of side x (a child of
+ * n) with (match) or without (!match) a row of side y on n's condition,
+ * y's columns NULL (if n has them): the rows of delta(x) so after the
+ * batch, with their signs; and the rows of pre(x) matching a row of
+ * delta(y), with sign x ([so after] - [so before]), the matches before being
+ * those after minus the matching rows of delta(y).  The change of
+ * sum over x in post(x) of [so after] minus sum over pre(x) of [so before]:
+ * the second part's terms vanish unless a row of delta(y) matches x.
+ */
+static void
+append_match_change(StringInfo buf, FvJoin *j, FvJoinNode *n, FvJoinNode *x, FvJoinNode *y, bool match)
+{
+	char	   *cond = conjuncts_sql(j, n->on);
+	char	   *ypost = post_from(j, y);
+	char	   *xsign;
+	char	   *xxid;
+	char	   *ysign;
+	char	   *yxid;
+	char	   *from;
+	char	   *ydelta = delta_from(j, y, "__fv_y", &ysign, &yxid);
+
+	from = delta_from(j, x, "__fv_x", &xsign, &xxid);
+	appendStringInfoString(buf, "SELECT ");
+	append_node_columns(buf, j, n, x);
+	appendStringInfo(buf, "%s AS __sign, %s AS __xid FROM %s WHERE %sEXISTS (SELECT FROM %s WHERE %s)",
+					 xsign, xxid, from, match ? "" : "NOT ", ypost, cond);
+
+	from = pre_from(j, x, &xsign);
+	appendStringInfoString(buf, " UNION ALL SELECT * FROM (SELECT ");
+	append_node_columns(buf, j, n, x);
+	appendStringInfo(buf, "(%s * ((%sEXISTS (SELECT FROM %s WHERE %s))::pg_catalog.int4"
+					 " - ((SELECT pg_catalog.count(*) FROM %s WHERE %s)"
+					 " - (SELECT COALESCE(pg_catalog.sum(%s), 0) FROM %s WHERE %s) %s 0)::pg_catalog.int4))::pg_catalog.int4 AS __sign,"
+					 " 0::pg_catalog.int8 AS __xid FROM %s WHERE EXISTS (SELECT FROM %s WHERE %s)) __fv_c%d WHERE __fv_c%d.__sign <> 0",
+					 xsign, match ? "" : "NOT ", ypost, cond,
+					 ypost, cond,
+					 ysign, ydelta, cond, match ? ">" : "=",
+					 from, ydelta, cond, n->id, n->id);
+}
+
+/*
+ * Node n's delta, the CTE __fv_dID (its children's first), columns
+ * "alias.column" of n's relations, __sign and __xid.  For a join of l and r
+ * on c:
+ *
+ *   inner part   delta(l) x pre(r)  +  post(l) x delta(r)       (on c)
+ *   LEFT JOIN:   + the change of l's rows without a match in r,
+ *                NULL-extended (append_match_change)
+ *   FULL JOIN:   + the same of r's rows without a match in l
+ *
+ * (post(l) x post(r) - pre(l) x pre(r), the product being linear in each
+ * factor); a FILTER is its input's delta filtered; SEMI and ANTI are the
+ * change of l's rows with and without a match in r.
+ */
+static void
+append_node_delta(StringInfo buf, FvJoin *j, FvJoinNode *n)
+{
+	char	   *cond;
+	char	   *lsign;
+	char	   *lxid;
+	char	   *rsign;
+	char	   *rxid;
+	char	   *from;
+
+	if (n->kind == FV_JN_TABLE)
+		return;
+	append_node_delta(buf, j, n->larg);
+	if (n->rarg)
+		append_node_delta(buf, j, n->rarg);
+	appendStringInfo(buf, "%s__fv_d%d AS MATERIALIZED (", buf->len == 0 ? "WITH " : ", ", n->id);
+	cond = conjuncts_sql(j, n->on);
+	switch (n->kind)
+	{
+		case FV_JN_FILTER:
+			from = delta_from(j, n->larg, "__fv_l", &lsign, &lxid);
+			appendStringInfoString(buf, "SELECT ");
+			append_node_columns(buf, j, n, NULL);
+			appendStringInfo(buf, "%s AS __sign, %s AS __xid FROM %s WHERE %s", lsign, lxid, from, cond);
+			break;
+		case FV_JN_SEMI:
+		case FV_JN_ANTI:
+			append_match_change(buf, j, n, n->larg, n->rarg, n->kind == FV_JN_SEMI);
+			break;
+		case FV_JN_INNER:
+		case FV_JN_LEFT:
+		case FV_JN_FULL:
+			/* delta(l) x pre(r) */
+			from = delta_from(j, n->larg, "__fv_l", &lsign, &lxid);
+			appendStringInfoString(buf, "SELECT ");
+			append_node_columns(buf, j, n, NULL);
+			appendStringInfo(buf, "(%s * ", lsign);
+			from = psprintf("%s, %s", from, pre_from(j, n->rarg, &rsign));
+			appendStringInfo(buf, "%s)::pg_catalog.int4 AS __sign, %s AS __xid FROM %s WHERE %s",
+							 rsign, lxid, from, cond);
+			/* post(l) x delta(r) */
+			from = delta_from(j, n->rarg, "__fv_r", &rsign, &rxid);
+			appendStringInfoString(buf, " UNION ALL SELECT ");
+			append_node_columns(buf, j, n, NULL);
+			appendStringInfo(buf, "%s AS __sign, %s AS __xid FROM %s, %s WHERE %s",
+							 rsign, rxid, post_from(j, n->larg), from, cond);
+			if (n->kind != FV_JN_INNER)
+			{
+				appendStringInfoString(buf, " UNION ALL ");
+				append_match_change(buf, j, n, n->larg, n->rarg, false);
+			}
+			if (n->kind == FV_JN_FULL)
+			{
+				appendStringInfoString(buf, " UNION ALL ");
+				append_match_change(buf, j, n, n->rarg, n->larg, false);
+			}
+			break;
+		default:
+			elog(ERROR, "pg_flowview: unknown join node %d", (int) n->kind);
+	}
+	appendStringInfoChar(buf, ')');
+}
+
+/* J's delta for a view with an outer join or EXISTS: along its FROM tree */
 static char *
 outer_delta_sql(FvJoin *j)
 {
 	StringInfoData buf;
-	int			n = list_length(j->rels);
-	int			k;
+	ListCell   *lc;
 
 	initStringInfo(&buf);
-	for (k = 0; k < n; k++)
-	{
-		FvJoinRel  *rel = list_nth(j->rels, k);
-		const char *alias = quote_identifier(rel->alias);
-		char	   *delta = psprintf("%s_%d", FV_DELTA_NAME, rel->table + 1);
-		char	   *cond;
-		char	   *prev = psprintf("__fv_d%d", k);
-
-		appendStringInfo(&buf, "%s__fv_d%d AS MATERIALIZED (", k == 0 ? "WITH " : ", ", k + 1);
-		if (k == 0)
-		{
-			appendStringInfoString(&buf, "SELECT ");
-			append_rel_columns(&buf, j, rel, FV_COLS_DIRECT, NULL);
-			appendStringInfo(&buf, "%s.__sign, %s.__xid FROM %s %s)", alias, alias, delta, alias);
-			continue;
-		}
-		cond = on_clause(j, rel);
-
-		if (rel->semi)
-		{
-			/*
-			 * [NOT] EXISTS: the rows of Tk-1 with (without) a match in Rk,
-			 * without Rk's columns; the change as for a LEFT JOIN's
-			 * unmatched rows, with the indicator [match] for EXISTS
-			 */
-			append_match_change(&buf, j, k, rel, prev, delta, cond,
-								rel->semi == FV_SEMI_EXISTS, false);
-			appendStringInfoChar(&buf, ')');
-			continue;
-		}
-
-		/* dk-1 x pre(Rk) */
-		appendStringInfoString(&buf, "SELECT ");
-		append_chain_columns(&buf, j, k, FV_COLS_ROW, "__fv_t");
-		append_rel_columns(&buf, j, rel, FV_COLS_DIRECT, NULL);
-		appendStringInfo(&buf, "(__fv_t.__sign * %s.__sign)::pg_catalog.int4 AS __sign, __fv_t.__xid AS __xid FROM %s __fv_t, ",
-						 alias, prev);
-		append_chain_columns(&buf, j, k, FV_COLS_EXPAND, "__fv_t");
-		appendStringInfo(&buf, "(SELECT %s1 AS __sign FROM %s UNION ALL SELECT %s-__sign FROM %s) %s WHERE %s",
-						 table_columns(j, rel->table, ""), table_name(rel->relid),
-						 table_columns(j, rel->table, ""), delta, alias, cond);
-
-		/* post(Tk-1) x delta(Rk) */
-		appendStringInfoString(&buf, " UNION ALL SELECT ");
-		append_chain_columns(&buf, j, k, FV_COLS_DIRECT, NULL);
-		append_rel_columns(&buf, j, rel, FV_COLS_DIRECT, NULL);
-		appendStringInfo(&buf, "%s.__sign, %s.__xid FROM %s, %s %s WHERE %s",
-						 alias, alias, chain_sql(j, k), delta, alias, cond);
-
-		if (rel->left)
-		{
-			/* the NULL-extended rows of Tk-1 without a match in Rk */
-			appendStringInfoString(&buf, " UNION ALL ");
-			append_match_change(&buf, j, k, rel, prev, delta, cond, false, true);
-		}
-		if (rel->full)
-		{
-			/*
-			 * FULL JOIN: the rows of Rk without a match in Tk-1, NULL for
-			 * Tk-1's columns: the same the other way round, the rows of
-			 * delta(Rk) without a match in post(Tk-1), and the rows of
-			 * pre(Rk) matching a row of dk-1
-			 */
-			char	   *chain = chain_sql(j, k);
-
-			appendStringInfoString(&buf, " UNION ALL SELECT ");
-			append_chain_columns(&buf, j, k, FV_COLS_NULL, NULL);
-			append_rel_columns(&buf, j, rel, FV_COLS_DIRECT, NULL);
-			appendStringInfo(&buf, "%s.__sign, %s.__xid FROM %s %s WHERE NOT EXISTS (SELECT FROM %s WHERE %s)",
-							 alias, alias, delta, alias, chain, cond);
-			appendStringInfoString(&buf, " UNION ALL SELECT * FROM (SELECT ");
-			append_chain_columns(&buf, j, k, FV_COLS_NULL, NULL);
-			append_rel_columns(&buf, j, rel, FV_COLS_DIRECT, NULL);
-			appendStringInfo(&buf, "(%s.__sign * ((NOT EXISTS (SELECT FROM %s WHERE %s))::pg_catalog.int4"
-							 " - ((SELECT pg_catalog.count(*) FROM %s WHERE %s)"
-							 " - (SELECT COALESCE(pg_catalog.sum(__fv_t.__sign), 0) FROM %s __fv_t, ",
-							 alias, chain, cond, chain, cond, prev);
-			append_chain_columns(&buf, j, k, FV_COLS_EXPAND, "__fv_t");
-			end_from(&buf);
-			appendStringInfo(&buf, " WHERE %s) = 0)::pg_catalog.int4))::pg_catalog.int4 AS __sign, 0::pg_catalog.int8 AS __xid"
-							 " FROM (SELECT %s1 AS __sign FROM %s UNION ALL SELECT %s-__sign FROM %s) %s"
-							 " WHERE EXISTS (SELECT FROM %s __fv_t, ",
-							 cond, table_columns(j, rel->table, ""), table_name(rel->relid),
-							 table_columns(j, rel->table, ""), delta, alias, prev);
-			append_chain_columns(&buf, j, k, FV_COLS_EXPAND, "__fv_t");
-			end_from(&buf);
-			appendStringInfo(&buf, " WHERE %s)) __fv_c WHERE __fv_c.__sign <> 0", cond);
-		}
-		appendStringInfoChar(&buf, ')');
-	}
+	append_node_delta(&buf, j, j->tree);
 	/* J's columns */
 	appendStringInfoString(&buf, " SELECT ");
-	{
-		ListCell   *lc;
-
-		foreach(lc, j->cols)
-			appendStringInfo(&buf, "%s, ", quote_identifier(((FvJoinCol *) lfirst(lc))->name));
-	}
-	appendStringInfo(&buf, "__sign, __xid FROM __fv_d%d", n);
+	foreach(lc, j->cols)
+		appendStringInfo(&buf, "%s, ", quote_identifier(((FvJoinCol *) lfirst(lc))->name));
+	appendStringInfo(&buf, "__sign, __xid FROM __fv_d%d", j->tree->id);
 	return buf.data;
 }
 
