@@ -41,6 +41,7 @@
 #include "catalog/pg_aggregate.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
@@ -57,6 +58,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
+#include "utils/syscache.h"
 #include "utils/rel.h"
 #include "utils/typcache.h"
 
@@ -239,16 +241,37 @@ add_row_key(FvViewDef *def, FvOutput *out, Node *expr, ExprCheckContext *ctx)
 	if (!identical)
 	{
 		FvGroupKey *image = palloc0(sizeof(FvGroupKey));
+		HeapTuple	typtup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(getBaseType(gk->type)));
 		Oid			send;
-		bool		isvarlena;
 
-		getTypeBinaryOutputInfo(gk->type, &send, &isvarlena);
-		image->expr = (Node *) makeFuncExpr(send, BYTEAOID, list_make1(copyObject(expr)),
-											InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
-		image->type = BYTEAOID;
+		if (!HeapTupleIsValid(typtup))
+			elog(ERROR, "cache lookup failed for type %u", gk->type);
+		send = ((Form_pg_type) GETSTRUCT(typtup))->typsend;
+		ReleaseSysCache(typtup);
 		image->typmod = -1;
-		image->collation = InvalidOid;
 		image->image = true;
+		if (OidIsValid(send))
+		{
+			/* the value's binary form */
+			image->expr = (Node *) makeFuncExpr(send, BYTEAOID, list_make1(copyObject(expr)),
+												InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+			image->type = BYTEAOID;
+			image->collation = InvalidOid;
+		}
+		else
+		{
+			/* a type without one (user-defined): its text form, compared bytewise */
+			CoerceViaIO *io = makeNode(CoerceViaIO);
+
+			io->arg = (Expr *) copyObject(expr);
+			io->resulttype = TEXTOID;
+			io->resultcollid = C_COLLATION_OID;
+			io->coerceformat = COERCE_EXPLICIT_CAST;
+			io->location = -1;
+			image->expr = (Node *) io;
+			image->type = TEXTOID;
+			image->collation = C_COLLATION_OID;
+		}
 		def->image_keys = lappend(def->image_keys, image);
 	}
 }

@@ -57,6 +57,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -77,6 +78,7 @@
 #include "utils/regproc.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
+#include "utils/syscache.h"
 
 #include "pg_flowview.h"
 #include "views/analyze.h"
@@ -408,6 +410,31 @@ storage_columns(ViewSql *vs)
 }
 
 /*
+ * The equality of group key i, schema-qualified: a user-defined type's
+ * operator is not on the statements' pinned search_path.
+ */
+static char *
+key_eq(ViewSql *vs, int i)
+{
+	FvGroupKey *gk = list_nth(vs->def->groupkeys, i - 1);
+	TypeCacheEntry *tce = lookup_type_cache(gk->type, TYPECACHE_EQ_OPR);
+
+	HeapTuple	tup;
+	char	   *op;
+
+	if (!OidIsValid(tce->eq_opr))
+		return "=";
+	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(tce->eq_opr));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for operator %u", tce->eq_opr);
+	op = psprintf("OPERATOR(%s.%s)",
+				  quote_identifier(get_namespace_name(((Form_pg_operator) GETSTRUCT(tup))->oprnamespace)),
+				  NameStr(((Form_pg_operator) GETSTRUCT(tup))->oprname));
+	ReleaseSysCache(tup);
+	return op;
+}
+
+/*
  * "(a.g1 = b.g1 OR (a.g1 IS NULL AND b.g1 IS NULL)) AND ...": NULL keys
  * match, as with IS NOT DISTINCT FROM, but this form can use the unique
  * indexes on the keys (IS NOT DISTINCT FROM cannot).
@@ -420,8 +447,8 @@ keys_match(ViewSql *vs, const char *a, const char *b)
 
 	initStringInfo(&buf);
 	for (i = 1; i <= vs->nkeys; i++)
-		appendStringInfo(&buf, "%s(%s.g%d = %s.g%d OR (%s.g%d IS NULL AND %s.g%d IS NULL))",
-						 i > 1 ? " AND " : "", a, i, b, i, a, i, b, i);
+		appendStringInfo(&buf, "%s(%s.g%d %s %s.g%d OR (%s.g%d IS NULL AND %s.g%d IS NULL))",
+						 i > 1 ? " AND " : "", a, i, key_eq(vs, i), b, i, a, i, b, i);
 	return buf.data;
 }
 
@@ -434,7 +461,7 @@ keys_equal(ViewSql *vs, const char *a, const char *b)
 
 	initStringInfo(&buf);
 	for (i = 1; i <= vs->nkeys; i++)
-		appendStringInfo(&buf, "%s%s.g%d = %s.g%d", i > 1 ? " AND " : "", a, i, b, i);
+		appendStringInfo(&buf, "%s%s.g%d %s %s.g%d", i > 1 ? " AND " : "", a, i, key_eq(vs, i), b, i);
 	return buf.data;
 }
 
@@ -510,16 +537,23 @@ value_max_bytes(Oid type, int32 typmod)
 /*
  * "coalesce(F(col, 0), 0)": the value's 64-bit hash by its type's extended
  * hash function (NULL hashes as 0); 0A000 naming "what" when the type has
- * none.
+ * none, unless text_ok: a bag view's column, whose text is also an image key
+ * of the row (analyze.c), hashed as text.
  */
 static char *
-hash_of(Oid type, const char *col, const char *what)
+hash_of(Oid type, const char *col, const char *what, bool text_ok)
 {
 	TypeCacheEntry *tce = lookup_type_cache(getBaseType(type), TYPECACHE_HASH_EXTENDED_PROC);
 	Oid			fn = tce->hash_extended_proc;
 	Oid		   *argtypes;
 	int			nargs;
 
+	/*
+	 * A bag view's row of a type without one (user-defined) also has the
+	 * value's text as an image key, so hashing that text is consistent
+	 */
+	if (!OidIsValid(fn) && text_ok)
+		return psprintf("coalesce(pg_catalog.hashtextextended((%s)::pg_catalog.text, 0), 0)", col);
 	if (!OidIsValid(fn))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -550,7 +584,8 @@ keys_hash(ViewSql *vs, const char *alias)
 	{
 		FvGroupKey *gk = list_nth(vs->def->groupkeys, k - 1);
 		char	   *hk = hash_of(gk->type, alias ? psprintf("%s.g%d", alias, k) : psprintf("g%d", k),
-								 vs->def->kind == FV_VIEW_AGGREGATE ? "GROUP BY key" : "output column");
+								 vs->def->kind == FV_VIEW_AGGREGATE ? "GROUP BY key" : "output column",
+								 vs->def->kind == FV_VIEW_ROWS);
 
 		h = h ? psprintf("pg_catalog.hashint8extended(%s, %s)", hk, h) : hk;
 	}
@@ -742,7 +777,7 @@ create_storage(ViewSql *vs)
 			fv_spi_run(psprintf("CREATE INDEX ON %s (%s%s%s)", aux,
 						 vs->def->global ? "" : (vs->hashed ? psprintf("(%s)", keys_hash(vs, NULL)) : vs->keys),
 						 vs->def->global ? "" : ", ",
-						 value_hashed(vs, agg) ? psprintf("(%s)", hash_of(agg->argtype, "v", "min/max argument")) : "v"));
+						 value_hashed(vs, agg) ? psprintf("(%s)", hash_of(agg->argtype, "v", "min/max argument", false)) : "v"));
 		if (value_orderable(vs, agg))
 			fv_spi_run(psprintf("CREATE INDEX ON %s (%s%s(%s))", aux,
 						 vs->def->global ? "" : (vs->hashed ? psprintf("(%s)", keys_hash(vs, NULL)) : vs->keys),
@@ -1072,8 +1107,8 @@ apply_statements(ViewSql *vs)
 
 				if (value_hashed(vs, agg))
 					match = psprintf("%s AND %s = %s AND m.v = excluded.v", match,
-									 hash_of(agg->argtype, "m.v", "min/max argument"),
-									 hash_of(agg->argtype, "excluded.v", "min/max argument"));
+									 hash_of(agg->argtype, "m.v", "min/max argument", false),
+									 hash_of(agg->argtype, "excluded.v", "min/max argument", false));
 				else
 					match = psprintf("%s AND m.v = excluded.v", match);
 				appendStringInfoString(&buf, merge_statement(aux, "m",
