@@ -92,8 +92,11 @@ SELECT flowview.create_view('bad', $$SELECT region, count(*) FROM sales WHERE ts
 SELECT flowview.create_view('bad', $$SELECT region, count(*) FROM sales WHERE ts::date > CURRENT_DATE GROUP BY 1$$);
 SELECT flowview.create_view('bad', $$SELECT count(*) FROM sales_by_hour$$);
 SELECT flowview.create_view('bad', $$SELECT count(*) FROM pg_class$$);
-SELECT flowview.create_view('bad', $$SELECT count(*) FROM generate_series(1, 3)$$);
-SELECT flowview.create_view('bad', $$SELECT count(*)$$);
+SELECT flowview.create_view('bad', $$SELECT count(*) FROM generate_series(1, 3) WITH ORDINALITY g$$);
+SELECT flowview.create_view('bad', $$SELECT count(*) FROM sales s, generate_series(1, s.id) g$$);
+SELECT flowview.create_view('bad', $$SELECT count(*) FROM sales s, random() r$$);
+SELECT flowview.create_view('bad', $$SELECT count(*) FROM sales s LEFT JOIN generate_series(1, 3) g ON g = s.id$$);
+SELECT flowview.create_view('bad', $$SELECT count(*) WHERE EXISTS (SELECT FROM sales)$$);
 SELECT flowview.create_view('bad', $$SELECT count(*) FROM sales; SELECT 1$$);
 SELECT flowview.create_view('bad', $$INSERT INTO sales DEFAULT VALUES$$);
 SELECT flowview.create_view('bad', $$SELECT count(*), count(*) FROM sales$$);

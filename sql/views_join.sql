@@ -51,6 +51,9 @@ INSERT INTO jdefs VALUES
  ('jv_full_paren', $$SELECT c.region, r.manager, count(*) AS n, count(o.id) AS orders FROM j_orders o FULL JOIN (j_customers c JOIN j_regions r USING (region)) ON c.id = o.customer_id GROUP BY 1, 2$$),
  ('jv_sub_left', $$SELECT c.region, count(*) AS n FROM j_orders o LEFT JOIN (SELECT * FROM j_customers WHERE id > 3) c ON c.id = o.customer_id GROUP BY 1$$),
  ('jv_full_cross', $$SELECT o.id AS order_id, c.name, p.category FROM j_orders o LEFT JOIN (j_customers c CROSS JOIN (j_products p FULL JOIN j_regions r ON r.manager = p.category)) ON c.id = o.customer_id AND p.id = o.product_id$$),
+ ('jv_func', $$SELECT g, count(*) AS n, sum(o.qty) AS units FROM j_orders o, generate_series(1, 3) g WHERE o.qty >= g GROUP BY 1$$),
+ ('jv_no_from', $$SELECT 1 AS one, 'x'::text AS x$$),
+ ('jv_no_from_agg', $$SELECT count(*) AS n$$),
  ('jv_exists_tree', $$SELECT c.region, count(*) AS n FROM j_customers c LEFT JOIN j_regions r USING (region), j_products p WHERE p.id = c.id AND EXISTS (SELECT FROM j_orders o WHERE o.customer_id = c.id AND o.product_id = p.id) GROUP BY 1$$);
 INSERT INTO jdefs SELECT name || '_ms', q, 'multiset' FROM jdefs WHERE name IN ('jv_region', 'jv_self');
 SELECT name, flowview.create_view(name, q, minmax => minmax) IS NOT NULL AS created FROM jdefs ORDER BY name;
@@ -136,7 +139,6 @@ SELECT flowview.create_view('jr_exists_two', $$SELECT id FROM j_customers c WHER
 SELECT flowview.create_view('jr_exists_agg', $$SELECT id FROM j_customers c WHERE EXISTS (SELECT FROM j_orders o GROUP BY o.customer_id HAVING o.customer_id = c.id)$$);
 SELECT flowview.create_view('jr_recursive', $$WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT n, count(*) FROM r GROUP BY 1$$);
 SELECT flowview.create_view('jr_materialized', $$WITH m AS MATERIALIZED (SELECT * FROM j_orders) SELECT customer_id, count(*) FROM m GROUP BY 1$$);
-SELECT flowview.create_view('jr_func', $$SELECT g, count(*) FROM j_orders o, generate_series(1, 3) g GROUP BY 1$$);
 SELECT flowview.create_view('jr_volatile', $$SELECT c.region, count(*) FROM j_orders o JOIN j_customers c ON c.id = o.customer_id AND random() > 0.5 GROUP BY 1$$);
 SELECT flowview.create_view('jr_lateral', $$SELECT c.region, count(*) FROM j_customers c, LATERAL (SELECT * FROM j_orders o WHERE o.customer_id = c.id) x GROUP BY 1$$);
 SELECT flowview.create_view('jr_nine', $$SELECT count(*) FROM j_orders a, j_orders b, j_orders c, j_orders d, j_orders e, j_orders f, j_orders g, j_orders h, j_orders i WHERE a.id = b.id AND b.id = c.id AND c.id = d.id AND d.id = e.id AND e.id = f.id AND f.id = g.id AND g.id = h.id AND h.id = i.id$$);

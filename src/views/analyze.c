@@ -825,19 +825,57 @@ table_node(FvJoin *j, Index rtindex, RangeTblEntry *rte)
 	rel->rtindex = rtindex;
 	rel->relid = rte->relid;
 	rel->alias = unique_alias(j, rte);
-	if (!list_member_oid(j->tables, rte->relid))
+	rel->table = -1;			/* a function (function_node): no table */
+	if (rte->rtekind == RTE_RELATION)
 	{
-		j->tables = lappend_oid(j->tables, rte->relid);
-		j->table_columns = lappend(j->table_columns, NIL);
+		if (!list_member_oid(j->tables, rte->relid))
+		{
+			j->tables = lappend_oid(j->tables, rte->relid);
+			j->table_columns = lappend(j->table_columns, NIL);
+		}
+		rel->table = list_length(j->tables) - 1;
+		while (list_nth_oid(j->tables, rel->table) != rte->relid)
+			rel->table--;
 	}
-	rel->table = list_length(j->tables) - 1;
-	while (list_nth_oid(j->tables, rel->table) != rte->relid)
-		rel->table--;
 	j->rels = lappend(j->rels, rel);
 	n->kind = FV_JN_TABLE;
 	n->id = ++j->nnodes;
 	n->rel = rel;
 	n->rels = list_make1(rel);
+	return n;
+}
+
+/*
+ * A function in FROM, a relation that never changes: one immutable function
+ * of constants (generate_series(1, 10), a user's immutable function), not
+ * ROWS FROM, WITH ORDINALITY or a function returning record.
+ */
+static FvJoinNode *
+function_node(FvJoin *j, Index rtindex, RangeTblEntry *rte)
+{
+	RangeTblFunction *rtf;
+	FvJoinNode *n;
+
+	if (list_length(rte->functions) != 1 || rte->funcordinality || rte->lateral)
+		reject("functions in FROM with ROWS FROM, WITH ORDINALITY or LATERAL are", NULL);
+	rtf = linitial(rte->functions);
+	if (rtf->funccolnames != NIL)
+		reject("functions in FROM returning record are", NULL);
+	if (contain_vars_of_level(rtf->funcexpr, 0) || contain_vars_of_level(rtf->funcexpr, 1))
+		reject("functions in FROM over other FROM items' columns are", NULL);
+	if (checkExprHasSubLink(rtf->funcexpr))
+		reject("subqueries in a function's arguments in FROM are", NULL);
+	check_functions_in_node(rtf->funcexpr, check_function, NULL);
+	{
+		ExprCheckContext ctx;
+
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.rtindex = rtindex;
+		check_expr_walker(rtf->funcexpr, &ctx);
+	}
+	n = table_node(j, rtindex, rte);
+	n->rel->func = rtf->funcexpr;
+	n->rel->colnames = rte->eref->colnames;
 	return n;
 }
 
@@ -854,6 +892,8 @@ collect_from(Query *q, FvJoin *j, Node *node, bool top)
 		Index		rtindex = ((RangeTblRef *) node)->rtindex;
 		RangeTblEntry *rte = rt_fetch(rtindex, q->rtable);
 
+		if (rte->rtekind == RTE_FUNCTION)
+			return function_node(j, rtindex, rte);
 		check_from_item(rte);
 		return table_node(j, rtindex, rte);
 	}
@@ -906,7 +946,19 @@ collect_from(Query *q, FvJoin *j, Node *node, bool top)
 			n = n ? join_node(j, FV_JN_INNER, n, item, NIL) : item;
 		}
 		if (n == NULL)
-			reject("a query without FROM is", NULL);
+		{
+			/* no FROM: one row of nothing, "(SELECT) AS __fv_unit" */
+			FvJoinRel  *rel = palloc0(sizeof(FvJoinRel));
+
+			rel->alias = "__fv_unit";
+			rel->table = -1;
+			j->rels = lappend(j->rels, rel);
+			n = palloc0(sizeof(FvJoinNode));
+			n->kind = FV_JN_TABLE;
+			n->id = ++j->nnodes;
+			n->rel = rel;
+			n->rels = list_make1(rel);
+		}
 		add_quals(q, j, quals);
 		if (quals)
 			conds = make_ands_implicit((Expr *) flatten_join_alias_vars(q, quals));
@@ -920,6 +972,15 @@ collect_from(Query *q, FvJoin *j, Node *node, bool top)
 	}
 	reject("this kind of FROM item is", NULL);
 	return NULL;
+}
+
+/* The name of column attno of rel: a table's, or a function's */
+char *
+fv_join_rel_column(FvJoinRel *rel, AttrNumber attno)
+{
+	if (rel->table < 0)
+		return strVal(list_nth(rel->colnames, attno - 1));
+	return get_attname(rel->relid, attno, false);
 }
 
 /* J's columns: the base columns the query reads outside FROM and WHERE */
@@ -946,7 +1007,7 @@ collect_join_cols(Node *node, FvJoin *j)
 		foreach(lc, j->rels)
 			if (((FvJoinRel *) lfirst(lc))->rtindex == var->varno)
 				col->name = psprintf("%s.%s", ((FvJoinRel *) lfirst(lc))->alias,
-									 get_attname(((FvJoinRel *) lfirst(lc))->relid, var->varattno, false));
+									 fv_join_rel_column(lfirst(lc), var->varattno));
 		if (col->name == NULL)
 			reject("outer references are", NULL);
 		if (strlen(col->name) >= NAMEDATALEN)
@@ -1015,6 +1076,10 @@ analyze_join(FvViewDef *def, Query *q)
 	}
 	if (list_length(j->rels) > FV_JOIN_MAX_RELS)
 		reject(psprintf("joins of more than %d tables are", FV_JOIN_MAX_RELS), NULL);
+	foreach(lc, j->rels)
+		if (j->outer && ((FvJoinRel *) lfirst(lc))->table < 0)
+			reject(((FvJoinRel *) lfirst(lc))->func ? "functions in FROM together with outer joins or EXISTS are" :
+				   "EXISTS and IN subqueries in a query without FROM are", NULL);
 	j->rtable = q->rtable;
 
 	/* conditions: over the join's tables, expressions as anywhere else */
@@ -1039,9 +1104,12 @@ analyze_join(FvViewDef *def, Query *q)
 	foreach(lc, j->rels)
 	{
 		FvJoinRel  *rel = lfirst(lc);
-		ListCell   *tc = list_nth_cell(j->table_columns, rel->table);
+		ListCell   *tc;
 		int			x = 0;
 
+		if (rel->table < 0)
+			continue;			/* a function: J reads its columns by name */
+		tc = list_nth_cell(j->table_columns, rel->table);
 		while ((x = bms_next_member(ctx.by_rt[rel->rtindex], x)) >= 0)
 		{
 			char	   *name = get_attname(rel->relid, x + FirstLowInvalidHeapAttributeNumber, false);
@@ -1142,10 +1210,9 @@ fv_analyze_query(const char *query_text)
 	if (q->groupingSets)
 		reject("GROUPING SETS, ROLLUP and CUBE are", NULL);
 
-	if (list_length(q->jointree->fromlist) == 0)
-		reject("a query without FROM is", NULL);
-	if (list_length(q->jointree->fromlist) > 1 ||
-		!IsA(linitial(q->jointree->fromlist), RangeTblRef) || def->semi != 0)
+	if (list_length(q->jointree->fromlist) != 1 ||
+		!IsA(linitial(q->jointree->fromlist), RangeTblRef) || def->semi != 0 ||
+		rt_fetch(linitial_node(RangeTblRef, q->jointree->fromlist)->rtindex, q->rtable)->rtekind == RTE_FUNCTION)
 		analyze_join(def, q);	/* q is now the query over J */
 	else
 	{

@@ -91,7 +91,10 @@ typedef struct FvJoinRel
 	Index		rtindex;		/* in the query as written */
 	Oid			relid;
 	char	   *alias;			/* its unique name in the FROM clause */
-	int			table;			/* index into FvJoin.tables */
+	int			table;			/* index into FvJoin.tables, -1 for a function */
+	/* a function in FROM (relid invalid): immutable, constant arguments */
+	Node	   *func;			/* its call */
+	List	   *colnames;		/* String: its columns' names */
 } FvJoinRel;
 
 /*
@@ -165,6 +168,9 @@ typedef struct FvViewDef
 } FvViewDef;
 
 extern FvViewDef *fv_analyze_query(const char *query_text);
+
+/* the name of a join relation's column */
+extern char *fv_join_rel_column(FvJoinRel *rel, AttrNumber attno);
 
 /* names for the first output columns, "name(c1, c2)" of create_view */
 extern List *fv_column_names;

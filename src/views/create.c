@@ -1415,8 +1415,9 @@ record_join(ViewSql *vs)
 	Datum		values[3];
 
 	initStringInfo(&tables);
+	appendStringInfoChar(&tables, '{');
 	foreach(lc, j->tables)
-		appendStringInfo(&tables, "%s%u", foreach_current_index(lc) ? "," : "{", lfirst_oid(lc));
+		appendStringInfo(&tables, "%s%u", foreach_current_index(lc) ? "," : "", lfirst_oid(lc));
 	appendStringInfoChar(&tables, '}');
 	foreach(lc, j->table_columns)
 	{

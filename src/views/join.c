@@ -129,9 +129,30 @@ append_join_columns(StringInfo buf, FvJoin *j)
 		FvJoinRel  *rel = rel_of(j, col->rtindex);
 
 		appendStringInfo(buf, "%s.%s AS %s, ", quote_identifier(rel->alias),
-						 quote_identifier(get_attname(rel->relid, col->attno, false)),
+						 quote_identifier(fv_join_rel_column(rel, col->attno)),
 						 quote_identifier(col->name));
 	}
+}
+
+/* A FROM item of relation rel: "table alias", or a function's call */
+static char *
+rel_from(FvJoin *j, FvJoinRel *rel)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	if (rel->table >= 0)
+		return psprintf("%s %s", table_name(rel->relid), quote_identifier(rel->alias));
+	if (rel->func == NULL)
+		return psprintf("(SELECT) AS %s", rel->alias);	/* no FROM */
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%s AS %s(", deparse_expression(rel->func, join_context(j), false, false),
+					 quote_identifier(rel->alias));
+	foreach(lc, rel->colnames)
+		appendStringInfo(&buf, "%s%s", foreach_current_index(lc) ? ", " : "",
+						 quote_identifier(strVal(lfirst(lc))));
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
 }
 
 /* " WHERE q1 AND q2 ..." or "" */
@@ -179,7 +200,7 @@ post_from(FvJoin *j, FvJoinNode *n)
 	switch (n->kind)
 	{
 		case FV_JN_TABLE:
-			return psprintf("%s %s", table_name(n->rel->relid), quote_identifier(n->rel->alias));
+			return rel_from(j, n->rel);
 		case FV_JN_FILTER:
 			return psprintf("(%s JOIN (SELECT) __fv_u%d ON %s)", post_from(j, n->larg), n->id,
 							conjuncts_sql(j, n->on));
@@ -228,8 +249,7 @@ fv_join_relation_sql(FvJoin *j)
 	{
 		FvJoinRel  *rel = lfirst(lc);
 
-		appendStringInfo(&buf, "%s%s %s", foreach_current_index(lc) ? ", " : "",
-						 table_name(rel->relid), quote_identifier(rel->alias));
+		appendStringInfo(&buf, "%s%s", foreach_current_index(lc) ? ", " : "", rel_from(j, rel));
 	}
 	appendStringInfoString(&buf, where_clause(j));
 	return buf.data;
@@ -584,13 +604,15 @@ inner_delta_sql(FvJoin *j)
 		FvJoinRel  *delta = list_nth(j->rels, i);
 		ListCell   *lc;
 
-		if (i > 0)
+		if (delta->table < 0)
+			continue;			/* a function never changes */
+		if (buf.len > 0)
 			appendStringInfoString(&buf, " UNION ALL ");
 		appendStringInfoString(&buf, "SELECT ");
 		append_join_columns(&buf, j);
 		appendStringInfo(&buf, "(%s.__sign", quote_identifier(delta->alias));
 		foreach(lc, j->rels)
-			if (foreach_current_index(lc) > i)
+			if (foreach_current_index(lc) > i && ((FvJoinRel *) lfirst(lc))->table >= 0)
 				appendStringInfo(&buf, " * %s.__sign", quote_identifier(((FvJoinRel *) lfirst(lc))->alias));
 		appendStringInfo(&buf, ")::pg_catalog.int4 AS __sign, %s.__xid FROM ",
 						 quote_identifier(delta->alias));
@@ -601,9 +623,12 @@ inner_delta_sql(FvJoin *j)
 
 			if (m > 0)
 				appendStringInfoString(&buf, ", ");
-			if (m < i)
-				appendStringInfoString(&buf, table_name(rel->relid));
-			else if (m == i)
+			if (m < i || rel->table < 0)
+			{
+				appendStringInfoString(&buf, rel_from(j, rel));
+				continue;
+			}
+			if (m == i)
 				appendStringInfo(&buf, "%s_%d", FV_DELTA_NAME, rel->table + 1);
 			else
 				appendStringInfo(&buf, "(SELECT %s1 AS __sign FROM %s UNION ALL SELECT %s-__sign FROM %s_%d)",
@@ -612,6 +637,19 @@ inner_delta_sql(FvJoin *j)
 			appendStringInfo(&buf, " %s", quote_identifier(rel->alias));
 		}
 		appendStringInfoString(&buf, where);
+	}
+	/* only functions: J never changes */
+	if (buf.len == 0)
+	{
+		ListCell   *lc;
+
+		appendStringInfoString(&buf, "SELECT ");
+		append_join_columns(&buf, j);
+		appendStringInfoString(&buf, "0 AS __sign, 0::pg_catalog.int8 AS __xid FROM ");
+		foreach(lc, j->rels)
+			appendStringInfo(&buf, "%s%s", foreach_current_index(lc) ? ", " : "",
+							 rel_from(j, lfirst(lc)));
+		appendStringInfoString(&buf, " WHERE false");
 	}
 	return buf.data;
 }
@@ -681,6 +719,8 @@ fv_join_index_notices(FvJoin *j)
 				continue;
 			rel = rel_of(j, var->varno);
 			keyed = bms_add_member(keyed, var->varno);
+			if (rel->table < 0)
+				continue;		/* a function */
 			key = psprintf("%u.%d", rel->relid, var->varattno);
 			if (list_member(done, makeString(key)))
 				continue;
@@ -700,7 +740,7 @@ fv_join_index_notices(FvJoin *j)
 		FvJoinRel  *rel = lfirst(lc);
 
 		/* (one table: a subquery in FROM pulled up, nothing to join) */
-		if (list_length(j->rels) > 1 && !bms_is_member(rel->rtindex, keyed))
+		if (list_length(j->rels) > 1 && !bms_is_member(rel->rtindex, keyed) && rel->table >= 0)
 			ereport(NOTICE,
 					(errmsg("live view joins %s (as %s) without an equality to another table's columns",
 							get_rel_name(rel->relid), rel->alias),

@@ -166,7 +166,7 @@ add_rows(LineageContext *lc, Node *expr, const char *transformation, bool direct
 			any = true;
 		}
 	}
-	if (!any && direct)
+	if (!any && direct && OidIsValid(lc->first_table))
 		add_row(lc, lc->first_table, 0, transformation, direct, expression);
 }
 
@@ -404,7 +404,8 @@ fv_lineage(PG_FUNCTION_ARGS)
 							  "    FROM unnest(join_sources) WITH ORDINALITY t(r, i)"
 							  "    JOIN pg_catalog.pg_class k ON k.oid = t.r"
 							  "    JOIN pg_catalog.pg_namespace n ON n.oid = k.relnamespace),"
-							  " join_sources[1]::pg_catalog.oid FROM flowview.view_catalog"
+							  " CASE WHEN join_sources = '{}' THEN 0 ELSE join_sources[1]::pg_catalog.oid END"
+							  " FROM flowview.view_catalog"
 							  " WHERE view_oid = $1" :
 							  "SELECT query, time_zone, source_oid, NULL::text, NULL::pg_catalog.oid FROM flowview.view_catalog"
 							  " WHERE view_oid = $1",
@@ -423,6 +424,7 @@ fv_lineage(PG_FUNCTION_ARGS)
 	if (join_schemas)
 		join_schemas = MemoryContextStrdup(work, join_schemas);
 	lc.first_table = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull));
+	/* (0 for a join of no table: functions alone) */
 	if (isnull)
 		lc.first_table = lc.source;
 	SPI_finish();
@@ -442,13 +444,15 @@ fv_lineage(PG_FUNCTION_ARGS)
 
 	/*
 	 * Names in the query resolve through the caller's search_path, then the
-	 * source's schema (where an unqualified table was most likely found).
+	 * source's schema (where an unqualified table was most likely found),
+	 * then the view's (a view over a function of no table).
 	 */
 	(void) set_config_option("search_path",
-							 psprintf("%s%s%s", namespace_search_path,
+							 psprintf("%s%s%s, %s", namespace_search_path,
 									  namespace_search_path[0] ? ", " : "",
 									  join_schemas ? join_schemas :
-									  quote_identifier(get_namespace_name(get_rel_namespace(lc.source)))),
+									  quote_identifier(get_namespace_name(get_rel_namespace(lc.source))),
+									  quote_identifier(get_namespace_name(get_rel_namespace(view)))),
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 
 	errctx.view = view;

@@ -345,9 +345,11 @@ my @cases = (
 	['spec2', 'mv', q{SELECT a1.j, a2.j,b.j FROM a AS a1, a AS a2,b WHERE a1.i = a2.i AND a1.i = b.i}, {cols => 'x,y,z'}],
 );
 
-# what the accepted count must not fall below (measured 2026-12-02; the goal
-# of issue 13 is at least 95% of the queries, i.e. 74 of 77)
-my $min_accepted = 65;
+# what the accepted count must not fall below (the goal of issue 13 is at
+# least 95% of the queries, i.e. 74 of 77; measured 2026-12-02: 75, the two
+# refused are the views over tables whose row-level security filters their
+# creator, refused by design)
+my $min_accepted = 75;
 
 # The SQL to run in a group's schema (and as its role, if it has one).
 sub in_ctx_sql
