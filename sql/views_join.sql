@@ -52,6 +52,7 @@ INSERT INTO jdefs VALUES
  ('jv_sub_left', $$SELECT c.region, count(*) AS n FROM j_orders o LEFT JOIN (SELECT * FROM j_customers WHERE id > 3) c ON c.id = o.customer_id GROUP BY 1$$),
  ('jv_full_cross', $$SELECT o.id AS order_id, c.name, p.category FROM j_orders o LEFT JOIN (j_customers c CROSS JOIN (j_products p FULL JOIN j_regions r ON r.manager = p.category)) ON c.id = o.customer_id AND p.id = o.product_id$$),
  ('jv_func', $$SELECT g, count(*) AS n, sum(o.qty) AS units FROM j_orders o, generate_series(1, 3) g WHERE o.qty >= g GROUP BY 1$$),
+ ('jv_func_first', $$SELECT g, c.region, count(*) AS n FROM generate_series(1, 2) g, j_orders o JOIN j_customers c ON c.id = o.customer_id WHERE o.qty > g GROUP BY 1, 2$$),
  ('jv_no_from', $$SELECT 1 AS one, 'x'::text AS x$$),
  ('jv_no_from_agg', $$SELECT count(*) AS n$$),
  ('jv_exists_tree', $$SELECT c.region, count(*) AS n FROM j_customers c LEFT JOIN j_regions r USING (region), j_products p WHERE p.id = c.id AND EXISTS (SELECT FROM j_orders o WHERE o.customer_id = c.id AND o.product_id = p.id) GROUP BY 1$$);
