@@ -7,7 +7,10 @@
 # Inner joins of two to four tables, a self-join, a global aggregate, HAVING,
 # min/max both ways, join views without aggregates (enriched rows with
 # duplicates, DISTINCT), LEFT JOINs (one, a chain, NULL-extended rows
-# filtered in WHERE), FULL JOINs, subqueries in FROM, WITH, EXISTS.  After wait_for_freshness every view equals its query
+# filtered in WHERE), FULL JOINs, outer joins of parenthesised joins and
+# filtered subqueries, RIGHT JOIN after a join, EXISTS over a tree, a function
+# in FROM, subqueries in FROM, WITH, EXISTS.  After wait_for_freshness every
+# view equals its query
 # (EXCEPT ALL both ways).  Then the same with the apply worker killed
 # (kill -9) and the server shut down immediately in the middle.  Seed printed.
 use strict;
@@ -57,7 +60,7 @@ my %views = (
 	j_global => q{SELECT count(*) AS n, sum(o.amount) FILTER (WHERE c.region = 'north') AS north}
 	  . ' FROM orders o, customers c WHERE c.id = o.customer_id',
 	j_having => 'SELECT c.unit, count(*) AS n, max(o.amount) AS hi FROM orders o JOIN customers c ON c.id = o.customer_id'
-	  . ' GROUP BY c.unit HAVING count(*) > 300',
+	  . ' GROUP BY c.unit HAVING count(*) > 150',
 	# without aggregates: enriched rows (bag semantics) and DISTINCT
 	j_rows => 'SELECT o.id, o.amount, c.region, p.category FROM orders o JOIN customers c ON c.id = o.customer_id'
 	  . ' JOIN products p ON p.id = o.product_id WHERE o.qty > 2',
@@ -92,6 +95,20 @@ my %views = (
 	  . ' WHERE EXISTS (SELECT 1 FROM payments pm WHERE pm.order_id = o.id AND pm.amount > 100) GROUP BY 1',
 	j_not_exists => 'SELECT c.region, count(*) AS n FROM orders o JOIN customers c ON c.id = o.customer_id'
 	  . ' WHERE NOT EXISTS (SELECT FROM payments pm WHERE pm.order_id = o.id) GROUP BY 1',
+	# outer joins of any shape: RIGHT JOIN after a join, FULL JOIN of a
+	# parenthesised join, LEFT JOIN of a filtered subquery, EXISTS over a
+	# comma join with a LEFT JOIN, a function in FROM
+	j_right_late => 'SELECT c.region, count(*) AS n, count(o.id) AS orders, sum(o.amount) AS revenue'
+	  . ' FROM orders o JOIN products p ON p.id = o.product_id AND p.price > 20 RIGHT JOIN customers c ON c.id = o.customer_id GROUP BY c.region',
+	j_full_paren => 'SELECT c.region, p.category, count(*) AS n, count(o.id) AS orders, sum(pm.amount) AS paid'
+	  . ' FROM (orders o JOIN payments pm ON pm.order_id = o.id) FULL JOIN (customers c JOIN products p ON p.id = c.id) ON c.id = o.customer_id'
+	  . ' GROUP BY c.region, p.category',
+	j_left_filter => 'SELECT o.customer_id, count(*) AS n, count(pm.id) AS big_payments, sum(pm.amount) AS paid'
+	  . ' FROM orders o LEFT JOIN (SELECT * FROM payments WHERE amount > 150) pm ON pm.order_id = o.id GROUP BY o.customer_id',
+	j_exists_tree => 'SELECT c.unit, count(*) AS n FROM customers c LEFT JOIN products p ON p.id = c.id, payments pm'
+	  . ' WHERE pm.order_id = c.id AND EXISTS (SELECT FROM orders o WHERE o.customer_id = c.id AND o.qty > 3) GROUP BY c.unit',
+	j_func => 'SELECT g, c.region, count(*) AS n FROM generate_series(1, 3) g, orders o JOIN customers c ON c.id = o.customer_id'
+	  . ' WHERE o.qty > g GROUP BY g, c.region',
 	j_four => 'SELECT c.region, p.category, count(*) AS n, sum(pm.amount) AS paid'
 	  . ' FROM orders o JOIN customers c ON c.id = o.customer_id JOIN products p ON p.id = o.product_id'
 	  . ' JOIN payments pm ON pm.order_id = o.id GROUP BY c.region, p.category',
