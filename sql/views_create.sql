@@ -71,7 +71,7 @@ SELECT count(*) FROM reports.shops;
 -- rejections: SQLSTATE 0A000 and the construct named; nothing left behind
 SELECT count(*) AS views_before FROM flowview.views;
 SELECT flowview.create_view('bad', $$SELECT s.region, count(*) FROM sales s, LATERAL (SELECT * FROM sales t WHERE t.id = s.id) u GROUP BY s.region$$);
-SELECT flowview.create_view('bad', $$SELECT t1.region, count(*) FROM sales t1 WHERE t1.id > ALL (SELECT id FROM sales) GROUP BY 1$$);
+SELECT flowview.create_view('bad', $$SELECT t1.region, count(*) FROM sales t1 WHERE t1.id > (SELECT max(id) FROM sales) GROUP BY 1$$);
 SELECT flowview.create_view('bad', $$SELECT region, count(*) FROM (SELECT * FROM sales LIMIT 5) s GROUP BY 1$$);
 SELECT flowview.create_view('bad', $$SELECT region, count(*) FROM sales WHERE id IN (SELECT 1) GROUP BY 1$$);
 SELECT flowview.create_view('bad', $$WITH s AS MATERIALIZED (SELECT * FROM sales) SELECT region, count(*) FROM s GROUP BY 1$$);

@@ -666,13 +666,22 @@ replace_sublink_params(Node *testexpr, List *outputs)
 }
 
 /*
- * A conjunct of WHERE that is [NOT] EXISTS (SELECT ... FROM t WHERE c), or
- * x IN (SELECT y FROM t WHERE c) (EXISTS (SELECT ... WHERE c AND x = y)): one
- * table, flat (is_flat_subquery), its conditions may read the query's
- * columns.  Taken out of the query: t joins its range table, c (at the
- * query's level) is kept in def->semi_quals, and the view becomes a join
- * whose last step is a semi-join (EXISTS) or anti-join (NOT EXISTS) with
- * t.  One such subquery per view; any other subquery is refused.
+ * The conjuncts of WHERE that are subqueries over one table t (flat,
+ * is_flat_subquery; their conditions c may read the query's columns), each
+ * taken out of the query as a semi-join (FV_SEMI_EXISTS) or anti-join
+ * (FV_SEMI_NOT_EXISTS) with t on c and a test of x against t's output y:
+ *
+ *   EXISTS (SELECT ... FROM t WHERE c)       semi   c
+ *   NOT EXISTS (...)                         anti   c
+ *   x op ANY (SELECT y ...), x IN (...)      semi   c AND x op y
+ *   NOT (x op ANY ...), x NOT IN (...)       anti   c AND (x op y) IS NOT FALSE
+ *   x op ALL (SELECT y ...)                  anti   c AND (x op y) IS NOT TRUE
+ *   NOT (x op ALL ...)                       semi   c AND (x op y) IS FALSE
+ *
+ * (NOT IN is true when no row makes x = y true or unknown: a NULL on either
+ * side keeps the row out, as SQL says.)  t joins the query's range table;
+ * def->semi_* keep the kind, t's range table index and the conditions at
+ * the query's level.  Any other subquery is refused.
  */
 static void
 extract_semijoin(FvViewDef *def, Query *q)
@@ -685,6 +694,7 @@ extract_semijoin(FvViewDef *def, Query *q)
 	{
 		Node	   *cond = lfirst(lc);
 		bool		negated = false;
+		bool		anti;
 		SubLink    *sl;
 		Query	   *sub;
 		RangeTblEntry *rte;
@@ -697,30 +707,26 @@ extract_semijoin(FvViewDef *def, Query *q)
 		}
 		if (!IsA(cond, SubLink) ||
 			(((SubLink *) cond)->subLinkType != EXISTS_SUBLINK &&
-			 ((SubLink *) cond)->subLinkType != ANY_SUBLINK))
+			 ((SubLink *) cond)->subLinkType != ANY_SUBLINK &&
+			 ((SubLink *) cond)->subLinkType != ALL_SUBLINK))
 		{
 			kept = lappend(kept, lfirst(lc));
 			continue;
 		}
 		sl = (SubLink *) cond;
-		if (sl->subLinkType == ANY_SUBLINK && negated)
-			reject("NOT IN (SELECT ...) is",
-				   "NOT IN is not NOT EXISTS when the subquery yields NULLs; write NOT EXISTS (SELECT FROM t WHERE t.y = x ...) if that is what you mean.");
 		sub = copyObject((Query *) sl->subselect);
-		if (def->semi != 0)
-			reject("more than one EXISTS or IN subquery is", NULL);
 		if (!is_flat_subquery(sub) || list_length(sub->jointree->fromlist) != 1 ||
 			!IsA(linitial(sub->jointree->fromlist), RangeTblRef) || list_length(sub->rtable) != 1 ||
 			((RangeTblEntry *) linitial(sub->rtable))->rtekind != RTE_RELATION)
-			reject("EXISTS and IN subqueries other than over one table (EXISTS (SELECT FROM t WHERE ...)) are", NULL);
+			reject("EXISTS, IN, ANY and ALL subqueries other than over one table (EXISTS (SELECT FROM t WHERE ...)) are", NULL);
 		rte = linitial(sub->rtable);
 		check_from_item(rte);
 		/*
-		 * its table joins the query's range table; its conditions (and for
-		 * x IN (SELECT y ...), x = y) come up a level
+		 * its table joins the query's range table; its conditions (and the
+		 * test of x against its output y) come up a level
 		 */
 		quals = sub->jointree->quals;
-		if (sl->subLinkType == ANY_SUBLINK)
+		if (sl->subLinkType != EXISTS_SUBLINK)
 		{
 			List	   *tlist = NIL;
 			ListCell   *tc;
@@ -732,18 +738,37 @@ extract_semijoin(FvViewDef *def, Query *q)
 		}
 		OffsetVarNodes(quals, list_length(q->rtable), 0);
 		IncrementVarSublevelsUp(quals, -1, 1);
-		if (sl->subLinkType == ANY_SUBLINK)
+		anti = negated;
+		if (sl->subLinkType != EXISTS_SUBLINK)
 		{
-			/* x IN (SELECT y ...): EXISTS (SELECT ... WHERE ... AND x = y) */
 			List	   *pair = (List *) quals;
 			Node	   *test = replace_sublink_params(copyObject(sl->testexpr), lsecond(pair));
+			BooleanTest *bt = NULL;
 
+			if (sl->subLinkType == ANY_SUBLINK && negated)
+			{
+				bt = makeNode(BooleanTest);
+				bt->booltesttype = IS_NOT_FALSE;
+			}
+			else if (sl->subLinkType == ALL_SUBLINK)
+			{
+				bt = makeNode(BooleanTest);
+				bt->booltesttype = negated ? IS_FALSE : IS_NOT_TRUE;
+				anti = !negated;
+			}
+			if (bt)
+			{
+				bt->arg = (Expr *) test;
+				bt->location = -1;
+				test = (Node *) bt;
+			}
 			quals = linitial(pair) ? (Node *) make_andclause(list_make2(linitial(pair), test)) : test;
 		}
 		q->rtable = lappend(q->rtable, rte);
-		def->semi = negated ? FV_SEMI_NOT_EXISTS : FV_SEMI_EXISTS;
-		def->semi_rtindex = list_length(q->rtable);
-		def->semi_quals = quals ? make_ands_implicit((Expr *) quals) : NIL;
+		def->semi++;
+		def->semi_kinds = lappend_int(def->semi_kinds, anti ? FV_SEMI_NOT_EXISTS : FV_SEMI_EXISTS);
+		def->semi_rtindexes = lappend_int(def->semi_rtindexes, list_length(q->rtable));
+		def->semi_quals = lappend(def->semi_quals, quals ? make_ands_implicit((Expr *) quals) : NIL);
 	}
 	if (def->semi == 0)
 		return;
@@ -1064,14 +1089,15 @@ analyze_join(FvViewDef *def, Query *q)
 	q->targetList = (List *) flatten_join_alias_vars(q, (Node *) q->targetList);
 	q->havingQual = flatten_join_alias_vars(q, q->havingQual);
 	j->tree = collect_from(q, j, (Node *) q->jointree, true);
-	if (def->semi != 0)
+	for (int k = 0; k < def->semi; k++)
 	{
-		/* the EXISTS subquery's table: a semi- or anti-join over FROM */
-		RangeTblEntry *srte = rt_fetch(def->semi_rtindex, q->rtable);
+		/* a subquery's table: a semi- or anti-join over FROM */
+		Index		rtindex = list_nth_int(def->semi_rtindexes, k);
+		List	   *conds = list_nth(def->semi_quals, k);
 
-		j->tree = join_node(j, def->semi == FV_SEMI_EXISTS ? FV_JN_SEMI : FV_JN_ANTI, j->tree,
-							table_node(j, def->semi_rtindex, srte), list_copy(def->semi_quals));
-		j->quals = list_concat(j->quals, list_copy(def->semi_quals));
+		j->tree = join_node(j, list_nth_int(def->semi_kinds, k) == FV_SEMI_EXISTS ? FV_JN_SEMI : FV_JN_ANTI,
+							j->tree, table_node(j, rtindex, rt_fetch(rtindex, q->rtable)), list_copy(conds));
+		j->quals = list_concat(j->quals, list_copy(conds));
 		j->outer = true;
 	}
 	if (list_length(j->rels) > FV_JOIN_MAX_RELS)
@@ -1192,7 +1218,7 @@ fv_analyze_query(const char *query_text)
 	if (q->hasSubLinks && q->jointree->quals)
 		extract_semijoin(def, q);
 	if (q->hasSubLinks)
-		reject("subqueries other than one [NOT] EXISTS or IN condition of WHERE (scalar subqueries, EXISTS or IN under OR, ALL comparisons) are",
+		reject("subqueries other than [NOT] EXISTS, IN, ANY or ALL conditions ANDed in WHERE (scalar subqueries, subqueries under OR or in the select list) are",
 			   NULL);
 	if (q->hasTargetSRFs)
 		reject("set-returning functions are", NULL);

@@ -162,9 +162,10 @@ typedef struct FvViewDef
 	List	   *used_columns;	/* char * names of source columns read */
 	FvJoin	   *join;			/* a join view: source is J, set by create.c */
 	/* WHERE [NOT] EXISTS (SELECT FROM t WHERE ...), taken out of the query */
-	int			semi;			/* FV_SEMI_* or 0 */
-	Index		semi_rtindex;	/* t, appended to the query's range table */
-	List	   *semi_quals;		/* the subquery's conditions, at the query's level */
+	int			semi;			/* how many, or 0 */
+	List	   *semi_kinds;		/* int: FV_SEMI_* */
+	List	   *semi_rtindexes;	/* int: t, appended to the query's range table */
+	List	   *semi_quals;		/* List *: the subquery's conditions, at the query's level */
 } FvViewDef;
 
 extern FvViewDef *fv_analyze_query(const char *query_text);

@@ -9,7 +9,7 @@
 # duplicates, DISTINCT), LEFT JOINs (one, a chain, NULL-extended rows
 # filtered in WHERE), FULL JOINs, outer joins of parenthesised joins and
 # filtered subqueries, RIGHT JOIN after a join, EXISTS over a tree, a function
-# in FROM, subqueries in FROM, WITH, EXISTS.  After wait_for_freshness every
+# in FROM, subqueries in FROM, WITH, EXISTS, NOT IN and ALL together.  After wait_for_freshness every
 # view equals its query
 # (EXCEPT ALL both ways).  Then the same with the apply worker killed
 # (kill -9) and the server shut down immediately in the middle.  Seed printed.
@@ -103,6 +103,8 @@ my %views = (
 	j_full_paren => 'SELECT c.region, p.category, count(*) AS n, count(o.id) AS orders, sum(pm.amount) AS paid'
 	  . ' FROM (orders o JOIN payments pm ON pm.order_id = o.id) FULL JOIN (customers c JOIN products p ON p.id = c.id) ON c.id = o.customer_id'
 	  . ' GROUP BY c.region, p.category',
+	j_not_in_two => 'SELECT c.region, count(*) AS n FROM customers c WHERE c.id NOT IN (SELECT o.customer_id FROM orders o WHERE o.amount > 985 AND o.customer_id IS NOT NULL)'
+	  . ' AND EXISTS (SELECT FROM orders o2 WHERE o2.customer_id = c.id AND o2.qty = 5) AND c.id > ALL (SELECT pm.amount FROM payments pm WHERE pm.order_id = c.id) GROUP BY 1',
 	j_left_filter => 'SELECT o.customer_id, count(*) AS n, count(pm.id) AS big_payments, sum(pm.amount) AS paid'
 	  . ' FROM orders o LEFT JOIN (SELECT * FROM payments WHERE amount > 150) pm ON pm.order_id = o.id GROUP BY o.customer_id',
 	j_exists_tree => 'SELECT c.unit, count(*) AS n FROM customers c LEFT JOIN products p ON p.id = c.id, payments pm'
