@@ -55,6 +55,9 @@ INSERT INTO jdefs VALUES
  ('jv_func_first', $$SELECT g, c.region, count(*) AS n FROM generate_series(1, 2) g, j_orders o JOIN j_customers c ON c.id = o.customer_id WHERE o.qty > g GROUP BY 1, 2$$),
  ('jv_no_from', $$SELECT 1 AS one, 'x'::text AS x$$),
  ('jv_no_from_agg', $$SELECT count(*) AS n$$),
+ ('jv_union_rows', $$SELECT o.id, c.name FROM j_orders o JOIN j_customers c ON c.id = o.customer_id UNION ALL SELECT pm.order_id, 'payment ' || pm.id::text FROM j_payments pm WHERE pm.amount > 5$$),
+ ('jv_union_agg', $$SELECT region, count(*) AS n, sum(amount) AS total FROM (SELECT c.region, o.amount FROM j_orders o JOIN j_customers c ON c.id = o.customer_id UNION ALL SELECT c.region, pm.amount FROM j_payments pm JOIN j_orders o ON o.id = pm.order_id LEFT JOIN j_customers c ON c.id = o.customer_id WHERE pm.amount > 50) u GROUP BY region$$),
+ ('jv_union_distinct', $$SELECT DISTINCT region FROM (SELECT region FROM j_customers UNION ALL SELECT region FROM j_regions UNION ALL SELECT 'none' WHERE true) u$$),
  ('jv_exists_tree', $$SELECT c.region, count(*) AS n FROM j_customers c LEFT JOIN j_regions r USING (region), j_products p WHERE p.id = c.id AND EXISTS (SELECT FROM j_orders o WHERE o.customer_id = c.id AND o.product_id = p.id) GROUP BY 1$$);
 INSERT INTO jdefs SELECT name || '_ms', q, 'multiset' FROM jdefs WHERE name IN ('jv_region', 'jv_self');
 SELECT name, flowview.create_view(name, q, minmax => minmax) IS NOT NULL AS created FROM jdefs ORDER BY name;
@@ -135,6 +138,11 @@ SELECT flowview.drop_view('jv_cross');
 SELECT flowview.create_view('jr_sub', $$SELECT c.region, count(*) FROM j_orders o JOIN (SELECT region, id FROM j_customers GROUP BY 1, 2) c ON c.id = o.customer_id GROUP BY 1$$);
 SELECT flowview.create_view('jr_exists_or', $$SELECT id FROM j_customers c WHERE EXISTS (SELECT FROM j_orders o WHERE o.customer_id = c.id) OR id = 1$$);
 SELECT flowview.create_view('jr_exists_agg', $$SELECT id FROM j_customers c WHERE EXISTS (SELECT FROM j_orders o GROUP BY o.customer_id HAVING o.customer_id = c.id)$$);
+SELECT flowview.create_view('jr_union', $$SELECT region FROM j_customers UNION SELECT region FROM j_regions$$);
+SELECT flowview.create_view('jr_union_group', $$SELECT region, count(*) FROM j_customers GROUP BY 1 UNION ALL SELECT region, 1 FROM j_regions$$);
+SELECT flowview.create_view('jr_union_order', $$SELECT region FROM j_customers UNION ALL SELECT region FROM j_regions ORDER BY 1$$);
+SELECT flowview.create_view('jr_intersect', $$SELECT region FROM j_customers INTERSECT SELECT region FROM j_regions$$);
+SELECT flowview.create_view('jr_union_join', $$SELECT u.region, count(*) FROM (SELECT region FROM j_customers UNION ALL SELECT region FROM j_regions) u JOIN j_regions r USING (region) GROUP BY 1$$);
 SELECT flowview.create_view('jr_recursive', $$WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT n, count(*) FROM r GROUP BY 1$$);
 SELECT flowview.create_view('jr_materialized', $$WITH m AS MATERIALIZED (SELECT * FROM j_orders) SELECT customer_id, count(*) FROM m GROUP BY 1$$);
 SELECT flowview.create_view('jr_volatile', $$SELECT c.region, count(*) FROM j_orders o JOIN j_customers c ON c.id = o.customer_id AND random() > 0.5 GROUP BY 1$$);

@@ -1078,9 +1078,8 @@ to_join_relation(Node *node, FvJoin *j)
  * (it filters the NULL-extended rows as well).
  */
 static void
-analyze_join(FvViewDef *def, Query *q)
+analyze_join(FvViewDef *def, Query *q, FvJoin *j)
 {
-	FvJoin	   *j = palloc0(sizeof(FvJoin));
 	ExprCheckContext ctx;
 	ListCell   *lc;
 	RangeTblEntry *rte;
@@ -1089,6 +1088,7 @@ analyze_join(FvViewDef *def, Query *q)
 	q->targetList = (List *) flatten_join_alias_vars(q, (Node *) q->targetList);
 	q->havingQual = flatten_join_alias_vars(q, q->havingQual);
 	j->tree = collect_from(q, j, (Node *) q->jointree, true);
+	j->tlist = copyObject(q->targetList);
 	for (int k = 0; k < def->semi; k++)
 	{
 		/* a subquery's table: a semi- or anti-join over FROM */
@@ -1173,6 +1173,170 @@ analyze_join(FvViewDef *def, Query *q)
 	def->join = j;
 }
 
+/* ----------------------------------------------------------------
+ * UNION ALL
+ * ----------------------------------------------------------------
+ */
+
+/* the branches of a tree of UNION ALL, in order (their range table indexes) */
+static List *
+union_branches(Node *node, List *branches)
+{
+	SetOperationStmt *op;
+
+	if (IsA(node, RangeTblRef))
+		return lappend_int(branches, ((RangeTblRef *) node)->rtindex);
+	op = castNode(SetOperationStmt, node);
+	if (op->op != SETOP_UNION || !op->all)
+		reject("UNION (without ALL), INTERSECT and EXCEPT are",
+			   "UNION ALL of queries without aggregates is maintained; UNION is SELECT DISTINCT over the UNION ALL.");
+	branches = union_branches(op->larg, branches);
+	return union_branches(op->rarg, branches);
+}
+
+/*
+ * A query over one FROM item, q's range table entry 1: a subquery that is a
+ * UNION ALL of branches, each a select-project-join (joins of any shape,
+ * EXISTS and the rest as in a view, no aggregates, grouping or DISTINCT).
+ * J is that UNION ALL: each branch becomes a join relation of its own
+ * (analyze_join, sharing the list of tables), and J's delta is the sum of
+ * theirs, each projected through its branch's select list (join.c).
+ */
+static void
+analyze_union(FvViewDef *def, Query *q)
+{
+	RangeTblEntry *urte = rt_fetch(1, q->rtable);
+	Query	   *uq = urte->subquery;
+	SetOperationStmt *op = castNode(SetOperationStmt, uq->setOperations);
+	FvJoin	   *j = palloc0(sizeof(FvJoin));
+	ListCell   *lc;
+	List	   *colnames = NIL;
+	RangeTblEntry *rte;
+
+	if (uq->sortClause || uq->limitCount || uq->limitOffset || uq->rowMarks)
+		reject("ORDER BY, LIMIT and FOR UPDATE of a UNION ALL are", NULL);
+	foreach(lc, union_branches(uq->setOperations, NIL))
+	{
+		Query	   *bq = copyObject(rt_fetch(lfirst_int(lc), uq->rtable)->subquery);
+		FvViewDef  *bdef = palloc0(sizeof(FvViewDef));
+		FvJoin	   *b = palloc0(sizeof(FvJoin));
+
+		fv_flatten_subqueries(bq);
+		if (bq->hasAggs || bq->groupClause || bq->havingQual || bq->groupingSets ||
+			bq->distinctClause || bq->sortClause || bq->limitCount || bq->limitOffset ||
+			bq->hasWindowFuncs || bq->hasTargetSRFs || bq->rowMarks || bq->cteList)
+			reject("branches of a UNION ALL that aggregate, group, deduplicate, sort, limit or use WITH RECURSIVE are",
+				   "Aggregate over the UNION ALL instead: SELECT k, count(*) FROM (SELECT k FROM a UNION ALL SELECT k FROM b) u GROUP BY k.");
+		if (bq->hasSubLinks && bq->jointree->quals)
+			extract_semijoin(bdef, bq);
+		if (bq->hasSubLinks)
+			reject("subqueries other than [NOT] EXISTS, IN, ANY or ALL conditions ANDed in WHERE (scalar subqueries, subqueries under OR or in the select list) are",
+				   NULL);
+		/* the tables so far, so that every branch numbers them alike */
+		b->tables = j->tables;
+		b->table_columns = j->table_columns;
+		analyze_join(bdef, bq, b);
+		j->tables = b->tables;
+		j->table_columns = b->table_columns;
+		j->rels = list_concat(j->rels, b->rels);
+		j->quals = list_concat(j->quals, list_copy(b->quals));
+		j->quals = list_concat(j->quals, list_copy(b->tlist));	/* functions, for security.c */
+		j->branches = lappend(j->branches, b);
+	}
+	/* every branch with the final list */
+	foreach(lc, j->branches)
+	{
+		((FvJoin *) lfirst(lc))->tables = j->tables;
+		((FvJoin *) lfirst(lc))->table_columns = j->table_columns;
+	}
+	if (list_length(j->rels) > FV_JOIN_MAX_RELS)
+		reject(psprintf("UNION ALL branches over more than %d tables in all are", FV_JOIN_MAX_RELS), NULL);
+	j->col_types = op->colTypes;
+	j->col_typmods = op->colTypmods;
+
+	/* J's columns: the UNION's, names made unique */
+	foreach(lc, urte->eref->colnames)
+	{
+		char	   *name = strVal(lfirst(lc));
+		ListCell   *other;
+		bool		clash = false;
+
+		foreach(other, urte->eref->colnames)
+			clash |= other != lc && strcmp(strVal(lfirst(other)), name) == 0;
+		if (clash)
+			name = psprintf("%s_%d", name, foreach_current_index(lc) + 1);
+		colnames = lappend(colnames, makeString(name));
+		j->union_names = lappend(j->union_names, name);
+	}
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relkind = RELKIND_VIEW;
+	rte->eref = makeAlias("j", colnames);
+	rte->inh = false;
+	q->rtable = list_make1(rte);
+	def->join = j;
+}
+
+/*
+ * A top-level UNION ALL q as SELECT * FROM (q) __fv_union: its rows, a
+ * view without aggregates over the UNION ALL.
+ */
+static Query *
+wrap_union(Query *uq)
+{
+	Query	   *q = makeNode(Query);
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+	RangeTblRef *rtr = makeNode(RangeTblRef);
+	List	   *colnames = NIL;
+	ListCell   *lc;
+
+	foreach(lc, uq->targetList)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		if (!tle->resjunk)
+			colnames = lappend(colnames, makeString(tle->resname ? tle->resname : "?column?"));
+	}
+	rte->rtekind = RTE_SUBQUERY;
+	rte->subquery = uq;
+	rte->alias = NULL;
+	rte->eref = makeAlias("__fv_union", colnames);
+	rte->inh = false;
+	rte->inFromCl = true;
+	q->commandType = CMD_SELECT;
+	q->querySource = QSRC_ORIGINAL;
+	q->canSetTag = true;
+	q->rtable = list_make1(rte);
+	rtr->rtindex = 1;
+	q->jointree = makeFromExpr(list_make1(rtr), NULL);
+	foreach(lc, uq->targetList)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		if (tle->resjunk)
+			continue;
+		q->targetList = lappend(q->targetList,
+								makeTargetEntry((Expr *) makeVar(1, tle->resno, exprType((Node *) tle->expr),
+																 exprTypmod((Node *) tle->expr),
+																 exprCollation((Node *) tle->expr), 0),
+												list_length(q->targetList) + 1, tle->resname, false));
+	}
+	return q;
+}
+
+/* Is q's FROM one item, a UNION ALL subquery? */
+static bool
+is_union_query(Query *q)
+{
+	RangeTblEntry *rte;
+
+	if (list_length(q->jointree->fromlist) != 1 || !IsA(linitial(q->jointree->fromlist), RangeTblRef) ||
+		list_length(q->rtable) != 1)
+		return false;
+	rte = rt_fetch(linitial_node(RangeTblRef, q->jointree->fromlist)->rtindex, q->rtable);
+	return rte->rtekind == RTE_SUBQUERY && rte->subquery->setOperations != NULL;
+}
+
 /*
  * fv_analyze_query
  *		Parse and analyse query_text; return its parts, or throw 0A000 naming
@@ -1205,14 +1369,20 @@ fv_analyze_query(const char *query_text)
 		reject("statements other than SELECT are", NULL);
 
 	q = parse_analyze_fixedparams(rawstmt, query_text, NULL, 0, NULL);
+	if (q->setOperations)
+	{
+		/* Q1 UNION ALL Q2: SELECT * FROM (Q1 UNION ALL Q2) */
+		(void) union_branches(q->setOperations, NIL);
+		if (q->sortClause || q->limitCount || q->limitOffset)
+			reject("ORDER BY and LIMIT of a UNION ALL are", "Order and limit when you query the view.");
+		q = wrap_union(q);
+	}
 	def->query = q;
 	fv_flatten_subqueries(q);
 
 	if (q->cteList)
 		reject(q->hasRecursive ? "WITH RECURSIVE is" :
 			   "WITH queries that are MATERIALIZED, not a SELECT, or not read in FROM are", NULL);
-	if (q->setOperations)
-		reject("UNION, INTERSECT and EXCEPT are", NULL);
 	if (q->hasWindowFuncs)
 		reject("window functions are", NULL);
 	if (q->hasSubLinks && q->jointree->quals)
@@ -1236,10 +1406,12 @@ fv_analyze_query(const char *query_text)
 	if (q->groupingSets)
 		reject("GROUPING SETS, ROLLUP and CUBE are", NULL);
 
-	if (list_length(q->jointree->fromlist) != 1 ||
+	if (def->semi == 0 && is_union_query(q))
+		analyze_union(def, q);	/* q is now the query over J */
+	else if (list_length(q->jointree->fromlist) != 1 ||
 		!IsA(linitial(q->jointree->fromlist), RangeTblRef) || def->semi != 0 ||
 		rt_fetch(linitial_node(RangeTblRef, q->jointree->fromlist)->rtindex, q->rtable)->rtekind == RTE_FUNCTION)
-		analyze_join(def, q);	/* q is now the query over J */
+		analyze_join(def, q, palloc0(sizeof(FvJoin)));	/* q is now the query over J */
 	else
 	{
 		RangeTblEntry *rte = rt_fetch(linitial_node(RangeTblRef, q->jointree->fromlist)->rtindex,
@@ -1355,7 +1527,10 @@ fv_analyze_query(const char *query_text)
 	/* the source columns read */
 	x = -1;
 	while ((x = bms_next_member(ctx.attnos, x)) >= 0)
-		def->used_columns = lappend(def->used_columns, def->join ?
+		def->used_columns = lappend(def->used_columns,
+									def->join && def->join->branches ?
+									list_nth(def->join->union_names, x + FirstLowInvalidHeapAttributeNumber - 1) :
+									def->join ?
 									((FvJoinCol *) list_nth(def->join->cols,
 															x + FirstLowInvalidHeapAttributeNumber - 1))->name :
 									get_attname(def->source,

@@ -144,6 +144,12 @@ typedef struct FvJoin
 	FvJoinNode *tree;			/* FROM (and EXISTS) as a tree */
 	List	   *where;			/* the conjuncts of WHERE, the view's with outer */
 	int			nnodes;			/* nodes of tree */
+	List	   *tlist;			/* the select list over the tables (a UNION ALL branch's) */
+	/* a UNION ALL: J is the sum of its branches, each a join of its own */
+	List	   *branches;		/* FvJoin *, sharing tables and table_columns */
+	List	   *col_types;		/* Oid: the UNION's column types */
+	List	   *col_typmods;	/* int */
+	List	   *union_names;	/* char *: J's columns */
 } FvJoin;
 
 typedef struct FvViewDef

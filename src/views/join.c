@@ -84,6 +84,7 @@ join_context(FvJoin *j)
 }
 
 static char *table_columns(FvJoin *j, int t, const char *prefix);
+static char *union_delta_sql(FvJoin *j);
 static char *inner_delta_sql(FvJoin *j);
 static char *outer_delta_sql(FvJoin *j);
 
@@ -225,6 +226,63 @@ post_from(FvJoin *j, FvJoinNode *n)
 					conjuncts_sql(j, n->on));
 }
 
+/*
+ * " FROM ... WHERE ..." of J.  With an outer join or EXISTS the WHERE is the
+ * view's (it filters NULL-extended rows too): only with view_where.
+ */
+static char *
+join_from_sql(FvJoin *j, bool view_where)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, " FROM ");
+	if (j->outer)
+	{
+		appendStringInfoString(&buf, post_from(j, j->tree));
+		if (view_where && j->where != NIL)
+			appendStringInfo(&buf, " WHERE %s", conjuncts_sql(j, j->where));
+		return buf.data;
+	}
+	foreach(lc, j->rels)
+		appendStringInfo(&buf, "%s%s", foreach_current_index(lc) ? ", " : "", rel_from(j, lfirst(lc)));
+	appendStringInfoString(&buf, where_clause(j));
+	return buf.data;
+}
+
+/* "(e1)::t1 AS c1, ..., " of a UNION ALL branch's select list, J's types and names */
+static void
+append_branch_outputs(StringInfo buf, FvJoin *u, FvJoin *b)
+{
+	List	   *dpcontext = join_context(b);
+	ListCell   *lc;
+	int			k = 0;
+
+	foreach(lc, b->tlist)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		if (tle->resjunk)
+			continue;
+		appendStringInfo(buf, "(%s)::%s AS %s, ", deparse_expression((Node *) tle->expr, dpcontext, true, false),
+						 format_type_with_typemod(list_nth_oid(u->col_types, k), list_nth_int(u->col_typmods, k)),
+						 quote_identifier(list_nth(u->union_names, k)));
+		k++;
+	}
+}
+
+/* buf without its trailing ", " (of a select list or FROM items) */
+static void
+drop_trailing_comma(StringInfo buf)
+{
+	if (buf->len >= 2 && strcmp(buf->data + buf->len - 2, ", ") == 0)
+	{
+		buf->len -= 2;
+		buf->data[buf->len] = '\0';
+	}
+}
+
 char *
 fv_join_relation_sql(FvJoin *j)
 {
@@ -232,26 +290,25 @@ fv_join_relation_sql(FvJoin *j)
 	ListCell   *lc;
 
 	initStringInfo(&buf);
+	if (j->branches != NIL)
+	{
+		/* a UNION ALL: each branch's select list over its join */
+		foreach(lc, j->branches)
+		{
+			FvJoin	   *b = lfirst(lc);
+
+			appendStringInfoString(&buf, foreach_current_index(lc) ? " UNION ALL SELECT " : "SELECT ");
+			append_branch_outputs(&buf, j, b);
+			drop_trailing_comma(&buf);
+			appendStringInfoString(&buf, join_from_sql(b, true));
+		}
+		return buf.data;
+	}
 	appendStringInfoString(&buf, "SELECT ");
 	append_join_columns(&buf, j);
 	/* the trailing ", " (or a SELECT without columns) */
-	if (j->cols != NIL)
-		buf.len -= 2;
-	buf.data[buf.len] = '\0';
-	appendStringInfoString(&buf, " FROM ");
-	if (j->outer)
-	{
-		/* the WHERE is the view's; an EXISTS subquery is J's */
-		appendStringInfoString(&buf, post_from(j, j->tree));
-		return buf.data;
-	}
-	foreach(lc, j->rels)
-	{
-		FvJoinRel  *rel = lfirst(lc);
-
-		appendStringInfo(&buf, "%s%s", foreach_current_index(lc) ? ", " : "", rel_from(j, rel));
-	}
-	appendStringInfoString(&buf, where_clause(j));
+	drop_trailing_comma(&buf);
+	appendStringInfoString(&buf, join_from_sql(j, false));
 	return buf.data;
 }
 
@@ -328,17 +385,6 @@ append_node_columns(StringInfo buf, FvJoin *j, FvJoinNode *n, FvJoinNode *side)
 						   NULL);
 }
 
-/* "FROM <items>, " without its trailing ", " */
-static void
-end_from(StringInfo buf)
-{
-	if (buf->len >= 2 && strcmp(buf->data + buf->len - 2, ", ") == 0)
-	{
-		buf->len -= 2;
-		buf->data[buf->len] = '\0';
-	}
-}
-
 /* the delta of node n: a table's batch rows, or the CTE __fv_dID */
 static char *
 delta_name(FvJoinNode *n)
@@ -374,7 +420,7 @@ delta_from(FvJoin *j, FvJoinNode *n, const char *row, char **sign, char **xid)
 	appendStringInfo(&buf, "%s %s, ", delta_name(n), row);
 	foreach(lc, n->rels)
 		append_rel_columns(&buf, j, lfirst(lc), FV_COLS_EXPAND, row);
-	end_from(&buf);
+	drop_trailing_comma(&buf);
 	return buf.data;
 }
 
@@ -415,7 +461,7 @@ pre_from(FvJoin *j, FvJoinNode *n, char **sign)
 	}
 	foreach(lc, n->rels)
 		append_rel_columns(&buf, j, lfirst(lc), FV_COLS_EXPAND, row);
-	end_from(&buf);
+	drop_trailing_comma(&buf);
 	return buf.data;
 }
 
@@ -579,7 +625,7 @@ fv_join_delta_sql(FvJoin *j)
 	delta_join = j;
 	PG_TRY();
 	{
-		sql = j->outer ? outer_delta_sql(j) : inner_delta_sql(j);
+		sql = j->branches ? union_delta_sql(j) : j->outer ? outer_delta_sql(j) : inner_delta_sql(j);
 	}
 	PG_FINALLY();
 	{
@@ -654,6 +700,54 @@ inner_delta_sql(FvJoin *j)
 	return buf.data;
 }
 
+/*
+ * A UNION ALL's delta: the sum of its branches' deltas, each a join's delta
+ * (its columns "alias.column") with the branch's tables' aliases over it
+ * again, projected through the branch's select list and, with an outer
+ * join, filtered by the branch's WHERE.
+ */
+static char *
+union_delta_sql(FvJoin *j)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, j->branches)
+	{
+		FvJoin	   *b = lfirst(lc);
+		ListCell   *rc;
+
+		appendStringInfoString(&buf, foreach_current_index(lc) ? " UNION ALL SELECT " : "SELECT ");
+		append_branch_outputs(&buf, j, b);
+		appendStringInfo(&buf, "__fv_b.__sign, __fv_b.__xid FROM (%s) __fv_b",
+						 b->outer ? outer_delta_sql(b) : inner_delta_sql(b));
+		foreach(rc, b->rels)
+		{
+			FvJoinRel  *rel = lfirst(rc);
+			ListCell   *cc;
+			bool		any = false;
+
+			foreach(cc, b->cols)
+			{
+				FvJoinCol  *col = lfirst(cc);
+
+				if (col->rtindex != rel->rtindex)
+					continue;
+				appendStringInfo(&buf, "%s__fv_b.%s AS %s", any ? ", " : ", LATERAL (SELECT ",
+								 quote_identifier(col->name),
+								 quote_identifier(fv_join_rel_column(rel, col->attno)));
+				any = true;
+			}
+			if (any)
+				appendStringInfo(&buf, ") %s", quote_identifier(rel->alias));
+		}
+		if (b->outer && b->where != NIL)
+			appendStringInfo(&buf, " WHERE %s", conjuncts_sql(b, b->where));
+	}
+	return buf.data;
+}
+
 /* Has relid an index (valid, not partial, not expression-led) led by attno? */
 static bool
 has_leading_index(Oid relid, AttrNumber attno)
@@ -694,6 +788,13 @@ fv_join_index_notices(FvJoin *j)
 	ListCell   *lc;
 	List	   *done = NIL;
 	Bitmapset  *keyed = NULL;
+
+	if (j->branches != NIL)
+	{
+		foreach(lc, j->branches)
+			fv_join_index_notices(lfirst(lc));
+		return;
+	}
 
 	foreach(lc, j->quals)
 	{
