@@ -9,7 +9,8 @@
 # duplicates, DISTINCT), LEFT JOINs (one, a chain, NULL-extended rows
 # filtered in WHERE), FULL JOINs, outer joins of parenthesised joins and
 # filtered subqueries, RIGHT JOIN after a join, EXISTS over a tree, a function
-# in FROM, subqueries in FROM, WITH, EXISTS, NOT IN and ALL together.  After wait_for_freshness every
+# in FROM, subqueries in FROM, WITH, EXISTS, NOT IN and ALL together,
+# UNION ALL.  After wait_for_freshness every
 # view equals its query
 # (EXCEPT ALL both ways).  Then the same with the apply worker killed
 # (kill -9) and the server shut down immediately in the middle.  Seed printed.
@@ -105,6 +106,13 @@ my %views = (
 	  . ' GROUP BY c.region, p.category',
 	j_not_in_two => 'SELECT c.region, count(*) AS n FROM customers c WHERE c.id NOT IN (SELECT o.customer_id FROM orders o WHERE o.amount > 985 AND o.customer_id IS NOT NULL)'
 	  . ' AND EXISTS (SELECT FROM orders o2 WHERE o2.customer_id = c.id AND o2.qty = 5) AND c.id > ALL (SELECT pm.amount FROM payments pm WHERE pm.order_id = c.id) GROUP BY 1',
+	# UNION ALL: rows of two joins, and an aggregate over a UNION ALL of a
+	# join and an outer join
+	j_union_rows => 'SELECT o.id AS oid, c.region FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.amount > 900'
+	  . ' UNION ALL SELECT pm.order_id, NULL FROM payments pm WHERE pm.amount > 280',
+	j_union_agg => 'SELECT region, count(*) AS n, sum(amount) AS total FROM (SELECT c.region, o.amount FROM orders o'
+	  . ' JOIN customers c ON c.id = o.customer_id UNION ALL SELECT c.region, pm.amount FROM payments pm'
+	  . ' JOIN orders o ON o.id = pm.order_id LEFT JOIN customers c ON c.id = o.customer_id WHERE pm.amount > 100) u GROUP BY region',
 	j_left_filter => 'SELECT o.customer_id, count(*) AS n, count(pm.id) AS big_payments, sum(pm.amount) AS paid'
 	  . ' FROM orders o LEFT JOIN (SELECT * FROM payments WHERE amount > 150) pm ON pm.order_id = o.id GROUP BY o.customer_id',
 	j_exists_tree => 'SELECT c.unit, count(*) AS n FROM customers c LEFT JOIN products p ON p.id = c.id, payments pm'
