@@ -157,6 +157,10 @@ SELECT flowview.create_view('jr_view', $$SELECT count(*) FROM j_orders o JOIN j_
 SELECT "column", source_table, source_column, transformation, direct, expression
 FROM flowview.lineage('jv_three') ORDER BY column_number, direct DESC, transformation, source_table, source_column;
 SELECT "column", source_table, source_column, transformation FROM flowview.lineage('jv_self') ORDER BY 1, 2, 3, 4;
+-- the tables of EXISTS and IN subqueries, and of every branch of a UNION ALL
+SELECT "column", source_table, source_column, transformation, expression FROM flowview.lineage('jv_not_exists') ORDER BY 1, 2, 3, 4;
+SELECT "column", source_table, source_column, transformation, expression FROM flowview.lineage('jv_union_agg') ORDER BY 1, 2, 3, 4;
+SELECT DISTINCT t->>'name' AS input FROM jsonb_array_elements(flowview.openlineage('jv_union_rows')->'inputs') t ORDER BY 1;
 SELECT jsonb_array_length(flowview.openlineage('jv_four')->'inputs') AS inputs,
        flowview.openlineage('jv_four')#>'{inputs,3,name}' AS fourth_input;
 SELECT t->>'name' AS input, t->>'field' AS field, tr->>'type' AS type, tr->>'subtype' AS subtype

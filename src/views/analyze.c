@@ -780,6 +780,25 @@ extract_semijoin(FvViewDef *def, Query *q)
 	q->hasSubLinks |= checkExprHasSubLink((Node *) q->targetList) || checkExprHasSubLink(q->havingQual);
 }
 
+/*
+ * For lineage: the conditions of q's EXISTS, IN, ANY and ALL subqueries as
+ * analysis takes them out of WHERE (their tables appended to q's range
+ * table), as a list of conjuncts.
+ */
+List *
+fv_subquery_conditions(Query *q)
+{
+	FvViewDef  *def = palloc0(sizeof(FvViewDef));
+	List	   *conds = NIL;
+	ListCell   *lc;
+
+	if (q->hasSubLinks && q->jointree->quals)
+		extract_semijoin(def, q);
+	foreach(lc, def->semi_quals)
+		conds = list_concat(conds, lfirst(lc));
+	return conds;
+}
+
 /* ----------------------------------------------------------------
  * Joins
  * ----------------------------------------------------------------
@@ -1281,8 +1300,8 @@ analyze_union(FvViewDef *def, Query *q)
  * A top-level UNION ALL q as SELECT * FROM (q) __fv_union: its rows, a
  * view without aggregates over the UNION ALL.
  */
-static Query *
-wrap_union(Query *uq)
+Query *
+fv_wrap_union(Query *uq)
 {
 	Query	   *q = makeNode(Query);
 	RangeTblEntry *rte = makeNode(RangeTblEntry);
@@ -1325,8 +1344,8 @@ wrap_union(Query *uq)
 }
 
 /* Is q's FROM one item, a UNION ALL subquery? */
-static bool
-is_union_query(Query *q)
+bool
+fv_is_union_query(Query *q)
 {
 	RangeTblEntry *rte;
 
@@ -1375,7 +1394,7 @@ fv_analyze_query(const char *query_text)
 		(void) union_branches(q->setOperations, NIL);
 		if (q->sortClause || q->limitCount || q->limitOffset)
 			reject("ORDER BY and LIMIT of a UNION ALL are", "Order and limit when you query the view.");
-		q = wrap_union(q);
+		q = fv_wrap_union(q);
 	}
 	def->query = q;
 	fv_flatten_subqueries(q);
@@ -1406,7 +1425,7 @@ fv_analyze_query(const char *query_text)
 	if (q->groupingSets)
 		reject("GROUPING SETS, ROLLUP and CUBE are", NULL);
 
-	if (def->semi == 0 && is_union_query(q))
+	if (def->semi == 0 && fv_is_union_query(q))
 		analyze_union(def, q);	/* q is now the query over J */
 	else if (list_length(q->jointree->fromlist) != 1 ||
 		!IsA(linitial(q->jointree->fromlist), RangeTblRef) || def->semi != 0 ||

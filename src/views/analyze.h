@@ -190,6 +190,11 @@ extern void fv_flatten_subqueries(Query *q);
 extern char *fv_with_source(const char *sql, Oid source);
 extern bool fv_is_join_relation(Oid relid);
 
+/* for lineage: a UNION ALL and subqueries in WHERE as analysis sees them */
+extern Query *fv_wrap_union(Query *uq);
+extern bool fv_is_union_query(Query *q);
+extern List *fv_subquery_conditions(Query *q);
+
 /* stands for table K (from 1) of a join in its stored delta SQL (join.c) */
 #define FV_TABLE_TOKEN "__flowview_table_%d__"
 extern char *fv_with_tables(const char *sql, int ntables, const Oid *relids);

@@ -56,6 +56,7 @@
 #include "parser/analyze.h"
 #include "parser/parser.h"
 #include "parser/parsetree.h"
+#include "rewrite/rewriteManip.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -87,7 +88,29 @@ typedef struct LineageContext
 	Oid			first_table;	/* the table of count(*): a join's first */
 	List	   *dpcontext;		/* deparse over the source */
 	List	   *rows;			/* LineageRow * of the output column at hand */
+	/* a UNION ALL: range table entry 1, each branch's select list over rtable */
+	RangeTblEntry *union_rte;
+	List	   *union_tlists;
 } LineageContext;
+
+/*
+ * An expression over a UNION ALL's columns as the list of the same over
+ * each branch's select list (what each branch computes it from); others as
+ * they are.
+ */
+static Node *
+union_expand(LineageContext *lc, Node *expr)
+{
+	List	   *each = NIL;
+	ListCell   *cell;
+
+	if (lc->union_rte == NULL || !bms_is_member(1, pull_varnos(NULL, expr)))
+		return expr;
+	foreach(cell, lc->union_tlists)
+		each = lappend(each, ReplaceVarsFromTargetList(copyObject(expr), 1, 0, lc->union_rte, lfirst(cell),
+													   REPLACEVARS_REPORT_ERROR, 0, NULL));
+	return (Node *) each;
+}
 
 /*
  * The source columns expr reads of the relation at rtindex, as a set of
@@ -110,8 +133,19 @@ source_columns(Node *expr, Index rtindex)
 static char *
 expr_sql(LineageContext *lc, Node *expr)
 {
+	Node	   *each = union_expand(lc, expr);
+	StringInfoData buf;
+	ListCell   *cell;
+
 	/* a join: columns qualified by their table's alias */
-	return deparse_expression(expr, lc->dpcontext, lc->rtindex == 0, false);
+	if (each == expr)
+		return deparse_expression(expr, lc->dpcontext, lc->rtindex == 0, false);
+	/* a UNION ALL's column: each branch's expression */
+	initStringInfo(&buf);
+	foreach(cell, (List *) each)
+		appendStringInfo(&buf, "%s%s", foreach_current_index(cell) ? " UNION ALL " : "",
+						 deparse_expression(lfirst(cell), lc->dpcontext, true, false));
+	return buf.data;
 }
 
 /* add a row to lc->rows unless the same one is there */
@@ -150,6 +184,7 @@ add_rows(LineageContext *lc, Node *expr, const char *transformation, bool direct
 	bool		any = false;
 	ListCell   *cell;
 
+	expr = union_expand(lc, expr);
 	foreach(cell, lc->rtable)
 	{
 		RangeTblEntry *rte = lfirst(cell);
@@ -277,7 +312,9 @@ analyse_view_query(const char *query, Oid source)
 	if (!IsA(rawstmt->stmt, SelectStmt))
 		elog(ERROR, "pg_flowview: the defining query of a live view is not a SELECT");
 	select = (SelectStmt *) rawstmt->stmt;
-	if (list_length(select->fromClause) == 1 && IsA(linitial(select->fromClause), RangeVar))
+	/* (a join view's source is its join relation, not a FROM item) */
+	if (list_length(select->fromClause) == 1 && IsA(linitial(select->fromClause), RangeVar) &&
+		!fv_is_join_relation(source))
 	{
 		RangeVar   *rv = linitial_node(RangeVar, select->fromClause);
 
@@ -315,6 +352,47 @@ join_quals(Query *q, Node *node, List **conds)
 	}
 	if (quals != NULL)
 		*conds = list_concat(*conds, make_ands_implicit((Expr *) flatten_join_alias_vars(q, quals)));
+}
+
+/* the leaves of a tree of UNION ALL: the branches' queries */
+static List *
+union_leaves(Query *uq, Node *node, List *leaves)
+{
+	if (IsA(node, RangeTblRef))
+		return lappend(leaves, copyObject(rt_fetch(((RangeTblRef *) node)->rtindex, uq->rtable)->subquery));
+	leaves = union_leaves(uq, ((SetOperationStmt *) node)->larg, leaves);
+	return union_leaves(uq, ((SetOperationStmt *) node)->rarg, leaves);
+}
+
+/*
+ * A query over a UNION ALL (range table entry 1): lc's range table becomes
+ * that entry followed by every branch's, each branch's select list (over
+ * it) goes to lc->union_tlists, and the branches' conditions to *conds.
+ */
+static void
+union_branches_lineage(LineageContext *lc, Query *q, List **conds)
+{
+	RangeTblEntry *urte = rt_fetch(1, q->rtable);
+	List	   *rtable = list_make1(urte);
+	ListCell   *cell;
+
+	foreach(cell, union_leaves(urte->subquery, urte->subquery->setOperations, NIL))
+	{
+		Query	   *bq = lfirst(cell);
+		List	   *bconds;
+
+		fv_flatten_subqueries(bq);
+		bconds = fv_subquery_conditions(bq);
+		join_quals(bq, (Node *) bq->jointree, &bconds);
+		bq->targetList = (List *) flatten_join_alias_vars(bq, (Node *) bq->targetList);
+		OffsetVarNodes((Node *) bconds, list_length(rtable), 0);
+		OffsetVarNodes((Node *) bq->targetList, list_length(rtable), 0);
+		rtable = list_concat(rtable, bq->rtable);
+		*conds = list_concat(*conds, bconds);
+		lc->union_tlists = lappend(lc->union_tlists, bq->targetList);
+	}
+	lc->rtable = rtable;
+	lc->union_rte = urte;
 }
 
 /*
@@ -465,15 +543,29 @@ fv_lineage(PG_FUNCTION_ARGS)
 	error_context_stack = errcallback.previous;
 	lc.rtable = q->rtable;
 	lc.rows = NIL;
+	lc.union_rte = NULL;
+	lc.union_tlists = NIL;
 	if (fv_is_join_relation(lc.source))
 	{
-		/* a join: its tables' columns, the conditions between them as "join" */
+		/*
+		 * a join: its tables' columns (those of EXISTS and IN subqueries
+		 * too), the conditions between them as "join"
+		 */
+		if (q->setOperations)
+			q = fv_wrap_union(q);
 		fv_flatten_subqueries(q);
 		q->targetList = (List *) flatten_join_alias_vars(q, (Node *) q->targetList);
 		q->havingQual = flatten_join_alias_vars(q, q->havingQual);
 		lc.rtindex = 0;
-		lc.dpcontext = fv_join_deparse_context(q->rtable);
-		join_quals(q, (Node *) q->jointree, &conds);
+		if (fv_is_union_query(q))
+			union_branches_lineage(&lc, q, &conds);
+		else
+		{
+			conds = fv_subquery_conditions(q);
+			join_quals(q, (Node *) q->jointree, &conds);
+			lc.rtable = q->rtable;
+		}
+		lc.dpcontext = fv_join_deparse_context(lc.rtable);
 		foreach(cell, conds)
 		{
 			Node	   *cond = lfirst(cell);
