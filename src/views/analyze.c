@@ -1065,6 +1065,19 @@ collect_join_cols(Node *node, FvJoin *j)
 	return expression_tree_walker(node, collect_join_cols, (void *) j);
 }
 
+/* The range table entry of J (its relation is bound by create.c) */
+static RangeTblEntry *
+join_relation_rte(List *colnames)
+{
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+	rte->rtekind = RTE_RELATION;
+	rte->relkind = RELKIND_VIEW;
+	rte->eref = makeAlias("j", colnames);
+	rte->inh = false;
+	return rte;
+}
+
 /* Var of a base relation -> the same column of J (range table index 1) */
 static Node *
 to_join_relation(Node *node, FvJoin *j)
@@ -1101,7 +1114,6 @@ analyze_join(FvViewDef *def, Query *q, FvJoin *j)
 {
 	ExprCheckContext ctx;
 	ListCell   *lc;
-	RangeTblEntry *rte;
 	List	   *colnames = NIL;
 
 	q->targetList = (List *) flatten_join_alias_vars(q, (Node *) q->targetList);
@@ -1179,12 +1191,7 @@ analyze_join(FvViewDef *def, Query *q, FvJoin *j)
 	q->havingQual = to_join_relation(q->havingQual, j);
 	foreach(lc, j->cols)
 		colnames = lappend(colnames, makeString(((FvJoinCol *) lfirst(lc))->name));
-	rte = makeNode(RangeTblEntry);
-	rte->rtekind = RTE_RELATION;
-	rte->relkind = RELKIND_VIEW;
-	rte->eref = makeAlias("j", colnames);
-	rte->inh = false;
-	q->rtable = list_make1(rte);
+	q->rtable = list_make1(join_relation_rte(colnames));
 	q->jointree = makeFromExpr(list_make1(makeNode(RangeTblRef)),
 							   j->outer && j->where ?
 							   to_join_relation((Node *) make_ands_explicit(j->where), j) : NULL);
@@ -1230,7 +1237,6 @@ analyze_union(FvViewDef *def, Query *q)
 	FvJoin	   *j = palloc0(sizeof(FvJoin));
 	ListCell   *lc;
 	List	   *colnames = NIL;
-	RangeTblEntry *rte;
 
 	if (uq->sortClause || uq->limitCount || uq->limitOffset || uq->rowMarks)
 		reject("ORDER BY, LIMIT and FOR UPDATE of a UNION ALL are", NULL);
@@ -1287,12 +1293,7 @@ analyze_union(FvViewDef *def, Query *q)
 		colnames = lappend(colnames, makeString(name));
 		j->union_names = lappend(j->union_names, name);
 	}
-	rte = makeNode(RangeTblEntry);
-	rte->rtekind = RTE_RELATION;
-	rte->relkind = RELKIND_VIEW;
-	rte->eref = makeAlias("j", colnames);
-	rte->inh = false;
-	q->rtable = list_make1(rte);
+	q->rtable = list_make1(join_relation_rte(colnames));
 	def->join = j;
 }
 
