@@ -208,7 +208,14 @@ SET ROLE fvj_admin;
 SELECT flowview.create_view('jp_units', $$SELECT c.unit, count(*) AS n, sum(o.amount) AS revenue FROM j_orders o JOIN j_customers c ON c.id = o.customer_id GROUP BY c.unit$$) IS NOT NULL AS created;
 SELECT flowview.create_view('jp_names', $$SELECT c.name, count(*) AS n FROM j_orders o JOIN j_customers c ON c.id = o.customer_id GROUP BY c.name$$);
 SELECT flowview.create_view('jp_cond', $$SELECT c.unit, count(*) AS n FROM j_orders o JOIN j_customers c ON c.id = o.customer_id AND c.region = 'north' GROUP BY c.unit$$);
+-- a function in FROM, or in a UNION ALL branch, owned by a role that is not
+-- a superuser: refused as in WHERE
+CREATE FUNCTION fvj_steps() RETURNS SETOF int LANGUAGE sql IMMUTABLE AS 'SELECT 1 UNION ALL SELECT 2';
+CREATE FUNCTION fvj_tag(text) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT $1';
+SELECT flowview.create_view('jp_func', $$SELECT s, count(*) AS n FROM j_orders o, fvj_steps() s GROUP BY s$$);
+SELECT flowview.create_view('jp_union', $$SELECT c.unit FROM j_customers c UNION ALL SELECT fvj_tag('x') FROM j_orders$$);
 RESET ROLE;
+DROP FUNCTION fvj_steps(), fvj_tag(text);
 
 -- organisation security with the org column from the dimension: orders
 -- per unit of their customer; a customer moving to another unit moves

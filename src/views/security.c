@@ -190,6 +190,8 @@ fv_check_create_privileges(FvViewDef *def, Oid view_namespace)
 			check_source_privileges(lfirst_oid(tc), lfirst(cc), caller);
 		(void) functions_walker((Node *) def->join->quals, &caller);
 		(void) query_tree_walker(def->query, functions_walker, &caller, 0);
+		foreach(tc, def->join->rels)	/* functions in FROM */
+			(void) functions_walker(((FvJoinRel *) lfirst(tc))->func, &caller);
 		foreach(tc, def->join->tables)
 			check_replica_identity_owner(lfirst_oid(tc), caller);
 	}
