@@ -182,3 +182,53 @@ BEGIN
         EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', r.part);
     END LOOP;
 END $$;
+
+-- ==== former OIDs of replaced views ====
+
+-- A change of columns (alter_view, rollback_view) replaces the user-facing
+-- view: the apply worker's swap drops it and creates it again under the
+-- same name, with a new OID (src/views/versions.c).  A caller may still
+-- hold the old one: a regclass argument is resolved when the statement is
+-- parsed, and the swap may commit before the function reads the catalog.
+-- former_oids lists the OIDs the view had before such swaps, so
+-- wait_for_freshness, alter_view and rollback_view follow an old OID to the
+-- view (only while no relation has that OID).  Runtime state: a restore
+-- binds the view to new OIDs and starts the list afresh.
+ALTER TABLE flowview.view_catalog ADD COLUMN former_oids oid[];
+
+-- _catalog_row of 0.3, and a restored row forgets the dumped database's
+-- former OIDs (they may name anything, or nothing, here)
+CREATE OR REPLACE FUNCTION flowview._catalog_row() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.view_oid IS DISTINCT FROM OLD.view_oid THEN NEW.view_rel := NEW.view_oid; END IF;
+        IF NEW.source_oid IS DISTINCT FROM OLD.source_oid THEN NEW.source_rel := NEW.source_oid; END IF;
+        RETURN NEW;
+    END IF;
+    IF NEW.view_rel IS NULL OR NEW.source_rel IS NULL THEN
+        NEW.view_rel := NEW.view_oid;
+        NEW.source_rel := NEW.source_oid;
+        RETURN NEW;
+    END IF;
+    IF NEW.view_oid = NEW.view_rel AND NEW.source_oid = NEW.source_rel
+       AND EXISTS (SELECT FROM pg_depend d
+                    WHERE d.classid = 'pg_class'::regclass AND d.objid = NEW.view_oid
+                      AND d.refclassid = 'pg_class'::regclass AND d.refobjid = NEW.source_oid) THEN
+        RETURN NEW;       -- a copy of a bound row, not a restore
+    END IF;
+    PERFORM flowview._restore_bind(NEW.id, NEW.view_rel, NEW.source_rel, NEW.used_columns);
+    NEW.view_oid := NEW.view_rel;
+    NEW.source_oid := NEW.source_rel;
+    NEW.former_oids := NULL;
+    NEW.state := 'backfilling';
+    NEW.error := NULL;
+    NEW.applied_lsn := NULL;
+    NEW.sla_breached := false;
+    NEW.snapshot_xmin := NULL;
+    NEW.snapshot_xmax := NULL;
+    NEW.snapshot_xip := NULL;
+    RETURN NEW;
+END $$;
+
+-- ==== end of former OIDs ====

@@ -50,7 +50,7 @@ RESET ROLE;
 SELECT flowview.add_org_unit('vv_north');
 SELECT flowview.assign_role('vv_reader', 'vv_north');
 SELECT flowview.enable_org_security('vv.by_region', 'region');
-SELECT flowview.wait_for_freshness(NULL, '60 s') AS fresh;  -- (NULL: see the note in README "Changing a view's definition")
+SELECT flowview.wait_for_freshness('vv.by_region', '60 s') AS fresh;
 
 -- the API
 \df flowview.alter_view
@@ -126,7 +126,7 @@ SELECT vv_err($$SELECT flowview.rollback_view('vv.by_region')$$);
 RESET ROLE;
 INSERT INTO vv.sales (region, amount, secret) SELECT (ARRAY['vv_north', 'vv_south', 'vv_east'])[i % 3 + 1], i, i FROM generate_series(61, 90) i;
 SELECT 'vv.by_region'::regclass::oid AS oid_v1 \gset
-SELECT flowview.wait_for_freshness(NULL, '60 s') AS fresh;  -- (NULL: see the note in README "Changing a view's definition")
+SELECT flowview.wait_for_freshness('vv.by_region', '60 s') AS fresh;
 SELECT view, version, pending_version, pending_state, freshness_sla FROM flowview.views WHERE view = 'vv.by_region'::regclass;
 SELECT 'vv.by_region'::regclass::oid = :oid_v1 AS same_view;
 SELECT * FROM vv.by_region ORDER BY region;
@@ -150,7 +150,9 @@ SELECT flowview.alter_view('vv.by_region',
     'multiset');
 RESET ROLE;
 DELETE FROM vv.sales WHERE id % 7 = 0;
-SELECT flowview.wait_for_freshness(NULL, '60 s') AS fresh;  -- (NULL: see the note in README "Changing a view's definition")
+SELECT flowview.wait_for_freshness('vv.by_region', '60 s') AS fresh;
+-- the view's former OID (a statement parsed before the swap holds it) still stands for it
+SELECT flowview.wait_for_freshness(:oid_v1::regclass, '60 s') AS fresh_by_former_oid;
 SELECT 'vv.by_region'::regclass::oid <> :oid_v1 AS replaced,
        obj_description('vv.by_region'::regclass, 'pg_class') AS comment,
        pg_get_userbyid(relowner) AS owner,
@@ -166,7 +168,7 @@ SELECT name, view FROM flowview.alerts WHERE name = 'vv busy region';
 -- the alert rules work on the new definition: north passes 40 rows
 SELECT count(*) AS events_before FROM flowview.alert_events WHERE alert = 'vv north busy';
 INSERT INTO vv.sales (region, amount, secret) SELECT 'vv_north', 100, 0 FROM generate_series(1, 20);
-SELECT flowview.wait_for_freshness(NULL, '60 s') AS fresh;  -- (NULL: see the note in README "Changing a view's definition")
+SELECT flowview.wait_for_freshness('vv.by_region', '60 s') AS fresh;
 SELECT alert, view, group_key, group_values->'n' AS n FROM flowview.alert_events WHERE alert = 'vv north busy';
 -- writes still refused, DROP COLUMN of a column the new query reads refused
 SELECT vv_err($$INSERT INTO vv.by_region VALUES ('x', 1, 1)$$);
@@ -179,13 +181,13 @@ SELECT version, minmax, current, pending, changed_by FROM flowview.view_versions
 SET ROLE vv_owner;
 SELECT flowview.rollback_view('vv.by_region');
 RESET ROLE;
-SELECT flowview.wait_for_freshness(NULL, '60 s') AS fresh;  -- (NULL: see the note in README "Changing a view's definition")
+SELECT flowview.wait_for_freshness('vv.by_region', '60 s') AS fresh;
 SELECT view, version, minmax, pending_version FROM flowview.views WHERE view = 'vv.by_region'::regclass;
 SELECT vv_diff('vv.by_region', 'SELECT region, count(*) AS n, sum(amount) AS total, max(amount) AS largest FROM vv.sales GROUP BY region') AS differences;
 SET ROLE vv_owner;
 SELECT flowview.rollback_view('vv.by_region');
 RESET ROLE;
-SELECT flowview.wait_for_freshness(NULL, '60 s') AS fresh;  -- (NULL: see the note in README "Changing a view's definition")
+SELECT flowview.wait_for_freshness('vv.by_region', '60 s') AS fresh;
 SELECT * FROM vv.by_region ORDER BY region;
 SELECT vv_diff('vv.by_region', 'SELECT region, count(*) AS n, sum(amount) AS total FROM vv.sales GROUP BY region') AS differences;
 SELECT version, current, pending, requested_by FROM flowview.view_versions WHERE view = 'vv.by_region'::regclass ORDER BY version;
@@ -257,7 +259,7 @@ SET ROLE vv_owner;
 SELECT flowview.create_view('vv.by_region', 'SELECT region, count(*) AS n FROM vv.sales GROUP BY region') IS NOT NULL AS created;
 SELECT flowview.alter_view('vv.by_region', 'SELECT region, count(*) AS n, min(amount) AS smallest FROM vv.sales GROUP BY region');
 RESET ROLE;
-SELECT flowview.wait_for_freshness(NULL, '60 s') AS fresh;  -- (NULL: see the note in README "Changing a view's definition")
+SELECT flowview.wait_for_freshness('vv.by_region', '60 s') AS fresh;
 DROP TABLE vv.sales CASCADE;
 SELECT relations - :base_relations AS relations, catalog_rows - :base_catalog_rows AS catalog_rows,
        version_rows - :base_version_rows AS version_rows FROM vv_state();

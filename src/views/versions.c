@@ -35,8 +35,9 @@
  *	  both statements hold the view's AccessExclusiveLock until the commit,
  *	  and a reader blocked on it looks the name up again afterwards;
  *	- the catalog: the old definition's storage dropped, its row deleted,
- *	  the pending row made the view's (SLA and creation time carried over),
- *	  grants synced to the new storage (flowview._sync_grants);
+ *	  the pending row made the view's (SLA, creation time and former OIDs
+ *	  carried over, the replaced view's OID added to the latter), grants
+ *	  synced to the new storage (flowview._sync_grants);
  *	- the version rows: the pending one becomes current.
  *
  * The worker runs with session_replication_role = replica, so neither the
@@ -50,6 +51,16 @@
  *
  * rollback_view builds the latest earlier version that was current the
  * same way, and makes that version row current again.
+ *
+ * Former OIDs (0.4 SQL objects): a caller's regclass argument is resolved
+ * to an OID when its statement is parsed, and a swap replacing the view may
+ * commit before the function reads the catalog; after it the OID names
+ * nothing, and the name may already be gone from the caches too.  So the
+ * swap records the old OID in the view's view_catalog.former_oids, and
+ * fv_versions_former maps an OID that no relation has any more to the view
+ * that had it: wait_for_freshness, alter_view and rollback_view follow it.
+ * (With 0.3's SQL objects wait_for_freshness follows the view by the name
+ * it read first, which misses a swap committed before that read.)
  *
  *-------------------------------------------------------------------------
  */
@@ -422,7 +433,9 @@ begin_change(Oid view, const char *query, const char *minmax, const char *tz, in
 /*
  * The checks alter_view and rollback_view share: arguments, SQL objects,
  * a live view the caller owns (42501 otherwise) without a pending change
- * (55006).  Fills *cur (as the extension's owner).
+ * (55006).  An OID the view had before a change of columns stands for the
+ * view (fv_versions_former).  Returns the view's OID, locked against other
+ * changes; fills *cur (as the extension's owner).
  */
 static Oid
 check_changeable(FunctionCallInfo fcinfo, const char *what, FvCurrent *cur)
@@ -430,26 +443,40 @@ check_changeable(FunctionCallInfo fcinfo, const char *what, FvCurrent *cur)
 	Oid			view;
 	FvSavedUser saved;
 	MemoryContext cxt = CurrentMemoryContext;
+	Oid			now;
+	int			follows = 0;
 
 	fv_require_preload(what);
 	fv_require_sql_version(3, what);
 	view = PG_GETARG_OID(0);
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", view)));
-	if (!pg_class_ownercheck(view, GetUserId()))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of live view %s", view_display_name(view)),
-				 errdetail("Only the owner of a live view (or a member of its role) may change its definition.")));
+	for (;;)
+	{
+		/* a view replaced since the caller's statement named it: follow it */
+		now = fv_versions_former(view);
+		if (OidIsValid(now))
+			view = now;
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view)))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("relation with OID %u does not exist", view)));
+		if (!pg_class_ownercheck(view, GetUserId()))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("must be owner of live view %s", view_display_name(view)),
+					 errdetail("Only the owner of a live view (or a member of its role) may change its definition.")));
 
-	/*
-	 * One change of a view at a time: a second alter_view waits here for
-	 * the first one's transaction, then sees its pending version (readers
-	 * are not blocked; the worker's swap waits for us).
-	 */
-	LockRelationOid(view, ShareRowExclusiveLock);
+		/*
+		 * One change of a view at a time: a second alter_view waits here
+		 * for the first one's transaction, then sees its pending version
+		 * (readers are not blocked; the worker's swap waits for us).  A
+		 * swap that replaced the view while we waited dropped it: then
+		 * look again (the lock read the invalidations).
+		 */
+		LockRelationOid(view, ShareRowExclusiveLock);
+		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view)) || ++follows > 100)
+			break;
+		UnlockRelationOid(view, ShareRowExclusiveLock);
+	}
 	fv_become_owner(&saved);
 	SPI_connect();
 	current_definition(view, cur, cxt);
@@ -608,6 +635,31 @@ fv_versions_follow(const char *name, Oid *view)
 	return true;
 }
 
+/* See views/versions.h. */
+Oid
+fv_versions_former(Oid oid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(oid)};
+	Oid			view = InvalidOid;
+	bool		isnull;
+
+	if (!OidIsValid(oid) || fv_sql_version() < 4)
+		return InvalidOid;
+	SPI_connect();
+	/* read_only = false: a new snapshot, which sees a swap committed meanwhile */
+	if (SPI_execute_with_args("SELECT c.view_oid FROM flowview.view_catalog c"
+							  " WHERE $1 OPERATOR(pg_catalog.=) ANY (c.former_oids)"
+							  " AND NOT EXISTS (SELECT FROM pg_catalog.pg_class r WHERE r.oid OPERATOR(pg_catalog.=) $1)"
+							  " ORDER BY c.id DESC LIMIT 1",
+							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "pg_flowview: could not read flowview.view_catalog");
+	if (SPI_processed == 1)
+		view = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return view;
+}
+
 /* ----------------------------------------------------------------
  * The apply worker's swap
  * ----------------------------------------------------------------
@@ -665,6 +717,7 @@ swap(Oid view, int version)
 	int			i;
 	Oid			newv = view;
 	char	   *qualified;
+	const char *former = "";
 
 	if (SPI_execute_with_args("SELECT v.catalog_id, v.view_sql, c.view_oid, c.source_oid, c.used_columns,"
 							  " (SELECT o.id FROM flowview.view_catalog o WHERE o.view_oid = v.view_oid)"
@@ -738,10 +791,22 @@ swap(Oid view, int version)
 	}
 	fv_record_source_dependencies(newv, source, used);
 
-	/* the old definition goes; the new one takes its place and settings */
+	/*
+	 * The old definition goes; the new one takes its place and settings,
+	 * and (0.4) the view's former OIDs, with the replaced view's if it was
+	 * (a reused OID is taken from whichever view had it before).
+	 */
+	if (fv_sql_version() >= 4 && newv != view)
+	{
+		fv_spi_run(psprintf("UPDATE flowview.view_catalog SET former_oids = pg_catalog.array_remove(former_oids, %u::pg_catalog.oid)"
+					 " WHERE %u::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (former_oids)", view, view));
+		former = psprintf(", former_oids = pg_catalog.array_append(o.former_oids, %u::pg_catalog.oid)", view);
+	}
+	else if (fv_sql_version() >= 4)
+		former = ", former_oids = o.former_oids";
 	fv_spi_run(psprintf("UPDATE flowview.view_catalog n SET freshness_sla = o.freshness_sla, sla_breached = o.sla_breached,"
-				 " created_at = o.created_at FROM flowview.view_catalog o WHERE n.id = %d AND o.id = %d",
-				 new_id, old_id));
+				 " created_at = o.created_at%s FROM flowview.view_catalog o WHERE n.id = %d AND o.id = %d",
+				 former, new_id, old_id));
 	drop_definition(old_id);
 	fv_spi_run(psprintf("UPDATE flowview.view_catalog SET view_oid = %u WHERE id = %d", newv, new_id));
 	fv_spi_run(psprintf("UPDATE flowview.view_version_catalog SET current = false, catalog_id = NULL"

@@ -27,10 +27,18 @@ extern void fv_versions_step(void);
 extern int64 fv_versions_pending(Oid view, bool first);
 
 /*
- * For wait_for_freshness: a change of columns replaces the user-facing view
- * (a new OID under the same name).  fv_versions_view_name gives view's
- * qualified name (NULL if it has none); fv_versions_follow sets *view to the
- * relation now named so and says whether that is another one.
+ * A change of columns replaces the user-facing view (a new OID under the
+ * same name).  fv_versions_former: the live view whose user-facing view had
+ * OID "oid" before such a change, if no relation has that OID now (read
+ * under a new snapshot, as the current user); InvalidOid otherwise, and
+ * with SQL objects older than 0.4 (which record no former OIDs).
+ */
+extern Oid	fv_versions_former(Oid oid);
+
+/*
+ * For wait_for_freshness with 0.3's SQL objects: fv_versions_view_name
+ * gives view's qualified name (NULL if it has none); fv_versions_follow sets
+ * *view to the relation now named so and says whether that is another one.
  */
 extern char *fv_versions_view_name(Oid view);
 extern bool fv_versions_follow(const char *name, Oid *view);

@@ -67,35 +67,52 @@ refuse_own_uncommitted_views(Oid view)
 	SPI_finish();
 }
 
-/* wait_for_freshness of a relation that is not (or no longer) a live view */
+/*
+ * wait_for_freshness of a relation that is not (or no longer) a live view
+ * (named by its OID when it has no name any more)
+ */
 static void
 refuse_not_live(Oid view)
 {
+	char	   *name = get_rel_name(view);
+
 	ereport(ERROR,
 			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-			 errmsg("\"%s\" is not a live view", get_rel_name(view)),
+			 errmsg("\"%s\" is not a live view", name ? name : psprintf("%u", view)),
 			 errhint("SELECT view FROM flowview.views lists the live views.")));
 }
 
 /*
  * wait_for_freshness on a hot standby: there is no worker to start or
- * wake; a live view given by name must exist; then standby.c's wait
- * (replay past the WAL received at the call, views live, no commit before
- * it that the replayed views miss).  Writes nothing.
+ * wake; a live view given by name must exist (or have had that OID before
+ * a change of its columns, replayed here); then standby.c's wait (replay
+ * past the WAL received at the call, views live, no commit before it that
+ * the replayed views miss).  Writes nothing.
  */
 static bool
 standby_wait_for_freshness(Oid view, TimestampTz deadline)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1] = {ObjectIdGetDatum(view)};
 	int64		total;
 	bool		isnull;
+	Oid			now;
+	int			follows = 0;
 
-	SPI_connect();
-	SPI_execute_with_args("SELECT count(*) FROM flowview.view_catalog WHERE $1 = 0 OR view_oid = $1",
-						  1, argtypes, args, NULL, true, 1);
-	total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
+	for (;;)
+	{
+		Oid			argtypes[1] = {OIDOID};
+		Datum		args[1] = {ObjectIdGetDatum(view)};
+
+		SPI_connect();
+		/* read_only = false: a new snapshot, which sees the view fv_versions_former found */
+		SPI_execute_with_args("SELECT count(*) FROM flowview.view_catalog WHERE $1 = 0 OR view_oid = $1",
+							  1, argtypes, args, NULL, false, 1);
+		total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_finish();
+		if (total > 0 || !OidIsValid(view) || follows++ >= 100 ||
+			!OidIsValid(now = fv_versions_former(view)))
+			break;
+		view = now;
+	}
 	if (total == 0 && OidIsValid(view))
 		refuse_not_live(view);
 	if (total == 0)
@@ -121,13 +138,15 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 	bool		first = true;
 	int			follows = 0;
 	bool		versions;		/* 0.3: a pending change of definition is not fresh yet */
+	bool		former;			/* 0.4: the view's former OIDs are recorded */
 	char	   *name;
 
 	/*
-	 * The view's name first, before anything takes a lock (and so reads the
-	 * invalidations): a change of columns committed since the caller looked
-	 * the name up has dropped this OID, and only the cached name can find
-	 * the view that replaced it (views/versions.c).
+	 * With 0.3's SQL objects, the view's name first, before anything takes a
+	 * lock (and so reads the invalidations): a change of columns committed
+	 * since the caller looked the name up has dropped this OID, and only the
+	 * cached name can find the view that replaced it, unless the caches had
+	 * already forgotten it (views/versions.c).  Not needed with 0.4's.
 	 */
 	name = OidIsValid(view) ? fv_versions_view_name(view) : NULL;
 	fv_require_preload("flowview.wait_for_freshness()");
@@ -144,8 +163,12 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(standby_wait_for_freshness(view, deadline));
 	fv_ensure_worker(MyDatabaseId);
 	versions = fv_sql_version() >= 3;
-	/* a change of columns replaces the view: follow its name (views/versions.c) */
-	if (!versions)
+	former = fv_sql_version() >= 4;
+	/*
+	 * A change of columns replaces the view: follow its former OID (0.4), or
+	 * its name (0.3; views/versions.c).
+	 */
+	if (!versions || former)
 		name = NULL;
 
 	for (;;)
@@ -172,8 +195,18 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 		/*
 		 * Also on the first pass: the swap may have committed between the
 		 * caller's regclass lookup and this read (a bounded number of
-		 * times, should the name keep moving).
+		 * times, should the view keep moving).
 		 */
+		if (total == 0 && OidIsValid(view) && former && follows++ < 100)
+		{
+			Oid			now = fv_versions_former(view);
+
+			if (OidIsValid(now))
+			{
+				view = now;
+				continue;
+			}
+		}
 		if (total == 0 && name != NULL && follows++ < 100 &&
 			fv_versions_follow(name, &view))
 			continue;

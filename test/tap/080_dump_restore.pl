@@ -7,7 +7,8 @@
 # become live by themselves, rebuilt from the restored source rows (not
 # from the dumped storage), once the restoring session ends; then they
 # equal their queries under new writes, an analyst sees the rows it saw
-# before, refresh_view works and a new view gets a new id.  While a restore
+# before, refresh_view works and a new view gets a new id; a view's former
+# OIDs (its OIDs before a change of columns) are not restored.  While a restore
 # is pending, its views are left alone, and the storage's owner (a
 # flowview_admin member) can neither change the storage nor forge catalog
 # rows.
@@ -133,6 +134,9 @@ my %catalog = (
 	                          ORDER BY 1},
 );
 my %before = map { $_ => $a->safe_psql('src', $catalog{$_}) } keys %catalog;
+is($a->safe_psql('src', q{SELECT string_agg(v::text || ':' || cardinality(former_oids), ',' ORDER BY v::text)
+	FROM flowview.view_catalog, LATERAL (SELECT view_oid::regclass) x(v) WHERE former_oids IS NOT NULL}), 'ver:1',
+	'source database: ver has a former OID (its change of columns), the others none');
 my $catalog_rows = $a->safe_psql('src', 'SELECT count(*) FROM flowview.view_catalog');
 my $last_id = $a->safe_psql('src', 'SELECT last_value FROM flowview.view_catalog_id_seq');
 is($a->safe_psql('src', "SELECT string_agg(version || ':' || current, ',' ORDER BY version) FROM flowview.view_versions
@@ -198,6 +202,8 @@ sub check_restored
 	my ($node, $db) = @_;
 	ok(wait_live($node, $db), "$db: the restored views go live by themselves");
 	is($node->safe_psql($db, 'SELECT count(*) FROM flowview.restores'), '0', "$db: no restore pending");
+	is($node->safe_psql($db, 'SELECT count(*) FROM flowview.view_catalog WHERE former_oids IS NOT NULL'), '0',
+		"$db: the source database's former OIDs are not restored");
 	for my $k (sort keys %catalog)
 	{
 		is($node->safe_psql($db, $catalog{$k}), $before{$k}, "$db: $k as in the source database");
