@@ -20,6 +20,26 @@ ALTER TABLE flowview.view_catalog
 	ADD COLUMN join_source_columns text[],
 	ADD COLUMN join_delta_sql text;
 
+-- Retention (create_view(..., retain => interval), issue 14): groups whose
+-- time key is older than retain_horizon (now() - retain, moved forward by
+-- the worker about once a second with retain_sql, run as the view's owner)
+-- are removed and their rows no longer applied.  The horizon itself is in
+-- flowview.fv_store_ID_h, which the view's statements read; retain_horizon
+-- is its copy for flowview.views.  NULL without a retention.
+ALTER TABLE flowview.view_catalog
+	ADD COLUMN retain interval,
+	ADD COLUMN retain_horizon timestamptz,
+	ADD COLUMN retain_sql text[];
+
+DROP FUNCTION flowview.create_view(text, text, interval, text);
+CREATE FUNCTION flowview.create_view(name text, query text, freshness_sla interval DEFAULT NULL,
+                                     minmax text DEFAULT 'rescan', retain interval DEFAULT NULL)
+RETURNS regclass
+AS 'MODULE_PATHNAME', 'fv_create_view'
+LANGUAGE C;
+REVOKE ALL ON FUNCTION flowview.create_view(text, text, interval, text, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION flowview.create_view(text, text, interval, text, interval) TO flowview_admin;
+
 -- flowview.views: a join view's sources are its tables, not its join relation
 CREATE OR REPLACE VIEW flowview.views WITH (security_invoker = true) AS
 SELECT c.view_oid::regclass AS view,
@@ -39,7 +59,9 @@ SELECT c.view_oid::regclass AS view,
        p.version AS pending_version,
        CASE WHEN p.version IS NULL THEN NULL
             WHEN pc.state = 'live' THEN 'catching up'
-            ELSE pc.state END AS pending_state
+            ELSE pc.state END AS pending_state,
+       c.retain,
+       c.retain_horizon
   FROM flowview.view_catalog c
   LEFT JOIN flowview.view_version_catalog p ON p.view_oid = c.view_oid AND p.pending
   LEFT JOIN flowview.view_catalog pc ON pc.id = p.catalog_id

@@ -79,6 +79,7 @@
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 #include "pg_flowview.h"
 #include "views/analyze.h"
@@ -234,6 +235,9 @@ typedef struct ViewSql
 	bool		hashed;			/* keys indexed by their hash (see key_layout) */
 	int			key_bytes;		/* most bytes of the keys' index entry */
 	List	   *dpcontext;		/* deparse over the source */
+	char	   *where;			/* the query's WHERE and the retention's
+								 * condition, as SQL; NULL if neither */
+	int			retain_key;		/* retain: the group key it expires by (from 1) */
 } ViewSql;
 
 static char *
@@ -379,8 +383,8 @@ storage_select(ViewSql *vs, const char *from, FvRows rows)
 			appendStringInfo(&buf, ", %s(%s)%s", agg->kind == FV_AGG_MIN ? "min" : "max", arg, filter);
 	}
 	appendStringInfo(&buf, " FROM %s", from);
-	if (vs->def->where)
-		appendStringInfo(&buf, " WHERE %s", expr_sql(vs, vs->def->where));
+	if (vs->where)
+		appendStringInfo(&buf, " WHERE %s", vs->where);
 	if (!vs->def->global)
 		append_group_by(&buf, vs->nkeys);
 	return buf.data;
@@ -806,7 +810,7 @@ multiset_select(ViewSql *vs, FvAgg *agg, const char *from, const char *count)
 	}
 	appendStringInfo(&buf, "%s, %s FROM %s WHERE %s%s(%s) IS NOT NULL",
 					 expr_sql(vs, agg->arg), count, from, filter_and(vs, agg),
-					 vs->def->where ? psprintf("(%s) AND ", expr_sql(vs, vs->def->where)) : "",
+					 vs->where ? psprintf("(%s) AND ", vs->where) : "",
 					 expr_sql(vs, agg->arg));
 	append_group_by(&buf, vs->def->global ? 1 : vs->nkeys + 1);
 	return buf.data;
@@ -847,10 +851,10 @@ touched_groups(ViewSql *vs, bool only_removed)
 	appendStringInfoString(&buf, "(SELECT DISTINCT ");
 	append_group_exprs(&buf, vs);
 	appendStringInfo(&buf, " FROM %s", vs->delta);
-	if (vs->def->where || only_removed)
+	if (vs->where || only_removed)
 		appendStringInfo(&buf, " WHERE %s%s%s", only_removed ? "__sign < 0" : "",
-						 only_removed && vs->def->where ? " AND " : "",
-						 vs->def->where ? expr_sql(vs, vs->def->where) : "");
+						 only_removed && vs->where ? " AND " : "",
+						 vs->where ? vs->where : "");
 	appendStringInfo(&buf, ") t(%s)", vs->keys);
 	return buf.data;
 }
@@ -868,7 +872,7 @@ rescan_head(ViewSql *vs, FvAgg *agg)
 
 	return psprintf("SELECT %s(%s) FROM %s __fv_src WHERE %s%s(%s) IS NOT NULL",
 					fn, expr_sql(vs, agg->arg), FV_SOURCE_TOKEN, filter_and(vs, agg),
-					vs->def->where ? psprintf("(%s) AND ", expr_sql(vs, vs->def->where)) : "",
+					vs->where ? psprintf("(%s) AND ", vs->where) : "",
 					expr_sql(vs, agg->arg));
 }
 
@@ -1013,7 +1017,7 @@ rescan_statement(ViewSql *vs, int j)
 		appendStringInfo(&buf, ", min(%s), max(%s) FROM %s __fv_src WHERE %s%s(%s) IS NOT NULL"
 						 " AND (SELECT many FROM __fv_many) AND (",
 						 arg, arg, FV_SOURCE_TOKEN, filter_and(vs, first),
-						 vs->def->where ? psprintf("(%s) AND ", expr_sql(vs, vs->def->where)) : "",
+						 vs->where ? psprintf("(%s) AND ", vs->where) : "",
 						 arg);
 		append_group_exprs(&buf, vs);
 		appendStringInfoString(&buf, ") IN (SELECT * FROM __fv_n)");
@@ -1202,8 +1206,8 @@ changed_groups_statement(ViewSql *vs)
 						 expr_sql(vs, ((FvGroupKey *) lfirst(lc))->expr));
 	}
 	appendStringInfo(&buf, ")) FROM %s", vs->delta);
-	if (vs->def->where)
-		appendStringInfo(&buf, " WHERE %s", expr_sql(vs, vs->def->where));
+	if (vs->where)
+		appendStringInfo(&buf, " WHERE %s", vs->where);
 	return buf.data;
 }
 
@@ -1492,6 +1496,76 @@ check_name_length(const char *name)
 }
 
 /*
+ * retain: the group key a view's retention expires by (from 1), the first
+ * of type date, timestamp or timestamptz (a date_trunc or date_bin bucket, a
+ * cast to date, a time column); 0 when there is none.
+ */
+static int
+retention_key(FvViewDef *def)
+{
+	ListCell   *lc;
+
+	if (!def->global)
+		foreach(lc, def->groupkeys)
+		{
+			FvGroupKey *gk = lfirst(lc);
+
+			if (!gk->image &&
+				(gk->type == DATEOID || gk->type == TIMESTAMPOID || gk->type == TIMESTAMPTZOID))
+				return foreach_current_index(lc) + 1;
+		}
+	return 0;
+}
+
+/* 22023 for a retention on a query without a time group key */
+static void
+check_retention_key(FvViewDef *def)
+{
+	if (retention_key(def) > 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("retain needs a group key of type date, timestamp or timestamp with time zone"),
+			 errdetail("A retention removes the groups whose time is older than the retention; this query's groups have no time."),
+			 errhint("Group by a time bucket, e.g. GROUP BY date_trunc('day', ts).")));
+}
+
+static char *
+interval_literal(Datum interval)
+{
+	return psprintf("%s::pg_catalog.interval",
+					quote_literal_cstr(DatumGetCString(DirectFunctionCall1(interval_out, interval))));
+}
+
+/*
+ * What the worker runs, as the view's owner, about once a second for a view
+ * with a retention (flowview.view_catalog.retain_sql): the horizon moves to
+ * now() - retain (never back), then the groups older than it go, from the
+ * multisets first (only when there is a group to go: the storage's index on
+ * the key finds out) and from the storage.  Rows of such groups are not
+ * applied any more (ViewSql.where), so they never come back.
+ */
+static List *
+retention_statements(ViewSql *vs, List *tables, Datum retain)
+{
+	List	   *stmts = NIL;
+	char	   *horizon = psprintf("(SELECT h FROM %s_h)", vs->store);
+	ListCell   *lc;
+
+	stmts = lappend(stmts, psprintf("UPDATE %s_h SET h = pg_catalog.now() OPERATOR(pg_catalog.-) %s"
+									" WHERE h OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) %s)",
+									vs->store, interval_literal(retain), interval_literal(retain)));
+	for_each_from(lc, tables, 1)
+		stmts = lappend(stmts, psprintf("DELETE FROM %s WHERE g%d OPERATOR(pg_catalog.<) %s"
+										" AND (SELECT pg_catalog.min(g%d) FROM %s) OPERATOR(pg_catalog.<) %s",
+										(char *) lfirst(lc), vs->retain_key, horizon,
+										vs->retain_key, vs->store, horizon));
+	stmts = lappend(stmts, psprintf("DELETE FROM %s WHERE g%d OPERATOR(pg_catalog.<) %s",
+									vs->store, vs->retain_key, horizon));
+	return stmts;
+}
+
+/*
  * build_view
  *		Create a live view's storage and flowview.fv_out_ID for query (already
  *		analysed as def and checked against the caller's privileges), record
@@ -1508,7 +1582,8 @@ check_name_length(const char *name)
  */
 static Oid
 build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz,
-		   Datum sla, bool sla_null, RangeVar *rv, Oid replaces, int *id, char **select)
+		   Datum sla, bool sla_null, Datum retain, bool retain_null,
+		   RangeVar *rv, Oid replaces, int *id, char **select)
 {
 	ViewSql		vs;
 	Oid			view_oid;
@@ -1531,6 +1606,11 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 	memset(&vs, 0, sizeof(vs));
 	vs.rescan = strcmp(minmax, "rescan") == 0;
 	vs.def = def;
+	if (!retain_null)
+	{
+		check_retention_key(def);
+		vs.retain_key = retention_key(def);
+	}
 
 	/*
 	 * From here on, as the extension's owner with search_path pinned (so the
@@ -1573,12 +1653,34 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 	}
 
 	key_layout(&vs);
+	vs.where = vs.def->where ? expr_sql(&vs, vs.def->where) : NULL;
+	if (vs.retain_key > 0)
+	{
+		/*
+		 * Retention: rows of groups older than the horizon are not applied
+		 * (a NULL key is never older); the horizon only moves forward
+		 * (retention_statements).
+		 */
+		char	   *cond = psprintf("((%s) OPERATOR(pg_catalog.>=) (SELECT h FROM %s_h)) IS NOT FALSE",
+									expr_sql(&vs, ((FvGroupKey *) list_nth(vs.def->groupkeys, vs.retain_key - 1))->expr),
+									vs.store);
+
+		vs.where = vs.where ? psprintf("(%s) AND %s", vs.where, cond) : cond;
+	}
 	if (vs.def->join)
 		foreach(lc, vs.def->join->tables)
 			ensure_replica_identity_full(lfirst_oid(lc));
 	else
 		ensure_replica_identity_full(vs.def->source);
 	tables = create_storage(&vs);
+	if (vs.retain_key > 0)
+	{
+		/* the horizon, and an index to find the groups it leaves behind */
+		fv_spi_run(psprintf("CREATE TABLE %s_h (h timestamptz NOT NULL)", vs.store));
+		fv_spi_run(psprintf("INSERT INTO %s_h VALUES (pg_catalog.now() OPERATOR(pg_catalog.-) %s::pg_catalog.interval)",
+							vs.store, interval_literal(retain)));
+		fv_spi_run(psprintf("CREATE INDEX ON %s (g%d)", vs.store, vs.retain_key));
+	}
 	view_oid = create_out_view(&vs);
 	if (rv != NULL)
 		view_oid = fv_create_user_view(quote_qualified_identifier(rv->schemaname, rv->relname),
@@ -1601,6 +1703,8 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 	objects = lappend(objects, psprintf("VIEW %s", vs.out));
 	foreach(lc, tables)
 		objects = lappend(objects, psprintf("TABLE %s", (char *) lfirst(lc)));
+	if (vs.retain_key > 0)
+		objects = lappend(objects, psprintf("TABLE %s_h", vs.store));
 	if (vs.def->join)
 		objects = lappend(objects, psprintf("VIEW flowview.fv_join_%d", vs.id));
 
@@ -1629,6 +1733,16 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 		elog(ERROR, "pg_flowview: could not record the view in the catalog");
 	if (vs.def->join)
 		record_join(&vs);
+	if (vs.retain_key > 0)
+	{
+		Oid			rtypes[2] = {INTERVALOID, TEXTARRAYOID};
+		Datum		rvalues[2] = {retain, text_array(retention_statements(&vs, tables, retain))};
+
+		if (SPI_execute_with_args(psprintf("UPDATE flowview.view_catalog SET retain = $1, retain_sql = $2,"
+										   " retain_horizon = (SELECT h FROM %s_h) WHERE id = %d", vs.store, vs.id),
+								  2, rtypes, rvalues, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "pg_flowview: could not record the retention in the catalog");
+	}
 
 	/*
 	 * The creator owns the view and what is behind it, so it can GRANT read
@@ -1645,6 +1759,8 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 			fv_spi_run(psprintf("ALTER VIEW flowview.fv_join_%d OWNER TO %s", vs.id, role));
 		foreach(lc, tables)
 			fv_spi_run(psprintf("ALTER TABLE %s OWNER TO %s", (char *) lfirst(lc), role));
+		if (vs.retain_key > 0)
+			fv_spi_run(psprintf("ALTER TABLE %s_h OWNER TO %s", vs.store, role));
 	}
 	fv_own_ddl_end();
 
@@ -1722,13 +1838,43 @@ fv_build_pending_view(Oid view, const char *query, const char *minmax, const cha
 {
 	FvViewDef  *def;
 	int			id;
+	Datum		retain = (Datum) 0;
+	bool		retain_null = true;
 
 	check_minmax(minmax);
 	def = fv_analyze_query(query);
 	if (def->join)
 		fv_require_sql_version(4, "a live view over a join");
 	fv_check_create_privileges(def, get_rel_namespace(view));
-	(void) build_view(def, query, minmax, tz, (Datum) 0, true, NULL, view, &id, select);
+
+	/* the view's retention carries over (22023 if the new query cannot have it) */
+	if (fv_sql_version() >= 4)
+	{
+		Oid			argtypes[1] = {OIDOID};
+		Datum		args[1] = {ObjectIdGetDatum(view)};
+		FvSavedUser saved;
+
+		fv_become_owner(&saved);
+		SPI_connect();
+		if (SPI_execute_with_args("SELECT retain FROM flowview.view_catalog WHERE view_oid = $1",
+								  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "pg_flowview: could not read flowview.view_catalog");
+		if (SPI_processed == 1)
+		{
+			retain = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &retain_null);
+			if (!retain_null)
+				retain = SPI_datumTransfer(retain, false, sizeof(Interval));
+		}
+		SPI_finish();
+		fv_restore_user(&saved);
+		if (!retain_null && retention_key(def) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("cannot change live view %s: its retention would not carry over", get_rel_name(view)),
+					 errdetail("The new query has no group key of type date, timestamp or timestamp with time zone for the retention to expire by."),
+					 errhint("Keep a time bucket among the group keys, or drop the view and create it again without retain.")));
+	}
+	(void) build_view(def, query, minmax, tz, (Datum) 0, true, retain, retain_null, NULL, view, &id, select);
 	return id;
 }
 
@@ -1752,6 +1898,8 @@ fv_create_view(PG_FUNCTION_ARGS)
 	int			id;
 	const char *tz = GetConfigOption("TimeZone", false, false);
 	char	   *minmax = PG_ARGISNULL(3) ? "rescan" : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	/* retain: 0.4 (the SQL objects of 0.3 and before have four arguments) */
+	bool		retain_null = PG_NARGS() < 5 || PG_ARGISNULL(4);
 	List	   *columns;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -1768,6 +1916,12 @@ fv_create_view(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("freshness SLA must be positive")));
+	if (!retain_null &&
+		DatumGetInt32(DirectFunctionCall2(interval_cmp, PG_GETARG_DATUM(4),
+										  DirectFunctionCall3(interval_in, CStringGetDatum("0"), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)))) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("retain must be positive")));
 	check_minmax(minmax);
 	columns = split_column_names(name);
 	check_name_length(name);
@@ -1789,7 +1943,8 @@ fv_create_view(PG_FUNCTION_ARGS)
 		fv_require_sql_version(4, "a live view over a join");
 	fv_check_create_privileges(def, nsp);
 	view_oid = build_view(def, query, minmax, tz, PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
-						  PG_ARGISNULL(2), rv, InvalidOid, &id, NULL);
+						  PG_ARGISNULL(2), retain_null ? (Datum) 0 : PG_GETARG_DATUM(4), retain_null,
+						  rv, InvalidOid, &id, NULL);
 
 	/*
 	 * The apply worker re-populates it consistently with the stream, then

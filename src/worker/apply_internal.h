@@ -71,6 +71,8 @@ typedef struct FvLiveView
 	List	   *backfill_sql;
 	char	   *changed_groups_sql; /* NULL: groups cannot be named */
 	char	   *join_delta_sql;	/* a join view: J's delta (views/join.c) */
+	List	   *retain_sql;		/* a view with a retention: its expiry
+								 * (retention.c), else NIL */
 	bool		has_alerts;
 	/* the backfill snapshot: decoded transactions it saw are skipped */
 	bool		has_snapshot;
@@ -139,6 +141,10 @@ extern void fv_maybe_recompute(List *sources);
 /* ---- apply.c ---- */
 extern void fv_forget_plans(List *sources);
 extern void fv_apply_batch(List *sources, XLogRecPtr end);
+
+/* retention.c: views with a retention, about once a second */
+#define FV_RETENTION_TICK_MS 1000
+extern void fv_retention_tick(List *sources);
 
 /* ---- progress.c ---- */
 extern void fv_confirm_flushed(void);

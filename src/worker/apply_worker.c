@@ -180,6 +180,7 @@ fv_apply_worker_main(Datum arg)
 	TimestampTz last_reload = 0;
 	TimestampTz batch_started;
 	TimestampTz last_tick = 0;
+	TimestampTz last_expiry = 0;
 	TransactionId skip_before;
 	bool		idle = false;
 	bool		full;
@@ -324,6 +325,11 @@ fv_apply_worker_main(Datum arg)
 							 fv_naptime_ms, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
 			continue;
+		}
+		if (TimestampDifferenceExceeds(last_expiry, GetCurrentTimestamp(), FV_RETENTION_TICK_MS))
+		{
+			last_expiry = GetCurrentTimestamp();
+			fv_retention_tick(sources);
 		}
 
 		/* far behind: recomputing may be cheaper than decoding the backlog */

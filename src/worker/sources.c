@@ -141,8 +141,8 @@ fv_load_sources(bool *extension)
 							 " EXISTS (SELECT FROM flowview.alert_catalog a WHERE a.view_oid = c.view_oid),"
 							 " %s"
 							 " FROM flowview.view_catalog c WHERE state <> 'error'%s ORDER BY id",
-							 fv_sql_version() >= 4 ? "join_sources::pg_catalog.oid[], join_source_columns, join_delta_sql"
-							 : "NULL::pg_catalog.oid[], NULL::text[], NULL::text",
+							 fv_sql_version() >= 4 ? "join_sources::pg_catalog.oid[], join_source_columns, join_delta_sql, retain_sql"
+							 : "NULL::pg_catalog.oid[], NULL::text[], NULL::text, NULL::text[]",
 							 restore_aware ? " AND NOT EXISTS (SELECT FROM flowview.restores r WHERE r.view_id = c.id)" : ""),
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "pg_flowview: could not read flowview.view_catalog");
@@ -191,6 +191,11 @@ fv_load_sources(bool *extension)
 		src->views = lappend(src->views, v);
 		add_columns(src, text_array_list(SPI_getbinval(t, d, 9, &isnull)));
 		v->join_delta_sql = SPI_getvalue(t, d, 17);
+		{
+			Datum		retain_sql = SPI_getbinval(t, d, 18, &isnull);
+
+			v->retain_sql = isnull ? NIL : text_array_list(retain_sql);
+		}
 		if (v->join_delta_sql != NULL)
 			add_join_tables(&sources, src, SPI_getbinval(t, d, 15, &isnull),
 							SPI_getbinval(t, d, 16, &isnull));
