@@ -27,6 +27,9 @@ my %query = (
 	by_k => 'SELECT k, count(*) AS n, sum(v) AS s, max(v) AS hi FROM p GROUP BY k',
 	ver => 'SELECT g, sum(x) AS s, max(x) AS hi FROM t GROUP BY g',
 	by_unit_g => 'SELECT r.unit, count(*) AS n, sum(t.x) AS s FROM t JOIN r ON r.id = t.g GROUP BY r.unit',
+	# retain => '10 years': the rows of 2001-2003 are behind its horizon,
+	# the others after it (so the query names the groups it keeps)
+	recent => q{SELECT date_trunc('day', ts) AS day, count(*) AS n, sum(x) AS s FROM ev WHERE ts > '2010-01-01' GROUP BY 1},
 );
 
 my $a = FlowviewTest::node('dump_a');
@@ -80,6 +83,12 @@ $a->safe_psql('src', q{
 	SELECT flowview.create_view('ver', $$SELECT g, count(*) AS n FROM t GROUP BY g$$);
 	GRANT SELECT ON ver TO analyst;
 	SELECT flowview.alter_view('ver', $$SELECT g, count(*) AS n, sum(x) AS s FROM t GROUP BY g$$);
+	CREATE TABLE ev (id int PRIMARY KEY, ts timestamptz, x int);
+	INSERT INTO ev SELECT i, CASE WHEN i % 3 = 0 THEN timestamptz '2001-01-01' + i * interval '1 day'
+	                              ELSE now() - i * interval '1 day' END, i
+	  FROM generate_series(1, 300) i;
+	SELECT flowview.create_view('recent', $$SELECT date_trunc('day', ts) AS day, count(*) AS n, sum(x) AS s FROM ev GROUP BY 1$$,
+	                            retain => interval '10 years');
 });
 ok($a->poll_query_until('src', "SELECT flowview.wait_for_freshness('ver', '5 s')"), 'source database: ver version 2');
 $a->safe_psql('src', q{SELECT flowview.alter_view('ver', $$SELECT g, sum(x) AS s, max(x) AS hi FROM t GROUP BY g$$)});
@@ -103,7 +112,7 @@ ok($a->safe_psql('src', 'SELECT count(*) FROM flowview.alert_events') > 0, 'sour
 my %catalog = (
 	view_catalog => q{SELECT id, view_oid::regclass, source_oid::regclass, view_rel, source_rel, query, time_zone,
 	                         minmax, created_at, freshness_sla, storage_tables, objects, backfill_sql, apply_sql,
-	                         used_columns, changed_groups_sql FROM flowview.view_catalog ORDER BY id},
+	                         used_columns, changed_groups_sql, retain, retain_sql FROM flowview.view_catalog ORDER BY id},
 	alert_catalog => q{SELECT id, name, view_oid::regclass, view_rel, condition, channel, created_at,
 	                          owner::regrole, owner_role, last_error FROM flowview.alert_catalog ORDER BY id},
 	alert_state => q{SELECT * FROM flowview.alert_state ORDER BY 1, 2},
@@ -114,7 +123,7 @@ my %catalog = (
 	sequences => q{SELECT last_value FROM flowview.view_catalog_id_seq
 	               UNION ALL SELECT last_value FROM flowview.alert_catalog_id_seq
 	               UNION ALL SELECT last_value FROM flowview.alert_events_id_seq},
-	views => q{SELECT view, query, sources, freshness_sla, time_zone, minmax FROM flowview.views ORDER BY view::text},
+	views => q{SELECT view, query, sources, freshness_sla, time_zone, minmax, retain FROM flowview.views ORDER BY view::text},
 	view_versions => q{SELECT view, version, query, minmax, changed_by, changed_at, current, pending, requested_by,
 	                          requested_at, activated_at, error FROM flowview.view_versions ORDER BY view::text, version},
 	owners_and_grants => q{SELECT c.oid::regclass, pg_get_userbyid(c.relowner), c.relacl, c.relrowsecurity
@@ -153,7 +162,8 @@ unlike($analyst_before, qr/west|north/, 'and not west or north');
 $a->safe_psql('src', q{SELECT flowview.pause_apply();
 	INSERT INTO t SELECT i, i % 3, i FROM generate_series(1201, 1500) i;
 	DELETE FROM t WHERE id % 17 = 0;
-	INSERT INTO p SELECT i, i % 5, i FROM generate_series(1501, 1600) i;});
+	INSERT INTO p SELECT i, i % 5, i FROM generate_series(1501, 1600) i;
+	INSERT INTO ev VALUES (1001, '2002-06-01', 1), (1002, now(), 2);});
 
 my $dir = PostgreSQL::Test::Utils::tempdir;
 my @conn_a = ('-h', $a->host, '-p', $a->port);
@@ -226,6 +236,9 @@ sub check_restored
 		DELETE FROM r WHERE id % 6 = 0;
 		UPDATE r SET unit = 'east' WHERE id % 10 = 1;
 		INSERT INTO p SELECT i, i % 7, i FROM generate_series(5001, 5200) i;
+		INSERT INTO ev VALUES (5001, '2003-01-01', 5), (5002, now() - interval '1 hour', 6);   -- behind the horizon, after it
+		DELETE FROM ev WHERE id IN (3, 4);   -- behind it (nothing to subtract), after it
+		UPDATE ev SET ts = now() WHERE id = 6;   -- from behind it into the view
 		UPDATE p SET id = id + 1000, v = v + 1 WHERE id % 8 = 0 AND id < 900;   -- moves rows between partitions
 		DELETE FROM p WHERE id % 11 = 0;
 	});
