@@ -254,3 +254,28 @@ BEGIN
 END $$;
 
 -- ==== end of former OIDs ====
+
+-- ==== min/max re-reads of groups with a NULL key (a repair) ====
+
+-- Views with minmax 'rescan' and two or more group keys, created by 0.2 or
+-- later, re-read a group's min/max with "CASE WHEN NOT __fv_s.g1 IS NOT
+-- NULL AND __fv_s.g2 IS NOT NULL ... THEN <NULL-matching read>": the NOT
+-- bound to g1 alone, so a group whose first key is set and a later one NULL
+-- was read with plain equality, which finds no row, and its min/max became
+-- NULL once a transaction removed its extreme.  The library now negates the
+-- whole condition; the stored statements of existing views are repaired
+-- here (the worker drops kept plans whose statements changed), and the views
+-- are recomputed as refresh_view does: their storage may hold such NULLs
+-- already, and a batch the worker applies before it rereads its catalog
+-- still runs the old statements.
+UPDATE flowview.view_catalog
+   SET apply_sql = ARRAY(SELECT regexp_replace(u.s, 'NOT (__fv_s\.g1 IS NOT NULL(?: AND __fv_s\.g[0-9]+ IS NOT NULL)+)',
+                                               'NOT (\1)', 'g')
+                           FROM unnest(apply_sql) WITH ORDINALITY u(s, o) ORDER BY u.o),
+       state = CASE WHEN state = 'error' THEN state ELSE 'backfilling' END,
+       snapshot_xmin = CASE WHEN state = 'error' THEN snapshot_xmin END,
+       snapshot_xmax = CASE WHEN state = 'error' THEN snapshot_xmax END,
+       snapshot_xip = CASE WHEN state = 'error' THEN snapshot_xip END
+ WHERE EXISTS (SELECT FROM unnest(apply_sql) u(s) WHERE u.s ~ 'NOT __fv_s\.g1 IS NOT NULL AND');
+
+-- ==== end of the repair ====

@@ -482,16 +482,19 @@ qualified_keys(ViewSql *vs, const char *a)
 	return buf.data;
 }
 
-/* "a.g1 IS NOT NULL AND ..." */
+/* "(a.g1 IS NOT NULL AND ...)" */
 static char *
 keys_not_null(ViewSql *vs, const char *a)
 {
 	StringInfoData buf;
 	int			i;
 
+	/* parenthesised: callers negate it (a NOT before it bound to g1 alone) */
 	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '(');
 	for (i = 1; i <= vs->nkeys; i++)
 		appendStringInfo(&buf, "%s%s.g%d IS NOT NULL", i > 1 ? " AND " : "", a, i);
+	appendStringInfoChar(&buf, ')');
 	return buf.data;
 }
 

@@ -130,6 +130,7 @@ typedef struct FvPlans
 	int			id;
 	char	   *columns;		/* plan_key(): the delta's columns, the source's name */
 	List	   *plans;			/* SPIPlanPtr, one per apply_sql statement */
+	uint32		sql_hash;		/* FvLiveView.apply_sql_hash they were made of */
 	bool		seen;
 } FvPlans;
 
@@ -169,12 +170,13 @@ view_plans(const char *columns, FvLiveView *v)
 	foreach(lc, plan_cache)
 	{
 		p = lfirst(lc);
-		if (p->id == v->id && strcmp(p->columns, columns) == 0)
+		if (p->id == v->id && p->sql_hash == v->apply_sql_hash && strcmp(p->columns, columns) == 0)
 			return p;
 	}
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	p = palloc0(sizeof(FvPlans));
 	p->id = v->id;
+	p->sql_hash = v->apply_sql_hash;
 	p->columns = pstrdup(columns);
 	MemoryContextSwitchTo(old);
 	foreach(lc, v->apply_sql)
@@ -216,7 +218,9 @@ fv_forget_plans(List *sources)
 			{
 				FvPlans    *p = lfirst(pc);
 
-				if (p->id == ((FvLiveView *) lfirst(vc))->id && strcmp(p->columns, columns) == 0)
+				if (p->id == ((FvLiveView *) lfirst(vc))->id &&
+					p->sql_hash == ((FvLiveView *) lfirst(vc))->apply_sql_hash &&
+					strcmp(p->columns, columns) == 0)
 					p->seen = true;
 			}
 	}

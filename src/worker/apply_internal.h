@@ -67,6 +67,8 @@ typedef struct FvLiveView
 	char	   *state;
 	char	   *time_zone;
 	List	   *apply_sql;		/* char * */
+	uint32		apply_sql_hash; /* of apply_sql: kept plans of other text are
+								 * dropped (an update script may rewrite it) */
 	List	   *storage_tables; /* char * */
 	List	   *backfill_sql;
 	char	   *changed_groups_sql; /* NULL: groups cannot be named */

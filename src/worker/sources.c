@@ -14,6 +14,7 @@
 
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -164,6 +165,13 @@ fv_load_sources(bool *extension)
 		v->state = SPI_getvalue(t, d, 4);
 		v->time_zone = SPI_getvalue(t, d, 5);
 		v->apply_sql = text_array_list(SPI_getbinval(t, d, 6, &isnull));
+		{
+			ListCell   *sc;
+
+			foreach(sc, v->apply_sql)
+				v->apply_sql_hash = hash_combine(v->apply_sql_hash,
+												 hash_bytes((const unsigned char *) lfirst(sc), strlen(lfirst(sc))));
+		}
 		v->storage_tables = text_array_list(SPI_getbinval(t, d, 7, &isnull));
 		v->backfill_sql = text_array_list(SPI_getbinval(t, d, 8, &isnull));
 		v->changed_groups_sql = SPI_getvalue(t, d, 13);

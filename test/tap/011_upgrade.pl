@@ -93,6 +93,41 @@ is($node->safe_psql('on02', "SELECT flowview.wait_for_freshness('by_g', '30 s')"
 is(FlowviewTest::differences($node, 'by_g', 'SELECT g, count(*), sum(x) FROM t GROUP BY g', dbname => 'on02'), '',
 	'0.2 database: the view equals its query after the update');
 
+# min/max 'rescan' over two group keys, a group's second key NULL: the
+# statements of views written by the libraries of 0.2 and 0.3 re-read such a
+# group with plain equality (its min/max became NULL); the update repairs
+# them, and the worker drops the plans it kept of the old ones.  The view is
+# made by this library, so its statements are rewritten as they were.
+$node->safe_psql('postgres', 'CREATE DATABASE on02b');
+$node->safe_psql('on02b', q{
+	CREATE EXTENSION pg_flowview VERSION '0.2';
+	CREATE TABLE t2 (id int PRIMARY KEY, g int, h int, x numeric);
+	INSERT INTO t2 SELECT i, i % 3, CASE WHEN i % 2 = 0 THEN i % 4 END, i FROM generate_series(1, 60) i;
+	SELECT flowview.create_view('by_gh', $$SELECT g, h, count(*) AS n, min(x) AS lo, max(x) AS hi FROM t2 GROUP BY g, h$$);
+	UPDATE flowview.view_catalog
+	   SET apply_sql = ARRAY(SELECT regexp_replace(u.s, 'NOT \((__fv_s\.g1 IS NOT NULL AND __fv_s\.g2 IS NOT NULL)\)', 'NOT \1', 'g')
+	                           FROM unnest(apply_sql) WITH ORDINALITY u(s, o) ORDER BY u.o);
+});
+is($node->safe_psql('on02b', q{SELECT count(*) FROM flowview.view_catalog, unnest(apply_sql) s WHERE s ~ 'NOT __fv_s\.g1 IS NOT NULL AND'}),
+	'1', '(the view has the statement of the earlier libraries)');
+is($node->safe_psql('on02b', "SELECT flowview.wait_for_freshness('by_gh', '30 s')"), 't', 'two-key view live on 0.2');
+my $gh = 'SELECT g, h, count(*) AS n, min(x) AS lo, max(x) AS hi FROM t2 GROUP BY g, h';
+# the defect: removing the extremes of the groups (g, NULL) leaves them NULL
+$node->safe_psql('on02b', q{DELETE FROM t2 WHERE h IS NULL AND id IN (SELECT min(id) FROM t2 WHERE h IS NULL GROUP BY g)});
+is($node->safe_psql('on02b', "SELECT flowview.wait_for_freshness('by_gh', '30 s')"), 't', 'two-key view fresh on 0.2');
+like(FlowviewTest::differences($node, 'by_gh', $gh, dbname => 'on02b'), qr/view only: \(0,,\d+,,/,
+	'(with the statement of the earlier libraries the (0, NULL) group lost its minimum)');
+$node->safe_psql('on02b', 'ALTER EXTENSION pg_flowview UPDATE');
+is($node->safe_psql('on02b', q{SELECT count(*) FROM flowview.view_catalog, unnest(apply_sql) s WHERE s ~ 'NOT __fv_s\\.g1 IS NOT NULL AND'}),
+	'0', 'the update repaired the statement');
+is($node->safe_psql('on02b', "SELECT flowview.wait_for_freshness('by_gh', '30 s')"), 't', 'two-key view recomputed after the update');
+is(FlowviewTest::differences($node, 'by_gh', $gh, dbname => 'on02b'), '', 'the update recomputed the wrong minimums');
+# remove the extremes of the groups (g, NULL) again
+$node->safe_psql('on02b', q{DELETE FROM t2 WHERE h IS NULL AND (id IN (55, 59) OR id IN (SELECT min(id) FROM t2 WHERE h IS NULL GROUP BY g))});
+is($node->safe_psql('on02b', "SELECT flowview.wait_for_freshness('by_gh', '30 s')"), 't', 'two-key view fresh after the update');
+is(FlowviewTest::differences($node, 'by_gh', $gh, dbname => 'on02b'), '',
+	'the two-key view equals its query after its NULL-key groups lost their extremes again');
+
 # an updated database has what a fresh install has
 $node->safe_psql('fresh', 'CREATE EXTENSION pg_flowview');
 my $objects = q{
