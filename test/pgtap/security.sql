@@ -15,11 +15,11 @@ SELECT has_role('flowview_reader', 'role flowview_reader exists');
 SELECT is_member_of('flowview_reader', 'flowview_admin', 'flowview_admin is a member of flowview_reader');
 SELECT ok(NOT rolcanlogin AND NOT rolsuper AND NOT rolbypassrls, rolname || ' cannot log in, is no superuser, no BYPASSRLS')
   FROM pg_roles WHERE rolname IN ('flowview_admin', 'flowview_reader') ORDER BY rolname;
-SELECT function_privs_are('flowview', 'create_view', ARRAY['text', 'text', 'interval', 'text'], 'flowview_admin',
+SELECT function_privs_are('flowview', 'create_view', ARRAY['text', 'text', 'interval', 'text', 'interval'], 'flowview_admin',
                           ARRAY['EXECUTE'], 'flowview_admin may create views');
-SELECT function_privs_are('flowview', 'create_view', ARRAY['text', 'text', 'interval', 'text'], 'flowview_reader',
+SELECT function_privs_are('flowview', 'create_view', ARRAY['text', 'text', 'interval', 'text', 'interval'], 'flowview_reader',
                           ARRAY[]::text[], 'flowview_reader may not create views');
-SELECT function_privs_are('flowview', 'create_view', ARRAY['text', 'text', 'interval', 'text'], 'public',
+SELECT function_privs_are('flowview', 'create_view', ARRAY['text', 'text', 'interval', 'text', 'interval'], 'public',
                           ARRAY[]::text[], 'PUBLIC may not create views');
 SELECT function_privs_are('flowview', 'freshness', ARRAY[]::text[], 'flowview_reader',
                           ARRAY['EXECUTE'], 'flowview_reader may read freshness');
