@@ -45,7 +45,15 @@
 #    it touched, reset with clear_refs before each fan-out).  target >= 20x
 #    The apply's work is the customer's 100,000 orders at every size; the
 #    refresh's is the whole table: the two sizes show how the ratio grows.
-# FV_BENCH_PARTS="1 3" runs some of the parts (default: all five).
+# 6. retention, idle: in a database of its own, 1,000,000 rows of the last
+#    7 days (FV_BENCH_RETAIN_ROWS), a view of counts and sums per region and
+#    minute with retain => '7 days' (about 200,000 groups, a minute's groups
+#    leaving each minute) and no writes: the apply worker's CPU (utime +
+#    stime from /proc) over FV_BENCH_IDLE_SECONDS (30), against the same
+#    database with the view created without retain, in the same run (the
+#    worker's idle loop itself: its naptime, catalog rereads, monitoring).
+#    target: the expiry under 1% of a core
+# FV_BENCH_PARTS="1 3" runs some of the parts (default: all six).
 # The cluster runs with fsync = on (durable commits, as in production).
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -65,7 +73,9 @@ chmod 755 "$WORK"
 FANOUT_ORDERS=${FV_BENCH_FANOUT_ORDERS:-1000000 10000000}
 FANOUT_HOT=${FV_BENCH_FANOUT_HOT:-100000}
 FANOUT_ROUNDS=${FV_BENCH_FANOUT_ROUNDS:-3}
-PARTS=${FV_BENCH_PARTS:-1 2 3 4 5}
+RETAIN_ROWS=${FV_BENCH_RETAIN_ROWS:-1000000}
+IDLE=${FV_BENCH_IDLE_SECONDS:-30}
+PARTS=${FV_BENCH_PARTS:-1 2 3 4 5 6}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 
 cleanup() { rm -f "$WORK/sampling"; fv_cluster_remove views_bench || true; rm -rf "$WORK"; }
@@ -401,6 +411,41 @@ if want 5; then
 	done
 fi
 
+# ---- 6. retention: the worker's cost of expiry while nothing is written -----
+if want 6; then
+fv_log "6. retention, idle: $RETAIN_ROWS rows, a view by region and minute, $IDLE s without writes, with and without retain"
+q "CREATE DATABASE retention" >/dev/null
+qr() { fv_psql -d retention -At -c "$1"; }
+fv_psql -d retention >/dev/null -v rows="$RETAIN_ROWS" <<'SQL'
+CREATE EXTENSION pg_flowview;
+CREATE TABLE ev (id bigint PRIMARY KEY, region text, amount numeric(10,2), ts timestamptz);
+INSERT INTO ev SELECT g, 'r' || (g % 20), (g % 1000) / 10.0, now() - (g % 10080) * interval '1 minute' FROM generate_series(1, :rows) g;
+ALTER TABLE ev REPLICA IDENTITY FULL;
+VACUUM ANALYZE ev;
+SQL
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+idle_cpu() { # view-sql retain-or-NULL -> percent of a core over $IDLE s
+	local wpid t0 t1 hz
+	qr "SELECT flowview.create_view('by_minute', \$q\$$1\$q\$, retain => $2)" >/dev/null
+	[ "$(qr "SELECT flowview.wait_for_freshness('by_minute', '600 s')")" = t ] || fv_die "the retention view did not become live"
+	sleep 2
+	wpid=$(qr "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_flowview apply' AND datname = current_database()")
+	hz=$(getconf CLK_TCK)
+	t0=$(cpu_ticks "$wpid")
+	sleep "$IDLE"
+	t1=$(cpu_ticks "$wpid")
+	qr "SELECT flowview.drop_view('by_minute')" >/dev/null
+	awk -v d=$((t1 - t0)) -v hz="$hz" -v s="$IDLE" 'BEGIN {printf "%.2f", 100 * d / hz / s}'
+}
+rsql="SELECT region, date_trunc('minute', ts) AS minute, count(*) AS n, sum(amount) AS s FROM ev GROUP BY 1, 2"
+# the plain view first, so that WAL of the load is long decoded for both
+cpu_plain=$(idle_cpu "$rsql" NULL)
+cpu_retain=$(idle_cpu "$rsql" "interval '7 days'")
+rgroups=$(qr "SELECT count(*) FROM (SELECT DISTINCT region, date_trunc('minute', ts) FROM ev) g")
+fv_log "   worker CPU while idle: $cpu_plain% of a core without retain, $cpu_retain% with retain"
+q "DROP DATABASE retention WITH (FORCE)" >/dev/null
+fi
+
 # ---- summary ---------------------------------------------------------------
 echo
 echo "pg_flowview live-view benchmark ($(q 'SELECT version()' | cut -d' ' -f1-2), $(nproc) CPUs, fsync = on)"
@@ -428,4 +473,7 @@ elif want 4; then
 fi
 want 4 && echo "  join views equal their queries after the runs ($jrows orders): $([ "$jdiffs" = 0 ] && echo yes || echo "NO ($jdiffs differing rows)")"
 want 5 && cat "$WORK/fanout_summary"
+want 6 && awk -v p="$cpu_plain" -v r="$cpu_retain" -v n="$RETAIN_ROWS" -v g="$rgroups" -v s="$IDLE" 'BEGIN {
+	printf "  retention, idle  %d rows, %d groups (the oldest minute leaving each minute), %d s without writes: the apply worker used %.2f%% of a core with retain => 7 days, %.2f%% with the same view without; the expiry itself %.2f%% (target < 1%%: %s)\n",
+		n, g, s, r, p, r - p, (r - p < 1) ? "met" : "NOT MET" }'
 exit 0
