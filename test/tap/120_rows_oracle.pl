@@ -17,10 +17,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use FlowviewTest;
 
-my $seed = $ENV{FV_SEED} // int(rand(1_000_000));
-note "seed $seed (rerun with FV_SEED=$seed)";
-diag "seed $seed";
-srand($seed);
+my $seed = FlowviewTest::seed();
 
 my $node = FlowviewTest::node('rows_oracle', 'log_min_messages' => 'warning');
 $node->start;

@@ -16,10 +16,7 @@ use Test::More;
 use Time::HiRes qw(sleep);
 use FlowviewTest;
 
-my $seed = $ENV{FV_SEED} // int(rand(1_000_000));
-note "seed $seed (rerun with FV_SEED=$seed)";
-diag "seed $seed";
-srand($seed);
+my $seed = FlowviewTest::seed();
 
 my $node = FlowviewTest::node('retention_oracle', 'log_min_messages' => 'warning');
 $node->start;

@@ -20,11 +20,25 @@
 #   FlowviewTest::differences($node, 'view', 'SELECT ...', empty_ok => 1);
 #
 # dbname => NAME compares in that database instead of postgres.
+#
+#   my $seed = FlowviewTest::seed();
+#
+# a randomised test's seed: FV_SEED if set, else a random one; printed (so a
+# failing run can be repeated with FV_SEED=...) and given to srand.
 package FlowviewTest;
 
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
+
+sub seed
+{
+	my $seed = $ENV{FV_SEED} // int(rand(1_000_000));
+	Test::More::note("seed $seed (rerun with FV_SEED=$seed)");
+	Test::More::diag("seed $seed");
+	srand($seed);
+	return $seed;
+}
 
 # Does this server build have output_plugin_libraries?
 sub has_plugin_list
