@@ -40,6 +40,56 @@ LANGUAGE C;
 REVOKE ALL ON FUNCTION flowview.create_view(text, text, interval, text, interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION flowview.create_view(text, text, interval, text, interval) TO flowview_admin;
 
+-- set_retention: a view created with retain gets another one, or none
+-- (NULL).  A shorter one takes effect at the worker's next tick (the horizon
+-- only moves forward); a longer one, or none, brings back groups that had
+-- expired: the horizon moves back and the view is recomputed as
+-- refresh_view does.  The worker reads retain_sql from the catalog at each
+-- tick, so it never moves the horizon by a retention no longer set.
+-- set_retention (C: fv_set_retention) checks that the caller owns the view,
+-- then runs _set_retention as the extension's owner.
+CREATE FUNCTION flowview.set_retention(view regclass, retain interval) RETURNS void
+AS 'MODULE_PATHNAME', 'fv_set_retention' LANGUAGE C;
+CREATE FUNCTION flowview._set_retention(view regclass, retain interval) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r flowview.view_catalog := flowview._view(view);
+    h timestamptz;
+BEGIN
+    IF retain IS NOT NULL AND retain <= interval '0' THEN
+        RAISE EXCEPTION 'retain must be positive, not %', retain USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF r.retain_sql IS NULL THEN
+        RAISE EXCEPTION 'live view % was created without a retention', view
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'A retention filters every statement of a view from its creation.',
+                  HINT = 'Create the view again with flowview.create_view(..., retain => ...).';
+    END IF;
+    IF EXISTS (SELECT FROM flowview.view_version_catalog v WHERE v.view_oid = r.view_oid AND v.pending) THEN
+        RAISE EXCEPTION 'cannot change the retention of live view % while a change of its definition is pending', view
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Wait until flowview.views.pending_version is NULL.';
+    END IF;
+    UPDATE flowview.view_catalog c
+       SET retain = _set_retention.retain,
+           retain_sql = CASE WHEN _set_retention.retain IS NULL THEN c.retain_sql ELSE
+               ARRAY(SELECT regexp_replace(u.s, '''[^'']*''::pg_catalog\.interval',
+                                           quote_literal(_set_retention.retain::text) || '::pg_catalog.interval', 'g')
+                       FROM unnest(c.retain_sql) WITH ORDINALITY u(s, o) ORDER BY u.o) END
+     WHERE c.id = r.id;
+    IF retain IS NOT NULL AND r.retain IS NOT NULL AND retain <= r.retain THEN
+        RETURN;                 -- shorter: the next tick moves the horizon on
+    END IF;
+    -- longer, or none: expired groups come back
+    h := CASE WHEN retain IS NULL THEN '-infinity' ELSE now() - retain END;
+    EXECUTE format('UPDATE flowview.fv_store_%s_h SET h = $1', r.id) USING h;
+    UPDATE flowview.view_catalog c SET retain_horizon = CASE WHEN _set_retention.retain IS NULL THEN NULL ELSE h END
+     WHERE c.id = r.id;
+    PERFORM flowview.refresh_view(view);
+END $$;
+REVOKE ALL ON FUNCTION flowview.set_retention(regclass, interval), flowview._set_retention(regclass, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION flowview.set_retention(regclass, interval) TO flowview_admin;
+
 -- flowview.views: a join view's sources are its tables, not its join relation
 CREATE OR REPLACE VIEW flowview.views WITH (security_invoker = true) AS
 SELECT c.view_oid::regclass AS view,

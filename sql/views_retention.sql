@@ -24,7 +24,7 @@ INSERT INTO ret_ev VALUES
 -- "key" names the query's time key expression
 CREATE FUNCTION ret_diff(v regclass, q text, key text) RETURNS TABLE (side text, row_text text) LANGUAGE plpgsql AS $$
 DECLARE
-  oracle text := format('SELECT * FROM (%s) o WHERE o.%I >= (SELECT retain_horizon FROM flowview.views WHERE view = %L::regclass) OR o.%I IS NULL',
+  oracle text := format('SELECT * FROM (%s) o WHERE o.%I >= coalesce((SELECT retain_horizon FROM flowview.views WHERE view = %L::regclass), ''-infinity'') OR o.%I IS NULL',
                         q, key, v, key);
 BEGIN
   RETURN QUERY EXECUTE format('SELECT ''view only'', x::text FROM (SELECT * FROM %s EXCEPT ALL %s) x', v, oracle);
@@ -126,15 +126,66 @@ END $$;
 SELECT ret_refusal($q$SELECT flowview.alter_view('ret_day', 'SELECT k, count(*) AS n FROM ret_ev GROUP BY k')$q$);
 SELECT retain FROM flowview.views WHERE view = 'ret_day'::regclass;
 
+-- without retain nothing changes: NULL in flowview.views
+SELECT flowview.create_view('ret_none', $$SELECT d, count(*) AS n FROM ret_ev GROUP BY d$$);
+SELECT retain IS NULL AND retain_horizon IS NULL AS no_retention FROM flowview.views WHERE view = 'ret_none'::regclass;
+
+-- set_retention: longer brings expired groups back (the view is recomputed),
+-- shorter takes effect at the worker's next tick, NULL keeps every group
+SELECT ret_count('SELECT count(*) FROM ret_minute') AS groups_with_1_hour;
+SELECT flowview.set_retention('ret_minute', interval '4 hours');
+SELECT flowview.wait_for_freshness('ret_minute', '60 s');
+SELECT retain, retain_horizon BETWEEN now() - interval '4 hours 1 minute' AND now() - interval '4 hours' AS horizon_4_hours
+  FROM flowview.views WHERE view = 'ret_minute'::regclass;
+SELECT ret_count('SELECT count(*) FROM ret_minute') AS groups_with_4_hours;
+SELECT x.* FROM ret_defs d, ret_diff(d.name::regclass, d.q, d.key) x WHERE d.name = 'ret_minute';
+SELECT flowview.set_retention('ret_minute', interval '1 hour');
+DO $$
+DECLARE t0 timestamptz := clock_timestamp();
+BEGIN
+  LOOP
+    EXIT WHEN (SELECT retain_horizon > now() - interval '1 hour 1 minute' FROM flowview.views WHERE view = 'ret_minute'::regclass)
+           OR clock_timestamp() - t0 > interval '30 s';
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+END $$;
+SELECT retain, retain_horizon > now() - interval '1 hour 1 minute' AS horizon_1_hour
+  FROM flowview.views WHERE view = 'ret_minute'::regclass;
+SELECT ret_count('SELECT count(*) FROM ret_minute') AS groups_with_1_hour_again;
+SELECT x.* FROM ret_defs d, ret_diff(d.name::regclass, d.q, d.key) x WHERE d.name = 'ret_minute';
+SELECT flowview.set_retention('ret_minute', NULL);
+SELECT flowview.wait_for_freshness('ret_minute', '60 s');
+SELECT retain IS NULL AND retain_horizon IS NULL AS no_retention FROM flowview.views WHERE view = 'ret_minute'::regclass;
+SELECT ret_count('SELECT count(*) FROM ret_minute') AS groups_without_retention;
+SELECT x.* FROM ret_defs d, ret_diff(d.name::regclass, d.q, d.key) x WHERE d.name = 'ret_minute';
+-- an old row counts again
+INSERT INTO ret_ev VALUES (8, 'b', now() - interval '9 hours', current_date - 90, 8);
+SELECT flowview.wait_for_freshness('ret_minute', '60 s');
+SELECT x.* FROM ret_defs d, ret_diff(d.name::regclass, d.q, d.key) x WHERE d.name = 'ret_minute';
+SELECT flowview.set_retention('ret_minute', interval '1 hour');
+SELECT flowview.wait_for_freshness('ret_minute', '60 s');
+-- its refusals: not the owner (42501), a view made without retain and a
+-- pending change of definition (55000), not positive (22023), NULL view (22004)
+CREATE ROLE ret_other IN ROLE flowview_admin;
+SET ROLE ret_other;
+SELECT ret_refusal($q$SELECT flowview.set_retention('ret_minute', interval '2 hours')$q$);
+RESET ROLE;
+DROP ROLE ret_other;
+SELECT ret_refusal($q$SELECT flowview.set_retention('ret_none', interval '2 hours')$q$);
+BEGIN;
+SELECT flowview.alter_view('ret_minute', $$SELECT k, date_trunc('minute', ts) AS m, count(*) AS n FROM ret_ev GROUP BY 1, 2$$) > 0 AS pending;
+SELECT ret_refusal($q$SELECT flowview.set_retention('ret_minute', interval '2 hours')$q$);
+ROLLBACK;
+SELECT ret_refusal($q$SELECT flowview.set_retention('ret_minute', interval '-1 hour')$q$);
+SELECT ret_refusal($q$SELECT flowview.set_retention(NULL, interval '1 hour')$q$);
+SELECT retain FROM flowview.views WHERE view = 'ret_minute'::regclass;
+
 -- refusals: no time key (22023), a global view, retain not positive
 SELECT flowview.create_view('ret_bad', $$SELECT k, count(*) FROM ret_ev GROUP BY k$$, retain => interval '1 day');
 SELECT ret_refusal($q$SELECT flowview.create_view('ret_bad', 'SELECT k, count(*) FROM ret_ev GROUP BY k', retain => interval '1 day')$q$);
 SELECT ret_refusal($q$SELECT flowview.create_view('ret_bad', 'SELECT count(*) FROM ret_ev', retain => interval '1 day')$q$);
 SELECT ret_refusal($q$SELECT flowview.create_view('ret_bad', 'SELECT d, count(*) FROM ret_ev GROUP BY d', retain => interval '0')$q$);
 SELECT ret_refusal($q$SELECT flowview.create_view('ret_bad', 'SELECT d, count(*) FROM ret_ev GROUP BY d', retain => interval '-1 day')$q$);
--- without retain nothing changes: NULL in flowview.views
-SELECT flowview.create_view('ret_none', $$SELECT d, count(*) AS n FROM ret_ev GROUP BY d$$);
-SELECT retain IS NULL AND retain_horizon IS NULL AS no_retention FROM flowview.views WHERE view = 'ret_none'::regclass;
 
 -- the horizon table is storage: DDL on it is refused, drop_view drops it
 SELECT regexp_replace(ret_refusal(format('ALTER TABLE %s_h ADD COLUMN y int', ret_store('ret_minute'))), 'fv_store_[0-9]+', 'fv_store_N') AS alter_horizon;

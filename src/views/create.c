@@ -67,6 +67,7 @@
 #include "parser/scanner.h"
 #include "parser/scansup.h"
 #include "parser/gram.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -89,6 +90,7 @@
 #include "worker/worker.h"
 
 PG_FUNCTION_INFO_V1(fv_create_view);
+PG_FUNCTION_INFO_V1(fv_set_retention);
 
 /*
  * fv_with_source
@@ -1958,4 +1960,46 @@ fv_create_view(PG_FUNCTION_ARGS)
 	fv_start_worker_at_commit();
 
 	PG_RETURN_OID(view_oid);
+}
+
+/*
+ * flowview.set_retention(view regclass, retain interval): the owner of a
+ * live view created with retain (or a member of its role) sets another
+ * retention, or none (NULL); the rest, in flowview._set_retention, runs as
+ * the extension's owner.
+ */
+Datum
+fv_set_retention(PG_FUNCTION_ARGS)
+{
+	Oid			view;
+	Oid			argtypes[2] = {REGCLASSOID, INTERVALOID};
+	Datum		args[2];
+	char		nulls[2] = {' ', ' '};
+	FvSavedUser saved;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("view must not be null"),
+				 errhint("flowview.set_retention(view, retain) takes a live view and its retention (NULL: none).")));
+	view = PG_GETARG_OID(0);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", view)));
+	if (!pg_class_ownercheck(view, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of live view %s", get_rel_name(view)),
+				 errdetail("Only the owner of a live view (or a member of its role) may change its retention.")));
+	args[0] = ObjectIdGetDatum(view);
+	args[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+	nulls[1] = PG_ARGISNULL(1) ? 'n' : ' ';
+	fv_become_owner(&saved);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT flowview._set_retention($1, $2)", 2, argtypes, args, nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "pg_flowview: could not set the retention");
+	SPI_finish();
+	fv_restore_user(&saved);
+	PG_RETURN_VOID();
 }

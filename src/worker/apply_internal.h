@@ -121,6 +121,7 @@ extern bool fv_claim_entry(Oid dboid);
 extern MemoryContext fv_views_cxt;	/* the views and sources, reset at each read */
 extern bool fv_views_being_restored;
 extern List *fv_load_sources(bool *extension);
+extern List *fv_text_array_list(Datum d);
 extern void fv_prepare_source(FvSource *src);
 
 /* ---- decode.c ---- */

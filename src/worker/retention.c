@@ -69,14 +69,21 @@ expire_view(FvLiveView *v)
 
 			SPI_connect();
 			PushActiveSnapshot(GetTransactionSnapshot());
-			/* still this view (not dropped or replaced since the catalog was read) */
-			if (SPI_execute(psprintf("SELECT FROM flowview.view_catalog WHERE id = %d AND retain_sql IS NOT NULL",
+			/*
+			 * The statements as the catalog has them now: the view may have
+			 * been dropped or replaced, or its retention changed or removed
+			 * (set_retention), since the worker read its catalog.
+			 */
+			if (SPI_execute(psprintf("SELECT retain_sql FROM flowview.view_catalog WHERE id = %d AND retain IS NOT NULL",
 									 v->id), true, 1) != SPI_OK_SELECT)
 				elog(ERROR, "pg_flowview: could not read flowview.view_catalog");
 			if (SPI_processed == 1)
 			{
+				bool		isnull;
+				List	   *stmts = fv_text_array_list(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
 				fv_runas_begin(&ra, fv_view_runas_role(v->id), FV_RUNAS_STORAGE, v->time_zone);
-				foreach(lc, v->retain_sql)
+				foreach(lc, stmts)
 					fv_spi_run(lfirst(lc));
 				fv_runas_end(&ra);
 				/* the worker's own copy for flowview.views; the table has no triggers (storage_guard.c) */

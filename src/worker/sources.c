@@ -32,8 +32,9 @@ MemoryContext fv_views_cxt;
 /* views being restored, left alone until their restore ends (views/restore.c) */
 bool		fv_views_being_restored = false;
 
-static List *
-text_array_list(Datum d)
+/* a text[] as a List of char * (apply_internal.h) */
+List *
+fv_text_array_list(Datum d)
 {
 	Datum	   *elems;
 	bool	   *nulls;
@@ -99,7 +100,7 @@ add_join_tables(List **sources, FvSource *jsrc, Datum tables, Datum columns)
 	bool	   *nulls;
 	int			n,
 				k;
-	List	   *cols = text_array_list(columns);
+	List	   *cols = fv_text_array_list(columns);
 
 	deconstruct_array(DatumGetArrayTypeP(tables), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
 					  &oids, &nulls, &n);
@@ -109,7 +110,7 @@ add_join_tables(List **sources, FvSource *jsrc, Datum tables, Datum columns)
 	{
 		FvSource   *t = source_of(sources, DatumGetObjectId(oids[k]));
 
-		add_columns(t, text_array_list(OidInputFunctionCall(F_ARRAY_IN, list_nth(cols, k), TEXTOID, -1)));
+		add_columns(t, fv_text_array_list(OidInputFunctionCall(F_ARRAY_IN, list_nth(cols, k), TEXTOID, -1)));
 		jsrc->tables = lappend(jsrc->tables, t);
 	}
 }
@@ -164,7 +165,7 @@ fv_load_sources(bool *extension)
 		v->view_oid = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
 		v->state = SPI_getvalue(t, d, 4);
 		v->time_zone = SPI_getvalue(t, d, 5);
-		v->apply_sql = text_array_list(SPI_getbinval(t, d, 6, &isnull));
+		v->apply_sql = fv_text_array_list(SPI_getbinval(t, d, 6, &isnull));
 		{
 			ListCell   *sc;
 
@@ -172,8 +173,8 @@ fv_load_sources(bool *extension)
 				v->apply_sql_hash = hash_combine(v->apply_sql_hash,
 												 hash_bytes((const unsigned char *) lfirst(sc), strlen(lfirst(sc))));
 		}
-		v->storage_tables = text_array_list(SPI_getbinval(t, d, 7, &isnull));
-		v->backfill_sql = text_array_list(SPI_getbinval(t, d, 8, &isnull));
+		v->storage_tables = fv_text_array_list(SPI_getbinval(t, d, 7, &isnull));
+		v->backfill_sql = fv_text_array_list(SPI_getbinval(t, d, 8, &isnull));
 		v->changed_groups_sql = SPI_getvalue(t, d, 13);
 		v->has_alerts = DatumGetBool(SPI_getbinval(t, d, 14, &isnull));
 		xmin = SPI_getbinval(t, d, 10, &isnull);
@@ -197,12 +198,12 @@ fv_load_sources(bool *extension)
 
 		src = source_of(&sources, srcoid);
 		src->views = lappend(src->views, v);
-		add_columns(src, text_array_list(SPI_getbinval(t, d, 9, &isnull)));
+		add_columns(src, fv_text_array_list(SPI_getbinval(t, d, 9, &isnull)));
 		v->join_delta_sql = SPI_getvalue(t, d, 17);
 		{
 			Datum		retain_sql = SPI_getbinval(t, d, 18, &isnull);
 
-			v->retain_sql = isnull ? NIL : text_array_list(retain_sql);
+			v->retain_sql = isnull ? NIL : fv_text_array_list(retain_sql);
 		}
 		if (v->join_delta_sql != NULL)
 			add_join_tables(&sources, src, SPI_getbinval(t, d, 15, &isnull),

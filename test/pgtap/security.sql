@@ -7,7 +7,7 @@
 CREATE EXTENSION IF NOT EXISTS pg_flowview;
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(53);
+SELECT plan(56);
 
 -- the extension's roles and what they may run
 SELECT has_role('flowview_admin', 'role flowview_admin exists');
@@ -21,6 +21,12 @@ SELECT function_privs_are('flowview', 'create_view', ARRAY['text', 'text', 'inte
                           ARRAY[]::text[], 'flowview_reader may not create views');
 SELECT function_privs_are('flowview', 'create_view', ARRAY['text', 'text', 'interval', 'text', 'interval'], 'public',
                           ARRAY[]::text[], 'PUBLIC may not create views');
+SELECT function_privs_are('flowview', 'set_retention', ARRAY['regclass', 'interval'], 'flowview_admin',
+                          ARRAY['EXECUTE'], 'flowview_admin may change retentions (of the views it owns)');
+SELECT function_privs_are('flowview', 'set_retention', ARRAY['regclass', 'interval'], 'public',
+                          ARRAY[]::text[], 'PUBLIC may not change retentions');
+SELECT function_privs_are('flowview', '_set_retention', ARRAY['regclass', 'interval'], 'flowview_admin',
+                          ARRAY[]::text[], 'flowview_admin may not call _set_retention (no owner check there)');
 SELECT function_privs_are('flowview', 'freshness', ARRAY[]::text[], 'flowview_reader',
                           ARRAY['EXECUTE'], 'flowview_reader may read freshness');
 SELECT function_privs_are('flowview', 'enable_org_security', ARRAY['regclass', 'name'], 'flowview_reader',
