@@ -67,7 +67,6 @@
 #include "parser/scanner.h"
 #include "parser/scansup.h"
 #include "parser/gram.h"
-#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -87,6 +86,7 @@
 #include "views/join.h"
 #include "views/runas.h"
 #include "views/security.h"
+#include "views/versions.h"
 #include "worker/worker.h"
 
 PG_FUNCTION_INFO_V1(fv_create_view);
@@ -1983,15 +1983,7 @@ fv_set_retention(PG_FUNCTION_ARGS)
 				 errmsg("view must not be null"),
 				 errhint("flowview.set_retention(view, retain) takes a live view and its retention (NULL: none).")));
 	view = PG_GETARG_OID(0);
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", view)));
-	if (!pg_class_ownercheck(view, GetUserId()))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of live view %s", get_rel_name(view)),
-				 errdetail("Only the owner of a live view (or a member of its role) may change its retention.")));
+	fv_require_view_owner(view, "change its retention");
 	args[0] = ObjectIdGetDatum(view);
 	args[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
 	nulls[1] = PG_ARGISNULL(1) ? 'n' : ' ';

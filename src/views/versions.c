@@ -117,6 +117,21 @@ view_display_name(Oid view)
 	return DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(view)));
 }
 
+/* See versions.h: 42P01 for a relation that is gone, 42501 for a non-owner. */
+void
+fv_require_view_owner(Oid view, const char *what)
+{
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", view)));
+	if (!pg_class_ownercheck(view, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of live view %s", view_display_name(view)),
+				 errdetail("Only the owner of a live view (or a member of its role) may %s.", what)));
+}
+
 /*
  * The current definition of live view "view" (as the extension's owner,
  * SPI connected).  42P01 when the relation does not exist, 42809 when it is
@@ -455,15 +470,7 @@ check_changeable(FunctionCallInfo fcinfo, const char *what, FvCurrent *cur)
 		now = fv_versions_former(view);
 		if (OidIsValid(now))
 			view = now;
-		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view)))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_TABLE),
-					 errmsg("relation with OID %u does not exist", view)));
-		if (!pg_class_ownercheck(view, GetUserId()))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("must be owner of live view %s", view_display_name(view)),
-					 errdetail("Only the owner of a live view (or a member of its role) may change its definition.")));
+		fv_require_view_owner(view, "change its definition");
 
 		/*
 		 * One change of a view at a time: a second alter_view waits here

@@ -43,4 +43,12 @@ extern Oid	fv_versions_former(Oid oid);
 extern char *fv_versions_view_name(Oid view);
 extern bool fv_versions_follow(const char *name, Oid *view);
 
+/*
+ * fv_require_view_owner: errors unless the current user owns live view
+ * "view" (or is a member of its owner's role): 42P01 when no relation has
+ * that OID, 42501 naming the view and saying that only its owner may "what"
+ * (alter_view, rollback_view, set_retention).
+ */
+extern void fv_require_view_owner(Oid view, const char *what);
+
 #endif							/* FV_VERSIONS_H */
