@@ -21,15 +21,31 @@ ALTER TABLE flowview.view_catalog
 	ADD COLUMN join_delta_sql text;
 
 -- Retention (create_view(..., retain => interval), issue 14): groups whose
--- time key is older than retain_horizon (now() - retain, moved forward by
--- the worker about once a second with retain_sql, run as the view's owner)
--- are removed and their rows no longer applied.  The horizon itself is in
--- flowview.fv_store_ID_h, which the view's statements read; retain_horizon
--- is its copy for flowview.views.  NULL without a retention.
+-- time key is older than the horizon (now() - retain, moved forward by the
+-- worker about once a second with retain_sql, run as the view's owner) are
+-- removed and their rows no longer applied.  The horizon is in
+-- flowview.fv_store_ID_h, which the view's statements read;
+-- flowview.views.retain_horizon reads it there (_retain_horizon).  NULL
+-- without a retention.
 ALTER TABLE flowview.view_catalog
 	ADD COLUMN retain interval,
-	ADD COLUMN retain_horizon timestamptz,
 	ADD COLUMN retain_sql text[];
+
+-- the horizon of view id (its storage's owner may read it; views' readers
+-- through this function, for the catalog rows they see)
+CREATE FUNCTION flowview._retain_horizon(view_id int) RETURNS timestamptz
+LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    h timestamptz;
+BEGIN
+    IF to_regclass(format('flowview.fv_store_%s_h', view_id)) IS NULL THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE format('SELECT h FROM flowview.fv_store_%s_h', view_id) INTO h;
+    RETURN h;
+END $$;
+REVOKE ALL ON FUNCTION flowview._retain_horizon(int) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION flowview._retain_horizon(int) TO flowview_reader;
 
 DROP FUNCTION flowview.create_view(text, text, interval, text);
 CREATE FUNCTION flowview.create_view(name text, query text, freshness_sla interval DEFAULT NULL,
@@ -83,8 +99,6 @@ BEGIN
     -- longer, or none: expired groups come back
     h := CASE WHEN retain IS NULL THEN '-infinity' ELSE now() - retain END;
     EXECUTE format('UPDATE flowview.fv_store_%s_h SET h = $1', r.id) USING h;
-    UPDATE flowview.view_catalog c SET retain_horizon = CASE WHEN _set_retention.retain IS NULL THEN NULL ELSE h END
-     WHERE c.id = r.id;
     PERFORM flowview.refresh_view(view);
 END $$;
 REVOKE ALL ON FUNCTION flowview.set_retention(regclass, interval), flowview._set_retention(regclass, interval) FROM PUBLIC;
@@ -111,7 +125,7 @@ SELECT c.view_oid::regclass AS view,
             WHEN pc.state = 'live' THEN 'catching up'
             ELSE pc.state END AS pending_state,
        c.retain,
-       c.retain_horizon
+       CASE WHEN c.retain IS NOT NULL THEN flowview._retain_horizon(c.id) END AS retain_horizon
   FROM flowview.view_catalog c
   LEFT JOIN flowview.view_version_catalog p ON p.view_oid = c.view_oid AND p.pending
   LEFT JOIN flowview.view_catalog pc ON pc.id = p.catalog_id

@@ -1535,6 +1535,15 @@ check_retention_key(FvViewDef *def)
 			 errhint("Group by a time bucket, e.g. GROUP BY date_trunc('day', ts).")));
 }
 
+static bool
+interval_positive(Datum interval)
+{
+	return DatumGetInt32(DirectFunctionCall2(interval_cmp, interval,
+											 DirectFunctionCall3(interval_in, CStringGetDatum("0"),
+																 ObjectIdGetDatum(InvalidOid),
+																 Int32GetDatum(-1)))) > 0;
+}
+
 static char *
 interval_literal(Datum interval)
 {
@@ -1743,8 +1752,7 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 		Oid			rtypes[2] = {INTERVALOID, TEXTARRAYOID};
 		Datum		rvalues[2] = {retain, text_array(retention_statements(&vs, tables, retain))};
 
-		if (SPI_execute_with_args(psprintf("UPDATE flowview.view_catalog SET retain = $1, retain_sql = $2,"
-										   " retain_horizon = (SELECT h FROM %s_h) WHERE id = %d", vs.store, vs.id),
+		if (SPI_execute_with_args(psprintf("UPDATE flowview.view_catalog SET retain = $1, retain_sql = $2 WHERE id = %d", vs.id),
 								  2, rtypes, rvalues, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "pg_flowview: could not record the retention in the catalog");
 	}
@@ -1915,15 +1923,11 @@ fv_create_view(PG_FUNCTION_ARGS)
 	fv_require_preload("flowview.create_view()");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	query = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if (!PG_ARGISNULL(2) &&
-		DatumGetInt32(DirectFunctionCall2(interval_cmp, PG_GETARG_DATUM(2),
-										  DirectFunctionCall3(interval_in, CStringGetDatum("0"), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)))) <= 0)
+	if (!PG_ARGISNULL(2) && !interval_positive(PG_GETARG_DATUM(2)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("freshness SLA must be positive")));
-	if (!retain_null &&
-		DatumGetInt32(DirectFunctionCall2(interval_cmp, PG_GETARG_DATUM(4),
-										  DirectFunctionCall3(interval_in, CStringGetDatum("0"), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)))) <= 0)
+	if (!retain_null && !interval_positive(PG_GETARG_DATUM(4)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("retain must be positive")));

@@ -10,9 +10,9 @@
  * horizon never moves back; so a group, once removed, never comes back, and
  * the view always equals its query restricted to groups at or after the
  * horizon its storage holds.  Each view's expiry (view_catalog.retain_sql)
- * runs in a transaction of its own, as the view's owner, between batches;
- * the catalog's copy of the horizon (flowview.views.retain_horizon) is set
- * in the same transaction.  A failure is logged and retried at the next
+ * runs in a transaction of its own, as the view's owner, between batches
+ * (flowview.views.retain_horizon reads the horizon from the storage, so the
+ * catalog is not written).  A failure is logged and retried at the next
  * tick (logged once a minute): the view stays exact, only larger.
  *
  *-------------------------------------------------------------------------
@@ -86,9 +86,6 @@ expire_view(FvLiveView *v)
 				foreach(lc, stmts)
 					fv_spi_run(lfirst(lc));
 				fv_runas_end(&ra);
-				/* the worker's own copy for flowview.views; the table has no triggers (storage_guard.c) */
-				fv_spi_run(psprintf("UPDATE flowview.view_catalog SET retain_horizon = (SELECT h FROM flowview.fv_store_%d_h)"
-									" WHERE id = %d", v->id, v->id));
 			}
 			PopActiveSnapshot();
 			SPI_finish();
