@@ -18,6 +18,7 @@ OBJS        = src/pg_flowview.o \
               src/worker/batch_snapshot.o \
               src/worker/join_delta.o \
               src/worker/retention.o \
+              src/worker/window.o \
               src/views/ddl.o \
               src/views/source_ddl.o \
               src/views/alert.o \

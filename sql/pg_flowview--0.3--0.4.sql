@@ -25,31 +25,89 @@ ALTER TABLE flowview.view_catalog
 -- worker about once a second with retain_sql, run as the view's owner) are
 -- removed and their rows no longer applied.  The horizon is in
 -- flowview.fv_store_ID_h, which the view's statements read;
--- flowview.views.retain_horizon reads it there (_retain_horizon).  NULL
+-- flowview.views.retain_horizon reads it there (_storage_time).  NULL
 -- without a retention.
 ALTER TABLE flowview.view_catalog
 	ADD COLUMN retain interval,
 	ADD COLUMN retain_sql text[];
 
--- the horizon of view id (its storage's owner may read it; views' readers
--- through this function, for the catalog rows they see)
-CREATE FUNCTION flowview._retain_horizon(view_id int) RETURNS timestamptz
+-- the one value the worker keeps beside view id's storage: what = 'h', its
+-- retention's horizon (flowview.fv_store_ID_h, column h); 't', its sliding
+-- window's clock (fv_store_ID_t, column t).  Its storage's owner may read
+-- them; views' readers through this function, for the catalog rows they see.
+CREATE FUNCTION flowview._storage_time(view_id int, what text) RETURNS timestamptz
 LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    h timestamptz;
+    v timestamptz;
 BEGIN
-    IF to_regclass(format('flowview.fv_store_%s_h', view_id)) IS NULL THEN
+    IF what NOT IN ('h', 't') THEN
+        RAISE EXCEPTION 'what must be ''h'' or ''t'', not %', what USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF to_regclass(format('flowview.fv_store_%s_%s', view_id, what)) IS NULL THEN
         RETURN NULL;
     END IF;
-    EXECUTE format('SELECT h FROM flowview.fv_store_%s_h', view_id) INTO h;
-    RETURN h;
+    EXECUTE format('SELECT %I FROM flowview.fv_store_%s_%s', what, view_id, what) INTO v;
+    RETURN v;
 END $$;
-REVOKE ALL ON FUNCTION flowview._retain_horizon(int) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION flowview._retain_horizon(int) TO flowview_reader;
+REVOKE ALL ON FUNCTION flowview._storage_time(int, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION flowview._storage_time(int, text) TO flowview_reader;
+
+-- Sliding windows (WHERE ts > now() - interval '15 minutes', issue 14): the
+-- view is its query with now() read as the window clock, the one value in
+-- flowview.fv_store_ID_t; the worker advances it every quarter second in an
+-- exact batch: window_sql finds the source's rows that enter or leave the
+-- window, advance_sql (the apply statements without the window's conditions
+-- on the batch's rows) applies them.  NULL without a sliding window.
+ALTER TABLE flowview.view_catalog
+	ADD COLUMN window_sql text,
+	ADD COLUMN advance_sql text[];
+
+-- flowview.freshness: window_lag, how far a sliding window's clock trails
+-- now() (NULL for other views)
+CREATE OR REPLACE VIEW flowview.freshness WITH (security_invoker = true) AS
+SELECT f.*,
+       (SELECT now() - flowview._storage_time(c.id, 't') FROM flowview.view_catalog c
+         WHERE c.view_oid = f.view AND c.window_sql IS NOT NULL) AS window_lag
+  FROM flowview.freshness() f;
+
+-- Hopping windows (issue 14): the starts of the windows of length size,
+-- starting at origin + k * slide, that contain ts, for a live view's FROM:
+--   FROM orders o, flowview.hop(o.ts, interval '10 minutes', interval '1 minute') AS w(start)
+-- size and slide in hours, minutes and seconds (no days or months: those
+-- depend on the time zone, and hop() is immutable); at most 10,000 windows
+-- per row.
+CREATE FUNCTION flowview.hop(ts timestamptz, size interval, slide interval,
+                             origin timestamptz DEFAULT '2000-01-01 00:00:00+00')
+RETURNS SETOF timestamptz
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    last timestamptz;
+    n bigint;
+BEGIN
+    IF size <= interval '0' OR slide <= interval '0' THEN
+        RAISE EXCEPTION 'hop() needs a positive size and slide, not % and %', size, slide
+              USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF extract(month FROM size) <> 0 OR extract(day FROM size) <> 0
+       OR extract(month FROM slide) <> 0 OR extract(day FROM slide) <> 0 THEN
+        RAISE EXCEPTION 'hop() takes sizes and slides in hours, minutes and seconds, not % and %', size, slide
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'Write interval ''24 hours'' for a day.';
+    END IF;
+    n := ceil(extract(epoch FROM size) / extract(epoch FROM slide));
+    IF n > 10000 THEN
+        RAISE EXCEPTION 'hop() would put each row in % windows (size % / slide %), more than 10,000', n, size, slide
+              USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    last := date_bin(slide, ts, origin);      -- the last window starting at or before ts
+    RETURN QUERY SELECT last - k * slide FROM generate_series(0, n) k WHERE last - k * slide > ts - size;
+END $$;
+REVOKE ALL ON FUNCTION flowview.hop(timestamptz, interval, interval, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION flowview.hop(timestamptz, interval, interval, timestamptz) TO flowview_reader;
 
 DROP FUNCTION flowview.create_view(text, text, interval, text);
 CREATE FUNCTION flowview.create_view(name text, query text, freshness_sla interval DEFAULT NULL,
-                                     minmax text DEFAULT 'rescan', retain interval DEFAULT NULL)
+                                     minmax text DEFAULT NULL, retain interval DEFAULT NULL)
 RETURNS regclass
 AS 'MODULE_PATHNAME', 'fv_create_view'
 LANGUAGE C;
@@ -125,7 +183,8 @@ SELECT c.view_oid::regclass AS view,
             WHEN pc.state = 'live' THEN 'catching up'
             ELSE pc.state END AS pending_state,
        c.retain,
-       CASE WHEN c.retain IS NOT NULL THEN flowview._retain_horizon(c.id) END AS retain_horizon
+       CASE WHEN c.retain IS NOT NULL THEN flowview._storage_time(c.id, 'h') END AS retain_horizon,
+       CASE WHEN c.window_sql IS NOT NULL THEN flowview._storage_time(c.id, 't') END AS window_clock
   FROM flowview.view_catalog c
   LEFT JOIN flowview.view_version_catalog p ON p.view_oid = c.view_oid AND p.pending
   LEFT JOIN flowview.view_catalog pc ON pc.id = p.catalog_id

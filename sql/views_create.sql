@@ -88,12 +88,12 @@ SELECT flowview.create_view('bad', $$SELECT region, sum(price) FROM sales GROUP 
 SELECT flowview.create_view('bad', $$SELECT region, sum(amount) / 2 FROM sales GROUP BY 1$$);
 SELECT flowview.create_view('bad', $$SELECT region, 1 AS one, count(*) FROM sales GROUP BY 1$$);
 SELECT flowview.create_view('bad', $$SELECT region, count(*) FROM sales WHERE random() > 0.5 GROUP BY 1$$);
-SELECT flowview.create_view('bad', $$SELECT region, count(*) FROM sales WHERE ts > now() - interval '1 day' GROUP BY 1$$);
+SELECT flowview.create_view('bad', $$SELECT region, count(*) FROM sales WHERE ts > now() - interval '1 day' OR region = 'x' GROUP BY 1$$);
 SELECT flowview.create_view('bad', $$SELECT region, count(*) FROM sales WHERE ts::date > CURRENT_DATE GROUP BY 1$$);
 SELECT flowview.create_view('bad', $$SELECT count(*) FROM sales_by_hour$$);
 SELECT flowview.create_view('bad', $$SELECT count(*) FROM pg_class$$);
 SELECT flowview.create_view('bad', $$SELECT count(*) FROM generate_series(1, 3) WITH ORDINALITY g$$);
-SELECT flowview.create_view('bad', $$SELECT count(*) FROM sales s, generate_series(1, s.id) g$$);
+SELECT flowview.create_view('bad', $$SELECT count(*) FROM generate_series(1, 3) a, generate_series(1, a) g$$);
 SELECT flowview.create_view('bad', $$SELECT count(*) FROM sales s, random() r$$);
 SELECT flowview.create_view('bad', $$SELECT count(*) FROM sales s LEFT JOIN generate_series(1, 3) g ON g = s.id$$);
 SELECT flowview.create_view('bad', $$SELECT count(*) WHERE EXISTS (SELECT FROM sales)$$);

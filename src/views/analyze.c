@@ -44,6 +44,7 @@
 #include "catalog/pg_collation.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
@@ -56,6 +57,8 @@
 #include "parser/parsetree.h"
 #include "rewrite/rewriteManip.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
 #include "utils/syscache.h"
@@ -76,8 +79,11 @@ reject(const char *construct, const char *hint)
 /* stable functions whose only varying input is the (pinned) time zone */
 static const char *const tz_stable_functions[] = {
 	"date_trunc", "date_part", "extract", "timezone", "date", "timestamp",
-	"timestamptz", "time", "timetz", "to_char", "date_bin", NULL
+	"timestamptz", "time", "timetz", "to_char", "date_bin",
+	"timestamptz_pl_interval", "timestamptz_mi_interval", NULL
 };
+
+static void reject_now(void);
 
 static bool
 check_function(Oid funcid, void *context)
@@ -88,6 +94,8 @@ check_function(Oid funcid, void *context)
 
 	if (vol == PROVOLATILE_IMMUTABLE)
 		return false;
+	if (funcid == F_NOW || funcid == F_TRANSACTION_TIMESTAMP)
+		reject_now();			/* not in a sliding window's condition */
 	name = get_func_name(funcid);
 	if (vol == PROVOLATILE_STABLE)
 	{
@@ -142,6 +150,8 @@ check_expr_walker(Node *node, ExprCheckContext *ctx)
 		reject("subqueries are", NULL);
 	if (IsA(node, NextValueExpr))
 		reject("sequence functions are", NULL);
+	if (IsA(node, SQLValueFunction) && ((SQLValueFunction *) node)->op == SVFOP_CURRENT_TIMESTAMP)
+		reject_now();
 	if (IsA(node, SQLValueFunction))
 		reject("CURRENT_DATE, CURRENT_USER and similar values are",
 			   "Their value changes while the view is live.");
@@ -890,26 +900,47 @@ table_node(FvJoin *j, Index rtindex, RangeTblEntry *rte)
 }
 
 /*
- * A function in FROM, a relation that never changes: one immutable function
- * of constants (generate_series(1, 10), a user's immutable function), not
- * ROWS FROM, WITH ORDINALITY or a function returning record.
+ * A function in FROM: one immutable function of constants
+ * (generate_series(1, 10), a user's immutable function), a relation that
+ * never changes, or of the columns of tables before it in FROM (LATERAL,
+ * e.g. flowview.hop(o.ts, ...)): rows that depend only on each row of
+ * those tables, so a join's delta joins it to the tables' changed rows as
+ * to their rows as they are; not ROWS FROM, WITH ORDINALITY or a function
+ * returning record.  Its arguments' columns are checked and collected with
+ * the join's conditions (analyze_join).
  */
 static FvJoinNode *
 function_node(FvJoin *j, Index rtindex, RangeTblEntry *rte)
 {
 	RangeTblFunction *rtf;
 	FvJoinNode *n;
+	Relids		varnos;
+	int			x = -1;
 
-	if (list_length(rte->functions) != 1 || rte->funcordinality || rte->lateral)
-		reject("functions in FROM with ROWS FROM, WITH ORDINALITY or LATERAL are", NULL);
+	if (list_length(rte->functions) != 1 || rte->funcordinality)
+		reject("functions in FROM with ROWS FROM or WITH ORDINALITY are", NULL);
 	rtf = linitial(rte->functions);
 	if (rtf->funccolnames != NIL)
 		reject("functions in FROM returning record are", NULL);
-	if (contain_vars_of_level(rtf->funcexpr, 0) || contain_vars_of_level(rtf->funcexpr, 1))
-		reject("functions in FROM over other FROM items' columns are", NULL);
+	if (contain_vars_of_level(rtf->funcexpr, 1))
+		reject("functions in FROM over an outer query's columns are", NULL);
+	varnos = pull_varnos(NULL, rtf->funcexpr);
+	while ((x = bms_next_member(varnos, x)) >= 0)
+	{
+		ListCell   *lc;
+		bool		table = false;
+
+		foreach(lc, j->rels)
+			table |= ((FvJoinRel *) lfirst(lc))->rtindex == x && ((FvJoinRel *) lfirst(lc))->table >= 0;
+		if (!table)
+			reject("functions in FROM over columns of other functions or of joins are",
+				   "Name the tables' columns in the function's arguments.");
+	}
 	if (checkExprHasSubLink(rtf->funcexpr))
 		reject("subqueries in a function's arguments in FROM are", NULL);
 	check_functions_in_node(rtf->funcexpr, check_function, NULL);
+	j->lateral |= !bms_is_empty(varnos);
+	if (bms_is_empty(varnos))
 	{
 		ExprCheckContext ctx;
 
@@ -1152,10 +1183,17 @@ analyze_join(FvViewDef *def, Query *q, FvJoin *j)
 	}
 	check_expr_walker((Node *) q->targetList, &ctx);
 	check_expr_walker(q->havingQual, &ctx);
+	foreach(lc, def->temporal)
+		check_expr_walker(((FvTemporal *) lfirst(lc))->expr, &ctx);
+	foreach(lc, j->rels)			/* a LATERAL function's arguments */
+		if (((FvJoinRel *) lfirst(lc))->func != NULL)
+			check_expr_walker(((FvJoinRel *) lfirst(lc))->func, &ctx);
 
 	/* J's columns, and every column read per table */
 	(void) collect_join_cols((Node *) q->targetList, j);
 	(void) collect_join_cols(q->havingQual, j);
+	foreach(lc, def->temporal)			/* a sliding window filters J's rows */
+		(void) collect_join_cols(((FvTemporal *) lfirst(lc))->expr, j);
 	if (j->outer)
 		(void) collect_join_cols((Node *) j->where, j);	/* WHERE filters J's rows */
 	foreach(lc, j->rels)
@@ -1189,6 +1227,8 @@ analyze_join(FvViewDef *def, Query *q, FvJoin *j)
 	/* the query over J */
 	q->targetList = (List *) to_join_relation((Node *) q->targetList, j);
 	q->havingQual = to_join_relation(q->havingQual, j);
+	foreach(lc, def->temporal)
+		((FvTemporal *) lfirst(lc))->expr = to_join_relation(((FvTemporal *) lfirst(lc))->expr, j);
 	foreach(lc, j->cols)
 		colnames = lappend(colnames, makeString(((FvJoinCol *) lfirst(lc))->name));
 	q->rtable = list_make1(join_relation_rte(colnames));
@@ -1357,6 +1397,155 @@ fv_is_union_query(Query *q)
 	return rte->rtekind == RTE_SUBQUERY && rte->subquery->setOperations != NULL;
 }
 
+/* ----------------------------------------------------------------
+ * Sliding windows: WHERE conditions on now()
+ * ----------------------------------------------------------------
+ */
+
+/* now(), transaction_timestamp() or CURRENT_TIMESTAMP (all the same value) */
+static bool
+is_now(Node *node)
+{
+	if (IsA(node, FuncExpr))
+		return ((FuncExpr *) node)->funcid == F_NOW ||
+			((FuncExpr *) node)->funcid == F_TRANSACTION_TIMESTAMP;
+	if (IsA(node, SQLValueFunction))
+		return ((SQLValueFunction *) node)->op == SVFOP_CURRENT_TIMESTAMP;
+	return false;
+}
+
+static bool
+contains_now(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (is_now(node))
+		return true;
+	return expression_tree_walker(node, contains_now, context);
+}
+
+static void
+reject_now(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("now() is supported in a live view only in a sliding window's condition"),
+			 errdetail("A sliding window is a condition ANDed in WHERE that compares a column (or an expression over the row) with now(), now() - interval or now() + interval, the interval a constant."),
+			 errhint("For example: WHERE created_at > now() - interval '15 minutes', or created_at BETWEEN now() - interval '1 hour' AND now().")));
+}
+
+/*
+ * The offset of "now()", "now() - c" or "now() + c" (c an interval
+ * constant) as SQL to append to the window clock, or NULL for anything
+ * else.  Printed with IntervalStyle postgres, which reads back the same
+ * under any style.
+ */
+static char *
+now_offset(Node *node)
+{
+	OpExpr	   *op;
+	Const	   *c;
+	Oid			fn;
+	int			level;
+	char	   *text;
+
+	if (is_now(node))
+		return "";
+	if (!IsA(node, OpExpr) || list_length(((OpExpr *) node)->args) != 2)
+		return NULL;
+	op = (OpExpr *) node;
+	fn = get_opcode(op->opno);
+	if (!is_now(linitial(op->args)) || !IsA(lsecond(op->args), Const) ||
+		(fn != F_TIMESTAMPTZ_MI_INTERVAL && fn != F_TIMESTAMPTZ_PL_INTERVAL))
+		return NULL;
+	c = lsecond_node(Const, op->args);
+	if (c->consttype != INTERVALOID || c->constisnull)
+		return NULL;
+	level = NewGUCNestLevel();
+	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	text = DatumGetCString(DirectFunctionCall1(interval_out, c->constvalue));
+	AtEOXact_GUC(true, level);
+	return psprintf(" OPERATOR(pg_catalog.%s) %s::pg_catalog.interval",
+					fn == F_TIMESTAMPTZ_MI_INTERVAL ? "-" : "+", quote_literal_cstr(text));
+}
+
+static Oid
+op_namespace(Oid opno)
+{
+	HeapTuple	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
+	Oid			nsp;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for operator %u", opno);
+	nsp = ((Form_pg_operator) GETSTRUCT(tup))->oprnamespace;
+	ReleaseSysCache(tup);
+	return nsp;
+}
+
+/* the conjuncts of an AND tree (BETWEEN is one) */
+static List *
+and_conjuncts(Node *node, List *conds)
+{
+	if (node != NULL && is_andclause(node))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((BoolExpr *) node)->args)
+			conds = and_conjuncts(lfirst(lc), conds);
+		return conds;
+	}
+	return lappend(conds, node);
+}
+
+/*
+ * Take WHERE's sliding-window conditions out of q into def->temporal:
+ * conjuncts "expr op now-expression" (or the other way round) with op a
+ * <, <=, > or >= of the date and time types (btree family datetime_ops),
+ * expr free of now().  now() anywhere else is refused.
+ */
+static void
+extract_temporal(FvViewDef *def, Query *q)
+{
+	List	   *keep = NIL;
+	ListCell   *lc;
+	Oid			datetime_ops;
+
+	if (!contains_now(q->jointree->quals, NULL))
+		return;
+	datetime_ops = get_opfamily_oid(BTREE_AM_OID, list_make1(makeString("datetime_ops")), false);
+	foreach(lc, and_conjuncts(q->jointree->quals, NIL))
+	{
+		Node	   *c = lfirst(lc);
+		OpExpr	   *op;
+		FvTemporal *t;
+		int			strategy;
+		bool		left;
+
+		if (!contains_now(c, NULL))
+		{
+			keep = lappend(keep, c);
+			continue;
+		}
+		if (!IsA(c, OpExpr) || list_length(((OpExpr *) c)->args) != 2)
+			reject_now();
+		op = (OpExpr *) c;
+		left = contains_now(linitial(op->args), NULL);
+		t = palloc0(sizeof(FvTemporal));
+		t->opno = op->opno;
+		t->now_left = left;
+		t->expr = left ? lsecond(op->args) : linitial(op->args);
+		t->offset = now_offset(left ? linitial(op->args) : lsecond(op->args));
+		strategy = get_op_opfamily_strategy(op->opno, datetime_ops);
+		if (t->offset == NULL || contains_now(t->expr, NULL) ||
+			strategy == 0 || strategy == BTEqualStrategyNumber ||
+			op_namespace(op->opno) != PG_CATALOG_NAMESPACE)
+			reject_now();
+		def->temporal = lappend(def->temporal, t);
+	}
+	q->jointree->quals = keep == NIL ? NULL : (Node *) make_ands_explicit(keep);
+}
+
 /*
  * fv_analyze_query
  *		Parse and analyse query_text; return its parts, or throw 0A000 naming
@@ -1407,6 +1596,7 @@ fv_analyze_query(const char *query_text)
 		reject("window functions are", NULL);
 	if (q->hasSubLinks && q->jointree->quals)
 		extract_semijoin(def, q);
+	extract_temporal(def, q);
 	if (q->hasSubLinks)
 		reject("subqueries other than [NOT] EXISTS, IN, ANY or ALL conditions ANDed in WHERE (scalar subqueries, subqueries under OR or in the select list) are",
 			   NULL);
@@ -1427,7 +1617,11 @@ fv_analyze_query(const char *query_text)
 		reject("GROUPING SETS, ROLLUP and CUBE are", NULL);
 
 	if (def->semi == 0 && fv_is_union_query(q))
+	{
+		if (def->temporal)
+			reject("sliding windows over a UNION ALL are", "Put the condition on now() in each branch's view, or window a view over one table or a join.");
 		analyze_union(def, q);	/* q is now the query over J */
+	}
 	else if (list_length(q->jointree->fromlist) != 1 ||
 		!IsA(linitial(q->jointree->fromlist), RangeTblRef) || def->semi != 0 ||
 		rt_fetch(linitial_node(RangeTblRef, q->jointree->fromlist)->rtindex, q->rtable)->rtekind == RTE_FUNCTION)
@@ -1459,6 +1653,8 @@ fv_analyze_query(const char *query_text)
 	/* WHERE */
 	def->where = q->jointree->quals;
 	check_expr_walker(def->where, &ctx);
+	foreach(lc, def->temporal)
+		check_expr_walker(((FvTemporal *) lfirst(lc))->expr, &ctx);
 
 	/* GROUP BY keys */
 	foreach(lc, q->groupClause)

@@ -141,6 +141,7 @@ typedef struct FvJoin
 	List	   *quals;			/* conjuncts of ON and WHERE, over the rels */
 	List	   *cols;			/* FvJoinCol *: J's columns, attno order */
 	bool		outer;			/* an outer join or EXISTS: tree is FROM */
+	bool		lateral;		/* a function of a table's columns in FROM */
 	FvJoinNode *tree;			/* FROM (and EXISTS) as a tree */
 	List	   *where;			/* the conjuncts of WHERE, the view's with outer */
 	int			nnodes;			/* nodes of tree */
@@ -152,6 +153,20 @@ typedef struct FvJoin
 	List	   *union_names;	/* char *: J's columns */
 } FvJoin;
 
+/*
+ * A sliding window's condition, a top-level conjunct of WHERE:
+ * "expr op (now() [+-] offset)" (or the other way round), op a comparison
+ * of the date/time types.  Taken out of the query's WHERE (def->where does
+ * not have it); create.c evaluates it against the view's window clock.
+ */
+typedef struct FvTemporal
+{
+	Node	   *expr;			/* over the source (J for a join) */
+	Oid			opno;
+	bool		now_left;		/* "now() op expr" */
+	char	   *offset;			/* "- 'x'::interval", "+ ...", or "" */
+} FvTemporal;
+
 typedef struct FvViewDef
 {
 	Query	   *query;
@@ -159,6 +174,7 @@ typedef struct FvViewDef
 	FvViewKind	kind;
 	bool		global;			/* aggregates without GROUP BY: one row */
 	Node	   *where;			/* NULL if none */
+	List	   *temporal;		/* FvTemporal *: WHERE's conditions on now() */
 	Node	   *having;			/* NULL if none */
 	List	   *groupkeys;		/* FvGroupKey *: GROUP BY keys, or output
 								 * columns followed by image keys */

@@ -52,12 +52,14 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_operator.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -237,8 +239,11 @@ typedef struct ViewSql
 	bool		hashed;			/* keys indexed by their hash (see key_layout) */
 	int			key_bytes;		/* most bytes of the keys' index entry */
 	List	   *dpcontext;		/* deparse over the source */
-	char	   *where;			/* the query's WHERE and the retention's
-								 * condition, as SQL; NULL if neither */
+	char	   *where;			/* the query's WHERE, the retention's and the
+								 * sliding window's conditions, as SQL; NULL
+								 * if none */
+	char	   *delta_where;	/* the same for the batch's rows; without the
+								 * window's conditions in a window's advance */
 	int			retain_key;		/* retain: the group key it expires by (from 1) */
 } ViewSql;
 
@@ -246,6 +251,13 @@ static char *
 expr_sql(ViewSql *vs, Node *expr)
 {
 	return deparse_expression(expr, vs->dpcontext, false, false);
+}
+
+/* the conditions rows of "from" (the source or the batch's rows) must meet */
+static const char *
+where_of(ViewSql *vs, const char *from)
+{
+	return from == vs->delta ? vs->delta_where : vs->where;
 }
 
 static char *
@@ -385,8 +397,8 @@ storage_select(ViewSql *vs, const char *from, FvRows rows)
 			appendStringInfo(&buf, ", %s(%s)%s", agg->kind == FV_AGG_MIN ? "min" : "max", arg, filter);
 	}
 	appendStringInfo(&buf, " FROM %s", from);
-	if (vs->where)
-		appendStringInfo(&buf, " WHERE %s", vs->where);
+	if (where_of(vs, from))
+		appendStringInfo(&buf, " WHERE %s", where_of(vs, from));
 	if (!vs->def->global)
 		append_group_by(&buf, vs->nkeys);
 	return buf.data;
@@ -815,7 +827,7 @@ multiset_select(ViewSql *vs, FvAgg *agg, const char *from, const char *count)
 	}
 	appendStringInfo(&buf, "%s, %s FROM %s WHERE %s%s(%s) IS NOT NULL",
 					 expr_sql(vs, agg->arg), count, from, filter_and(vs, agg),
-					 vs->where ? psprintf("(%s) AND ", vs->where) : "",
+					 where_of(vs, from) ? psprintf("(%s) AND ", where_of(vs, from)) : "",
 					 expr_sql(vs, agg->arg));
 	append_group_by(&buf, vs->def->global ? 1 : vs->nkeys + 1);
 	return buf.data;
@@ -856,10 +868,10 @@ touched_groups(ViewSql *vs, bool only_removed)
 	appendStringInfoString(&buf, "(SELECT DISTINCT ");
 	append_group_exprs(&buf, vs);
 	appendStringInfo(&buf, " FROM %s", vs->delta);
-	if (vs->where || only_removed)
+	if (vs->delta_where || only_removed)
 		appendStringInfo(&buf, " WHERE %s%s%s", only_removed ? "__sign < 0" : "",
-						 only_removed && vs->where ? " AND " : "",
-						 vs->where ? vs->where : "");
+						 only_removed && vs->delta_where ? " AND " : "",
+						 vs->delta_where ? vs->delta_where : "");
 	appendStringInfo(&buf, ") t(%s)", vs->keys);
 	return buf.data;
 }
@@ -1160,14 +1172,35 @@ apply_statements(ViewSql *vs)
 		initStringInfo(&buf);
 		appendStringInfo(&buf, "UPDATE %s s SET %s", vs->store, minmax.data);
 		if (!vs->def->global)
-			appendStringInfo(&buf, " FROM %s WHERE %s", touched_groups(vs, false), store_match(vs, "s", "t"));
+		{
+			/* as for step 3: equality for groups without NULL keys, then the others */
+			stmts = lappend(stmts, psprintf("%s FROM (SELECT * FROM %s WHERE %s) t WHERE %s", buf.data,
+											touched_groups(vs, false), keys_not_null(vs, "t"),
+											store_equal(vs, "s", "t")));
+			appendStringInfo(&buf, " FROM (SELECT * FROM %s WHERE NOT %s) t WHERE %s",
+							 touched_groups(vs, false), keys_not_null(vs, "t"), store_match(vs, "s", "t"));
+		}
 		stmts = lappend(stmts, buf.data);
 	}
 
-	/* 3. touched groups left without rows disappear (the global row stays) */
+	/*
+	 * 3. touched groups left without rows disappear (the global row stays):
+	 * those without NULL keys joined by plain equality, which a hash join or
+	 * the keys' index serves, then those with one (rare) by keys_match: one
+	 * statement with keys_match's ORs would compare every removed group with
+	 * every empty row (a window's expiry removes thousands at once).
+	 */
 	if (!vs->def->global)
-		stmts = lappend(stmts, psprintf(FV_ONLY_WITH_REMOVALS "DELETE FROM %s s USING %s WHERE %s AND s.__rows = 0",
-										vs->store, touched_groups(vs, true), store_match(vs, "s", "t")));
+	{
+		stmts = lappend(stmts, psprintf(FV_ONLY_WITH_REMOVALS "DELETE FROM %s s USING (SELECT * FROM %s WHERE %s) t"
+										" WHERE %s AND s.__rows = 0",
+										vs->store, touched_groups(vs, true), keys_not_null(vs, "t"),
+										store_equal(vs, "s", "t")));
+		stmts = lappend(stmts, psprintf(FV_ONLY_WITH_REMOVALS "DELETE FROM %s s USING (SELECT * FROM %s WHERE NOT %s) t"
+										" WHERE %s AND s.__rows = 0",
+										vs->store, touched_groups(vs, true), keys_not_null(vs, "t"),
+										store_match(vs, "s", "t")));
+	}
 	return stmts;
 }
 
@@ -1211,8 +1244,8 @@ changed_groups_statement(ViewSql *vs)
 						 expr_sql(vs, ((FvGroupKey *) lfirst(lc))->expr));
 	}
 	appendStringInfo(&buf, ")) FROM %s", vs->delta);
-	if (vs->where)
-		appendStringInfo(&buf, " WHERE %s", vs->where);
+	if (vs->delta_where)
+		appendStringInfo(&buf, " WHERE %s", vs->delta_where);
 	return buf.data;
 }
 
@@ -1580,6 +1613,107 @@ retention_statements(ViewSql *vs, List *tables, Datum retain)
 }
 
 /*
+ * Sliding windows (analyze.c's FvTemporal): the view's rows are the
+ * query's with now() read as the window clock T, the one value in
+ * fv_store_ID_t.  window_sql(clock, NULL) is the conditions with now()
+ * replaced by the SQL "clock", ANDed; window_sql(clock, from) is, ORed per
+ * condition, its expression between its bounds at "from" and at "clock".
+ */
+static char *
+window_sql(ViewSql *vs, const char *clock, const char *from)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, vs->def->temporal)
+	{
+		FvTemporal *t = lfirst(lc);
+		char	   *e = expr_sql(vs, t->expr);
+		char	   *n = psprintf("%s%s", clock, t->offset);
+
+		appendStringInfoString(&buf, foreach_current_index(lc) ? (from ? " OR " : " AND ") : "");
+		if (from)
+			appendStringInfo(&buf, "((%s) OPERATOR(pg_catalog.>=) (%s%s) AND (%s) OPERATOR(pg_catalog.<=) (%s))",
+							 e, from, t->offset, e, n);
+		else
+			appendStringInfo(&buf, "((%s) OPERATOR(pg_catalog.%s) (%s))",
+							 t->now_left ? n : e, get_opname(t->opno), t->now_left ? e : n);
+	}
+	return buf.data;
+}
+
+/*
+ * The window's advance from T (the clock's value) to $1 > T, the tail of
+ * "SELECT <the source's delta columns>, ..." (the worker puts the columns
+ * before it): the source's rows whose membership changes, +1 for those
+ * that enter, -1 for those that leave, with __xid 0.  The first condition
+ * (each window column between its bound at T and at $1, which contains
+ * every row that changes) is the one an index on the column serves; the
+ * exact test follows.  "nontemporal" is the rest of the view's conditions.
+ */
+static char *
+window_statement(ViewSql *vs, const char *nontemporal)
+{
+	char	   *old = psprintf("(SELECT t FROM %s_t)", vs->store);
+	char	   *now_in = window_sql(vs, "$1", NULL);
+
+	return psprintf("CASE WHEN (%s) IS TRUE THEN 1 ELSE -1 END, 0::pg_catalog.int8 FROM %s"
+					" WHERE %s(%s) AND ((%s) IS TRUE) OPERATOR(pg_catalog.<>) ((%s) IS TRUE)",
+					now_in, FV_SOURCE_TOKEN, nontemporal ? psprintf("(%s) AND ", nontemporal) : "",
+					window_sql(vs, "$1", old), window_sql(vs, old, NULL), now_in);
+}
+
+/*
+ * A NOTICE when a window's column has no index that leads with it: each
+ * advance would then scan the source (or J's tables).
+ */
+static void
+window_index_notice(ViewSql *vs)
+{
+	ListCell   *lc;
+	Bitmapset  *done = NULL;
+
+	if (vs->def->join)
+		return;
+	foreach(lc, vs->def->temporal)
+	{
+		Node	   *e = ((FvTemporal *) lfirst(lc))->expr;
+		Relation	rel;
+		List	   *indexes;
+		ListCell   *ic;
+		bool		found = false;
+
+		while (IsA(e, RelabelType))
+			e = (Node *) ((RelabelType *) e)->arg;
+		if (!IsA(e, Var) || bms_is_member(((Var *) e)->varattno, done))
+			continue;			/* (BETWEEN: two conditions on one column) */
+		done = bms_add_member(done, ((Var *) e)->varattno);
+		rel = table_open(vs->def->source, AccessShareLock);
+		indexes = RelationGetIndexList(rel);
+		foreach(ic, indexes)
+		{
+			HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(ic)));
+
+			if (!HeapTupleIsValid(tup))
+				continue;
+			found |= ((Form_pg_index) GETSTRUCT(tup))->indkey.values[0] == ((Var *) e)->varattno;
+			ReleaseSysCache(tup);
+		}
+		table_close(rel, AccessShareLock);
+		if (!found)
+			ereport(NOTICE,
+					(errmsg("column %s of %s has no index: the sliding window's expiry will scan the table",
+							get_attname(vs->def->source, ((Var *) e)->varattno, false),
+							get_rel_name(vs->def->source)),
+					 errhint("CREATE INDEX ON %s (%s);",
+							 quote_qualified_identifier(get_namespace_name(get_rel_namespace(vs->def->source)),
+														get_rel_name(vs->def->source)),
+							 quote_identifier(get_attname(vs->def->source, ((Var *) e)->varattno, false)))));
+	}
+}
+
+/*
  * build_view
  *		Create a live view's storage and flowview.fv_out_ID for query (already
  *		analysed as def and checked against the caller's privileges), record
@@ -1604,6 +1738,8 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 	List	   *tables;
 	List	   *backfill;
 	List	   *apply;
+	List	   *advance = NIL;
+	char	   *nontemporal;
 	List	   *objects = NIL;
 	ListCell   *lc;
 	bool		isnull;
@@ -1681,6 +1817,15 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 
 		vs.where = vs.where ? psprintf("(%s) AND %s", vs.where, cond) : cond;
 	}
+	nontemporal = vs.where;
+	if (vs.def->temporal)
+	{
+		char	   *cond = window_sql(&vs, psprintf("(SELECT t FROM %s_t)", vs.store), NULL);
+
+		vs.where = vs.where ? psprintf("(%s) AND %s", vs.where, cond) : cond;
+		window_index_notice(&vs);
+	}
+	vs.delta_where = vs.where;
 	if (vs.def->join)
 		foreach(lc, vs.def->join->tables)
 			ensure_replica_identity_full(lfirst_oid(lc));
@@ -1694,6 +1839,12 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 		fv_spi_run(psprintf("INSERT INTO %s_h VALUES (pg_catalog.now() OPERATOR(pg_catalog.-) %s::pg_catalog.interval)",
 							vs.store, interval_literal(retain)));
 		fv_spi_run(psprintf("CREATE INDEX ON %s (g%d)", vs.store, vs.retain_key));
+	}
+	if (vs.def->temporal)
+	{
+		/* the window clock, set by every backfill */
+		fv_spi_run(psprintf("CREATE TABLE %s_t (t timestamptz NOT NULL)", vs.store));
+		fv_spi_run(psprintf("INSERT INTO %s_t VALUES (pg_catalog.clock_timestamp())", vs.store));
 	}
 	view_oid = create_out_view(&vs);
 	if (rv != NULL)
@@ -1712,6 +1863,18 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 	fv_record_source_dependencies(view_oid, vs.def->source, vs.def->used_columns);
 	backfill = backfill_statements(&vs);
 	apply = apply_statements(&vs);
+	if (vs.def->temporal)
+	{
+		/*
+		 * The window's advance applies rows already judged (window_statement)
+		 * with the apply statements; reads of the source (min/max) still
+		 * filter by the clock, by then the new one.
+		 */
+		vs.delta_where = nontemporal;
+		advance = apply_statements(&vs);
+		vs.delta_where = vs.where;
+		backfill = lcons(psprintf("UPDATE %s_t SET t = pg_catalog.clock_timestamp()", vs.store), backfill);
+	}
 
 	/* drop order: user view, out view, tables */
 	objects = lappend(objects, psprintf("VIEW %s", vs.out));
@@ -1719,6 +1882,8 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 		objects = lappend(objects, psprintf("TABLE %s", (char *) lfirst(lc)));
 	if (vs.retain_key > 0)
 		objects = lappend(objects, psprintf("TABLE %s_h", vs.store));
+	if (vs.def->temporal)
+		objects = lappend(objects, psprintf("TABLE %s_t", vs.store));
 	if (vs.def->join)
 		objects = lappend(objects, psprintf("VIEW flowview.fv_join_%d", vs.id));
 
@@ -1756,6 +1921,15 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 								  2, rtypes, rvalues, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "pg_flowview: could not record the retention in the catalog");
 	}
+	if (vs.def->temporal)
+	{
+		Oid			wtypes[2] = {TEXTOID, TEXTARRAYOID};
+		Datum		wvalues[2] = {CStringGetTextDatum(window_statement(&vs, nontemporal)), text_array(advance)};
+
+		if (SPI_execute_with_args(psprintf("UPDATE flowview.view_catalog SET window_sql = $1, advance_sql = $2 WHERE id = %d", vs.id),
+								  2, wtypes, wvalues, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "pg_flowview: could not record the sliding window in the catalog");
+	}
 
 	/*
 	 * The creator owns the view and what is behind it, so it can GRANT read
@@ -1774,6 +1948,8 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 			fv_spi_run(psprintf("ALTER TABLE %s OWNER TO %s", (char *) lfirst(lc), role));
 		if (vs.retain_key > 0)
 			fv_spi_run(psprintf("ALTER TABLE %s_h OWNER TO %s", vs.store, role));
+		if (vs.def->temporal)
+			fv_spi_run(psprintf("ALTER TABLE %s_t OWNER TO %s", vs.store, role));
 	}
 	fv_own_ddl_end();
 
@@ -1910,7 +2086,8 @@ fv_create_view(PG_FUNCTION_ARGS)
 	FvViewDef  *def;
 	int			id;
 	const char *tz = GetConfigOption("TimeZone", false, false);
-	char	   *minmax = PG_ARGISNULL(3) ? "rescan" : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	/* NULL (0.4's default): 'rescan', but 'multiset' for a sliding window */
+	char	   *minmax = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	/* retain: 0.4 (the SQL objects of 0.3 and before have four arguments) */
 	bool		retain_null = PG_NARGS() < 5 || PG_ARGISNULL(4);
 	List	   *columns;
@@ -1931,7 +2108,8 @@ fv_create_view(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("retain must be positive")));
-	check_minmax(minmax);
+	if (minmax)
+		check_minmax(minmax);
 	columns = split_column_names(name);
 	check_name_length(name);
 	rv = makeRangeVarFromNameList(stringToQualifiedNameList(name));
@@ -1950,6 +2128,14 @@ fv_create_view(PG_FUNCTION_ARGS)
 	PG_END_TRY();
 	if (def->join)
 		fv_require_sql_version(4, "a live view over a join");
+	/*
+	 * A window's rows leave all the time, taking groups' extremes with them:
+	 * re-reading a group's extreme would read its whole window each time;
+	 * a group of a function's rows (flowview.hop) can only be re-read by
+	 * computing the function for every row.
+	 */
+	if (minmax == NULL)
+		minmax = def->temporal || (def->join && def->join->lateral) ? "multiset" : "rescan";
 	fv_check_create_privileges(def, nsp);
 	view_oid = build_view(def, query, minmax, tz, PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
 						  PG_ARGISNULL(2), retain_null ? (Datum) 0 : PG_GETARG_DATUM(4), retain_null,

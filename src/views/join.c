@@ -788,6 +788,7 @@ fv_join_index_notices(FvJoin *j)
 	ListCell   *lc;
 	List	   *done = NIL;
 	Bitmapset  *keyed = NULL;
+	int			ntables = 0;
 
 	if (j->branches != NIL)
 	{
@@ -837,11 +838,16 @@ fv_join_index_notices(FvJoin *j)
 		}
 	}
 	foreach(lc, j->rels)
+		ntables += ((FvJoinRel *) lfirst(lc))->table >= 0;
+	foreach(lc, j->rels)
 	{
 		FvJoinRel  *rel = lfirst(lc);
 
-		/* (one table: a subquery in FROM pulled up, nothing to join) */
-		if (list_length(j->rels) > 1 && !bms_is_member(rel->rtindex, keyed) && rel->table >= 0)
+		/*
+		 * (one table: a subquery in FROM pulled up, or a table with
+		 * functions of its rows, nothing to join)
+		 */
+		if (ntables > 1 && !bms_is_member(rel->rtindex, keyed) && rel->table >= 0)
 			ereport(NOTICE,
 					(errmsg("live view joins %s (as %s) without an equality to another table's columns",
 							get_rel_name(rel->relid), rel->alias),

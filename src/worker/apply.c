@@ -123,7 +123,6 @@ view_rows(FvSource *src, FvLiveView *v, bool *truncated, int *action)
  * re-analysed with the old name.  Large batches are planned afresh, with
  * their real size.
  */
-#define FV_PLAN_MAX_ROWS 5000
 
 typedef struct FvPlans
 {
@@ -159,29 +158,35 @@ plan_key(FvSource *src)
 	return psprintf("%s|%s", source_columns(src), quote_qualified_identifier(nsp, name));
 }
 
-/* v's kept plans for deltas with plan key "columns" (plan_key(v's source)) */
+/*
+ * View id's kept plans of statements stmts (sql_hash: their hash) for
+ * deltas with plan key "columns" (plan_key(the view's source)); with
+ * window_param, the first statement has the window's parameter $1.
+ */
 static FvPlans *
-view_plans(const char *columns, FvLiveView *v)
+kept_plans(const char *columns, int id, uint32 sql_hash, List *stmts, Oid source, bool window_param)
 {
 	ListCell   *lc;
 	FvPlans    *p;
 	MemoryContext old;
+	Oid			types[1] = {TIMESTAMPTZOID};
 
 	foreach(lc, plan_cache)
 	{
 		p = lfirst(lc);
-		if (p->id == v->id && p->sql_hash == v->apply_sql_hash && strcmp(p->columns, columns) == 0)
+		if (p->id == id && p->sql_hash == sql_hash && strcmp(p->columns, columns) == 0)
 			return p;
 	}
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	p = palloc0(sizeof(FvPlans));
-	p->id = v->id;
-	p->sql_hash = v->apply_sql_hash;
+	p->id = id;
+	p->sql_hash = sql_hash;
 	p->columns = pstrdup(columns);
 	MemoryContextSwitchTo(old);
-	foreach(lc, v->apply_sql)
+	foreach(lc, stmts)
 	{
-		SPIPlanPtr	plan = SPI_prepare(fv_with_source(lfirst(lc), v->source_oid), 0, NULL);
+		bool		param = window_param && foreach_current_index(lc) == 0;
+		SPIPlanPtr	plan = SPI_prepare(fv_with_source(lfirst(lc), source), param ? 1 : 0, param ? types : NULL);
 
 		if (plan == NULL)
 			elog(ERROR, "pg_flowview: could not prepare: %s", (char *) lfirst(lc));
@@ -194,6 +199,23 @@ view_plans(const char *columns, FvLiveView *v)
 	plan_cache = lappend(plan_cache, p);
 	MemoryContextSwitchTo(old);
 	return p;
+}
+
+static FvPlans *
+view_plans(const char *columns, FvLiveView *v)
+{
+	return kept_plans(columns, v->id, v->apply_sql_hash, v->apply_sql, v->source_oid, false);
+}
+
+/*
+ * A sliding window's kept plans (window.c): its statement "crossing" (the
+ * rows crossing the edges, parameter $1 the new clock), then advance_sql.
+ */
+List *
+fv_advance_plans(FvSource *src, FvLiveView *v, const char *crossing)
+{
+	return kept_plans(plan_key(src), v->id, v->advance_sql_hash,
+					  lcons((char *) crossing, list_copy(v->advance_sql)), v->source_oid, true)->plans;
 }
 
 /* After a catalog reload: free the plans of views that are gone or changed. */
@@ -219,7 +241,8 @@ fv_forget_plans(List *sources)
 				FvPlans    *p = lfirst(pc);
 
 				if (p->id == ((FvLiveView *) lfirst(vc))->id &&
-					p->sql_hash == ((FvLiveView *) lfirst(vc))->apply_sql_hash &&
+					(p->sql_hash == ((FvLiveView *) lfirst(vc))->apply_sql_hash ||
+					 p->sql_hash == ((FvLiveView *) lfirst(vc))->advance_sql_hash) &&
 					strcmp(p->columns, columns) == 0)
 					p->seen = true;
 			}
@@ -247,19 +270,10 @@ fv_forget_plans(List *sources)
 }
 
 /* Make rows the relation FV_DELTA_NAME of this SPI connection's queries. */
-static void
-register_delta(FvSource *src, Tuplestorestate *rows)
+void
+fv_register_delta(FvSource *src, Tuplestorestate *rows)
 {
-	EphemeralNamedRelation enr = palloc0(sizeof(EphemeralNamedRelationData));
-
-	enr->md.name = FV_DELTA_NAME;
-	enr->md.reliddesc = InvalidOid;
-	enr->md.tupdesc = src->desc;
-	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
-	enr->md.enrtuples = tuplestore_tuple_count(rows);
-	enr->reldata = rows;
-	if (SPI_register_relation(enr) != SPI_OK_REL_REGISTER)
-		elog(ERROR, "pg_flowview: could not register the batch rows");
+	fv_register_rows(FV_DELTA_NAME, src->desc, rows);
 }
 
 /*
@@ -359,14 +373,14 @@ batch_snapshot(void)
 	}
 }
 
-/* Is apply statement sql to be run for the batch's rows of src? */
-static bool
-statement_applies(const char *sql, FvSource *src)
+/* Is apply statement sql to be run for rows of which nremoved have sign -1? */
+bool
+fv_statement_applies(const char *sql, int64 nremoved)
 {
 	if (strncmp(sql, FV_ONLY_WITH_REMOVALS, strlen(FV_ONLY_WITH_REMOVALS)) == 0)
-		return src->nremoved > 0;
+		return nremoved > 0;
 	if (strncmp(sql, FV_ONLY_WITHOUT_REMOVALS, strlen(FV_ONLY_WITHOUT_REMOVALS)) == 0)
-		return src->nremoved == 0;
+		return nremoved == 0;
 	return true;
 }
 
@@ -441,8 +455,8 @@ join_touched(FvSource *jsrc)
 }
 
 /* Run one apply statement: a kept plan or the statement's text; under snap if set. */
-static void
-run_statement(SPIPlanPtr plan, const char *sql, Snapshot snap)
+void
+fv_run_statement(SPIPlanPtr plan, const char *sql, Snapshot snap)
 {
 	if (plan == NULL && snap == NULL)
 	{
@@ -572,7 +586,7 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 			v->batch_groups = 0;
 			if (!is_join)
 			{
-				register_delta(src, rows);
+				fv_register_delta(src, rows);
 				v->batch_rows = tuplestore_tuple_count(rows);
 			}
 			join_rows = NULL;
@@ -612,20 +626,24 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 					join_rows = fv_join_delta(v->join_delta_sql, list_length(src->tables), relids, descs,
 											  table_rows, exact, fv_batch.owner, &src->nremoved);
 					rows = join_rows;
-					register_delta(src, rows);
+					fv_register_delta(src, rows);
 					v->batch_rows = tuplestore_tuple_count(rows);
 				}
 				{
 					List	   *plans = tuplestore_tuple_count(rows) <= FV_PLAN_MAX_ROWS ?
 						view_plans(key, v)->plans : NIL;
 					bool		first = true;
-					Snapshot	snap = is_join ? exact : NULL;
+					/*
+					 * J's and a sliding window's reads of the source must
+					 * see it as of the batch's end (window.c)
+					 */
+					Snapshot	snap = is_join || v->window_sql ? exact : NULL;
 
 					foreach(sc, v->apply_sql)
 					{
-						if (!statement_applies(lfirst(sc), src))
+						if (!fv_statement_applies(lfirst(sc), src->nremoved))
 							continue;
-						run_statement(plans == NIL ? NULL : list_nth(plans, foreach_current_index(sc)),
+						fv_run_statement(plans == NIL ? NULL : list_nth(plans, foreach_current_index(sc)),
 									  plans == NIL ? fv_with_source(lfirst(sc), v->source_oid) : NULL,
 									  snap);
 						if (first)
@@ -690,6 +708,13 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 			join_rows = NULL;
 			end_table_rows(src, table_rows);
 		}
+	}
+
+	/* sliding windows whose clock is due, after the batch's rows */
+	if (exact != NULL)
+	{
+		fv_advance_windows(sources, exact);
+		MemoryContextSwitchTo(batch_cxt);
 	}
 
 	foreach(lc, sources)

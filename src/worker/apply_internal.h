@@ -21,6 +21,8 @@
 #define FV_APPLY_INTERNAL_H
 
 #include "access/xlogreader.h"
+#include "executor/spi.h"
+#include "utils/snapshot.h"
 #include "nodes/pg_list.h"
 #include "replication/logical.h"
 #include "worker/worker.h"
@@ -75,6 +77,10 @@ typedef struct FvLiveView
 	char	   *join_delta_sql;	/* a join view: J's delta (views/join.c) */
 	List	   *retain_sql;		/* a view with a retention: its expiry
 								 * (retention.c), else NIL */
+	char	   *window_sql;		/* a sliding window: the rows its advance
+								 * changes (views/create.c), else NULL */
+	List	   *advance_sql;	/* and the statements that apply them */
+	uint32		advance_sql_hash;	/* of both (kept plans, as apply_sql_hash) */
 	bool		has_alerts;
 	/* the backfill snapshot: decoded transactions it saw are skipped */
 	bool		has_snapshot;
@@ -144,6 +150,21 @@ extern void fv_maybe_recompute(List *sources);
 /* ---- apply.c ---- */
 extern void fv_forget_plans(List *sources);
 extern void fv_apply_batch(List *sources, XLogRecPtr end);
+extern void fv_register_delta(FvSource *src, Tuplestorestate *rows);
+extern bool fv_statement_applies(const char *sql, int64 nremoved);
+extern void fv_run_statement(SPIPlanPtr plan, const char *sql, Snapshot snap);
+extern List *fv_advance_plans(FvSource *src, FvLiveView *v, const char *crossing);
+#define FV_PLAN_MAX_ROWS 5000	/* larger deltas are planned afresh */
+
+/*
+ * Sliding windows: a window's clock is advanced in the first exact batch
+ * at least FV_WINDOW_TICK_MS after its last advance, with or without WAL
+ * (window.c).
+ */
+#define FV_WINDOW_TICK_MS 250
+extern bool fv_has_windows(List *sources);
+extern bool fv_windows_due(List *sources);
+extern void fv_advance_windows(List *sources, Snapshot sp);
 
 /* retention.c: views with a retention, about once a second */
 #define FV_RETENTION_TICK_MS 1000

@@ -93,7 +93,10 @@ worker_log_hook(ErrorData *edata)
 		prev_emit_log_hook(edata);
 }
 
-/* Does any view need its sources read as of the batch's end (joins)? */
+/*
+ * Does any view need its sources read as of the batch's end (joins,
+ * sliding windows)?
+ */
 static bool
 needs_exact_snapshot(List *sources)
 {
@@ -102,7 +105,7 @@ needs_exact_snapshot(List *sources)
 	foreach(lc, sources)
 		if (((FvSource *) lfirst(lc))->tables != NIL)
 			return true;
-	return false;
+	return fv_has_windows(sources);
 }
 
 static bool
@@ -185,6 +188,7 @@ fv_apply_worker_main(Datum arg)
 	bool		idle = false;
 	bool		full;
 	bool		exact;
+	bool		windows_due;
 	MemoryContext decode_cxt = TopMemoryContext;
 
 	pqsignal(SIGTERM, die);
@@ -391,14 +395,17 @@ fv_apply_worker_main(Datum arg)
 		batch_started = GetCurrentTimestamp();
 		end = GetFlushRecPtr(NULL);
 		exact = needs_exact_snapshot(sources);
+		windows_due = exact && fv_windows_due(sources);
 		if (exact)
 		{
 			/*
 			 * Join views: the batch ends where its snapshot S was taken, all
-			 * of it decoded in S's transaction (batch_snapshot.c).
+			 * of it decoded in S's transaction (batch_snapshot.c).  A
+			 * sliding window whose clock is due needs such a batch even
+			 * without WAL (window.c).
 			 */
 			end = fv_decoding->reader->EndRecPtr;
-			if (fv_inserted_end() > end)
+			if (fv_inserted_end() > end || windows_due)
 			{
 				/* decoding's memory (its reader's buffers) is not the transaction's */
 				decode_cxt = CurrentMemoryContext;
@@ -419,9 +426,10 @@ fv_apply_worker_main(Datum arg)
 		}
 		full = false;
 		skip_before = fv_skip_horizon(sources);
-		if (fv_decoding->reader->EndRecPtr < end)
+		if (fv_decoding->reader->EndRecPtr < end || windows_due)
 		{
-			fv_invalidate_if_catalog_changed();
+			if (fv_decoding->reader->EndRecPtr < end)
+				fv_invalidate_if_catalog_changed();
 			while (fv_decoding->reader->EndRecPtr < end &&
 				   (exact || fv_batch.nchanges < fv_batch_max_changes))
 			{
@@ -457,7 +465,7 @@ fv_apply_worker_main(Datum arg)
 			end = fv_decoding->reader->EndRecPtr;
 
 			/* 4. apply, with the origin's progress in the same commit */
-			if (fv_batch.nchanges > 0)
+			if (fv_batch.nchanges > 0 || windows_due)
 			{
 				old = MemoryContextSwitchTo(fv_batch.mcxt);
 				fv_apply_batch(sources, end);

@@ -20,6 +20,7 @@
 
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
@@ -28,9 +29,17 @@
 
 #define FV_JOIN_FETCH 1000
 
-static void
-register_rows(const char *name, TupleDesc desc, Tuplestorestate *rows)
+/*
+ * Make rows the relation "name" of this SPI connection's queries.  The
+ * registration (the ENR and the connection's list of them) is made in the
+ * transaction's top context: an apply runs in a subtransaction, whose
+ * memory is freed if it fails, and the caller unregisters the rows after
+ * that (a list left pointing into freed memory crashed the worker).
+ */
+void
+fv_register_rows(const char *name, TupleDesc desc, Tuplestorestate *rows)
 {
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 	EphemeralNamedRelation enr = palloc0(sizeof(EphemeralNamedRelationData));
 
 	enr->md.name = pstrdup(name);
@@ -41,56 +50,48 @@ register_rows(const char *name, TupleDesc desc, Tuplestorestate *rows)
 	enr->reldata = rows;
 	if (SPI_register_relation(enr) != SPI_OK_REL_REGISTER)
 		elog(ERROR, "pg_flowview: could not register the batch rows of %s", name);
+	MemoryContextSwitchTo(old);
 }
 
-static void read_delta(const char *delta_sql, Snapshot sp, ResourceOwner owner,
-					   Tuplestorestate *out, int64 *nremoved);
-
+/*
+ * A tuplestore for rows computed in a subtransaction that must outlive it
+ * if it fails (its caller ends it then): in the transaction's top context,
+ * its temporary files owner's.
+ */
 Tuplestorestate *
-fv_join_delta(const char *delta_sql, int ntables, const Oid *relids, TupleDesc *descs,
-			  Tuplestorestate **rows, Snapshot sp, ResourceOwner owner, int64 *nremoved)
+fv_rows_store(ResourceOwner owner)
 {
-	Tuplestorestate *out;
 	ResourceOwner save = CurrentResourceOwner;
-	int			k;
-
-	*nremoved = 0;
-	for (k = 0; k < ntables; k++)
-		register_rows(psprintf("%s_%d", FV_DELTA_NAME, k + 1), descs[k], rows[k]);
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	Tuplestorestate *out;
 
 	CurrentResourceOwner = owner;
 	out = tuplestore_begin_heap(false, false, work_mem);
 	CurrentResourceOwner = save;
-
-	/* the tables' rows are this view's: gone whatever happens */
-	PG_TRY();
-	{
-		read_delta(fv_with_tables(delta_sql, ntables, relids), sp, owner, out, nremoved);
-	}
-	PG_FINALLY();
-	{
-		CurrentResourceOwner = save;
-		for (k = 0; k < ntables; k++)
-			SPI_unregister_relation(psprintf("%s_%d", FV_DELTA_NAME, k + 1));
-	}
-	PG_END_TRY();
+	MemoryContextSwitchTo(old);
 	return out;
 }
 
-/* J's delta rows under sp into out */
-static void
-read_delta(const char *delta_sql, Snapshot sp, ResourceOwner owner, Tuplestorestate *out,
-		   int64 *nremoved)
+/*
+ * The rows of a statement ending in columns __sign and __xid (a kept plan,
+ * or else sql planned here) with parameters args, read under sp through a
+ * cursor into out (its temporary files owner's); *nremoved counts those
+ * with sign -1.
+ */
+void
+fv_read_signed_rows(SPIPlanPtr kept, const char *sql, Datum *args, Snapshot sp,
+					ResourceOwner owner, Tuplestorestate *out, int64 *nremoved)
 {
 	ResourceOwner save = CurrentResourceOwner;
-	SPIPlanPtr	plan;
+	SPIPlanPtr	plan = kept;
 	Portal		portal;
 
 	PushActiveSnapshot(sp);
-	plan = SPI_prepare(delta_sql, 0, NULL);
 	if (plan == NULL)
-		elog(ERROR, "pg_flowview: could not plan the join delta: %s", SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+		plan = SPI_prepare(sql, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "pg_flowview: could not plan %s: %s", sql, SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, args, NULL, true);
 	for (;;)
 	{
 		uint64		i;
@@ -115,6 +116,38 @@ read_delta(const char *delta_sql, Snapshot sp, ResourceOwner owner, Tuplestorest
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_cursor_close(portal);
-	SPI_freeplan(plan);
+	if (kept == NULL)
+		SPI_freeplan(plan);
 	PopActiveSnapshot();
 }
+
+Tuplestorestate *
+fv_join_delta(const char *delta_sql, int ntables, const Oid *relids, TupleDesc *descs,
+			  Tuplestorestate **rows, Snapshot sp, ResourceOwner owner, int64 *nremoved)
+{
+	Tuplestorestate *out;
+	ResourceOwner save = CurrentResourceOwner;
+	int			k;
+
+	*nremoved = 0;
+	for (k = 0; k < ntables; k++)
+		fv_register_rows(psprintf("%s_%d", FV_DELTA_NAME, k + 1), descs[k], rows[k]);
+
+	out = fv_rows_store(owner);
+
+	/* the tables' rows are this view's: gone whatever happens */
+	PG_TRY();
+	{
+		fv_read_signed_rows(NULL, fv_with_tables(delta_sql, ntables, relids), NULL,
+							sp, owner, out, nremoved);
+	}
+	PG_FINALLY();
+	{
+		CurrentResourceOwner = save;
+		for (k = 0; k < ntables; k++)
+			SPI_unregister_relation(psprintf("%s_%d", FV_DELTA_NAME, k + 1));
+	}
+	PG_END_TRY();
+	return out;
+}
+

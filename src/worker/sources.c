@@ -143,8 +143,9 @@ fv_load_sources(bool *extension)
 							 " EXISTS (SELECT FROM flowview.alert_catalog a WHERE a.view_oid = c.view_oid),"
 							 " %s"
 							 " FROM flowview.view_catalog c WHERE state <> 'error'%s ORDER BY id",
-							 fv_sql_version() >= 4 ? "join_sources::pg_catalog.oid[], join_source_columns, join_delta_sql, retain_sql"
-							 : "NULL::pg_catalog.oid[], NULL::text[], NULL::text, NULL::text[]",
+							 fv_sql_version() >= 4 ? "join_sources::pg_catalog.oid[], join_source_columns, join_delta_sql, retain_sql,"
+							 " window_sql, advance_sql"
+							 : "NULL::pg_catalog.oid[], NULL::text[], NULL::text, NULL::text[], NULL::text, NULL::text[]",
 							 restore_aware ? " AND NOT EXISTS (SELECT FROM flowview.restores r WHERE r.view_id = c.id)" : ""),
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "pg_flowview: could not read flowview.view_catalog");
@@ -204,6 +205,17 @@ fv_load_sources(bool *extension)
 			Datum		retain_sql = SPI_getbinval(t, d, 18, &isnull);
 
 			v->retain_sql = isnull ? NIL : fv_text_array_list(retain_sql);
+		}
+		v->window_sql = SPI_getvalue(t, d, 19);
+		if (v->window_sql != NULL)
+		{
+			ListCell   *sc;
+
+			v->advance_sql = fv_text_array_list(SPI_getbinval(t, d, 20, &isnull));
+			v->advance_sql_hash = hash_bytes((const unsigned char *) v->window_sql, strlen(v->window_sql));
+			foreach(sc, v->advance_sql)
+				v->advance_sql_hash = hash_combine(v->advance_sql_hash,
+												   hash_bytes((const unsigned char *) lfirst(sc), strlen(lfirst(sc))));
 		}
 		if (v->join_delta_sql != NULL)
 			add_join_tables(&sources, src, SPI_getbinval(t, d, 15, &isnull),

@@ -7,7 +7,7 @@
 CREATE EXTENSION IF NOT EXISTS pg_flowview;
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(56);
+SELECT plan(58);
 
 -- the extension's roles and what they may run
 SELECT has_role('flowview_admin', 'role flowview_admin exists');
@@ -27,6 +27,10 @@ SELECT function_privs_are('flowview', 'set_retention', ARRAY['regclass', 'interv
                           ARRAY[]::text[], 'PUBLIC may not change retentions');
 SELECT function_privs_are('flowview', '_set_retention', ARRAY['regclass', 'interval'], 'flowview_admin',
                           ARRAY[]::text[], 'flowview_admin may not call _set_retention (no owner check there)');
+SELECT function_privs_are('flowview', '_storage_time', ARRAY['integer', 'text'], 'flowview_reader',
+                          ARRAY['EXECUTE'], 'flowview_reader may read horizons and window clocks (flowview.views, flowview.freshness)');
+SELECT function_privs_are('flowview', '_storage_time', ARRAY['integer', 'text'], 'public',
+                          ARRAY[]::text[], 'PUBLIC may not read horizons and window clocks');
 SELECT function_privs_are('flowview', 'freshness', ARRAY[]::text[], 'flowview_reader',
                           ARRAY['EXECUTE'], 'flowview_reader may read freshness');
 SELECT function_privs_are('flowview', 'enable_org_security', ARRAY['regclass', 'name'], 'flowview_reader',

@@ -1,6 +1,8 @@
 # Source-change matrix, plain source (issue 11, part 3): every ALTER TABLE,
 # TRUNCATE, RULE, INHERIT and create_view variant that changes a view's
-# plain source, run while two writers insert, update and delete.  After
+# plain source, run while two writers insert, update and delete (rows
+# stamped up to 15 s in the past, so a sliding window's rows leave it all
+# along).  After
 # each, either the change was refused with an error naming the view, or,
 # once fresh, every view is live and equals its query.  Seed printed.
 use strict;
@@ -12,7 +14,9 @@ use FlowviewTest;
 use SourceChangeMatrix;
 
 my ($node, $seed) = SourceChangeMatrix::start_node('srcchg_plain', q{
-	CREATE TABLE plain (id bigserial PRIMARY KEY, g int, x int, pad text, spare int);
+	CREATE TABLE plain (id bigserial PRIMARY KEY, g int, x int, pad text, spare int,
+	                    ts timestamptz DEFAULT now() - random() * interval '15 seconds');
+	CREATE INDEX ON plain (ts);
 	INSERT INTO plain (g, x, pad) SELECT i % 7, i, 'p' || i FROM generate_series(1, 3000) i;
 	CREATE TABLE other_parent ();
 });
@@ -22,6 +26,7 @@ my %views = (
 	v_plain    => sub { "SELECT g, count(*) AS n, sum(x) AS s, min(x) AS lo, max(x) AS hi FROM $table GROUP BY g" },
 	v_plain_ms => sub { "SELECT g, count(*) AS n, min(x) AS lo, max(x) AS hi FROM $table WHERE x % 3 <> 0 GROUP BY g" },
 	v_plain_gl => sub { "SELECT count(*) AS n, sum(x) FILTER (WHERE g < 3) AS s FROM $table" },
+	v_plain_win => sub { "SELECT g, count(*) AS n, sum(x) AS s, max(x) AS hi FROM $table WHERE ts > now() - interval '10 seconds' GROUP BY g" },
 );
 SourceChangeMatrix::create_views($node, \%views, 'v_plain_ms');
 

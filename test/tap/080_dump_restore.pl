@@ -30,6 +30,8 @@ my %query = (
 	# retain => '10 years': the rows of 2001-2003 are behind its horizon,
 	# the others after it (so the query names the groups it keeps)
 	recent => q{SELECT date_trunc('day', ts) AS day, count(*) AS n, sum(x) AS s FROM ev WHERE ts > '2010-01-01' GROUP BY 1},
+	# a sliding window: its clock table is dumped and restored with it
+	last_days => q{SELECT count(*) AS n, sum(x) AS s FROM ev WHERE ts > now() - interval '100 days'},
 );
 
 my $a = FlowviewTest::node('dump_a');
@@ -89,6 +91,7 @@ $a->safe_psql('src', q{
 	  FROM generate_series(1, 300) i;
 	SELECT flowview.create_view('recent', $$SELECT date_trunc('day', ts) AS day, count(*) AS n, sum(x) AS s FROM ev GROUP BY 1$$,
 	                            retain => interval '10 years');
+	SELECT flowview.create_view('last_days', $$SELECT count(*) AS n, sum(x) AS s FROM ev WHERE ts > now() - interval '100 days'$$);
 });
 ok($a->poll_query_until('src', "SELECT flowview.wait_for_freshness('ver', '5 s')"), 'source database: ver version 2');
 $a->safe_psql('src', q{SELECT flowview.alter_view('ver', $$SELECT g, sum(x) AS s, max(x) AS hi FROM t GROUP BY g$$)});
@@ -112,7 +115,8 @@ ok($a->safe_psql('src', 'SELECT count(*) FROM flowview.alert_events') > 0, 'sour
 my %catalog = (
 	view_catalog => q{SELECT id, view_oid::regclass, source_oid::regclass, view_rel, source_rel, query, time_zone,
 	                         minmax, created_at, freshness_sla, storage_tables, objects, backfill_sql, apply_sql,
-	                         used_columns, changed_groups_sql, retain, retain_sql FROM flowview.view_catalog ORDER BY id},
+	                         used_columns, changed_groups_sql, retain, retain_sql, window_sql, advance_sql
+	                    FROM flowview.view_catalog ORDER BY id},
 	alert_catalog => q{SELECT id, name, view_oid::regclass, view_rel, condition, channel, created_at,
 	                          owner::regrole, owner_role, last_error FROM flowview.alert_catalog ORDER BY id},
 	alert_state => q{SELECT * FROM flowview.alert_state ORDER BY 1, 2},

@@ -18,15 +18,7 @@ use FlowviewTest;
 
 my $seed = FlowviewTest::seed();
 
-my $node = FlowviewTest::node('retention_oracle', 'log_min_messages' => 'warning');
-$node->start;
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION pg_flowview;
-	SET timezone = 'UTC';
-	CREATE TABLE dim (k int PRIMARY KEY, region text);
-	INSERT INTO dim SELECT i, 'r' || (i % 3) FROM generate_series(0, 5) i;
-	CREATE TABLE ev (id int PRIMARY KEY, k int, ts timestamptz, x numeric);
-	CREATE INDEX ON ev (k);
+my $node = FlowviewTest::event_node('retention_oracle', q{
 	INSERT INTO ev SELECT i, i % 6, now() - (i % 40) * interval '1 second', i FROM generate_series(1, 200) i;
 });
 
@@ -63,8 +55,6 @@ sub check
 	return;
 }
 
-my $next_id = 1000;
-my @ids = (1 .. 200);
 sub offset
 {
 	my $r = rand();
@@ -74,57 +64,10 @@ sub offset
 	return sprintf("now() - interval '%.1f seconds'", rand(25));                 # across the horizon
 }
 
+my %state = (ids => [ 1 .. 200 ], next_id => 1000, offset => \&offset);
 sub workload
 {
-	my ($n) = @_;
-	my $sql = "SET timezone = 'UTC';\n";
-	for (1 .. $n)
-	{
-		my $r = rand();
-		my @stmts;
-		for (1 .. 1 + int(rand(4)))
-		{
-			my $op = rand();
-			if ($op < 0.45 || !@ids)
-			{
-				my $id = $next_id++;
-				push @ids, $id;
-				push @stmts, sprintf("INSERT INTO ev VALUES (%d, %d, %s, %d)", $id, int(rand(7)), offset(), int(rand(50)));
-			}
-			elsif ($op < 0.65)
-			{
-				my $id = $ids[ int(rand(@ids)) ];
-				push @stmts, sprintf("UPDATE ev SET ts = %s WHERE id = %d", offset(), $id);   # across the horizon
-			}
-			elsif ($op < 0.8)
-			{
-				my $id = $ids[ int(rand(@ids)) ];
-				push @stmts, sprintf("UPDATE ev SET x = x + %d, k = %d WHERE id = %d", int(rand(20)) - 5, int(rand(6)), $id);
-			}
-			else
-			{
-				my $i = int(rand(@ids));
-				push @stmts, sprintf("DELETE FROM ev WHERE id = %d", $ids[$i]);
-				splice(@ids, $i, 1);
-			}
-		}
-		if ($r < 0.1)
-		{
-			$sql .= "BEGIN;\n" . join(";\n", @stmts) . ";\nROLLBACK;\n";   # nothing of it counts
-		}
-		elsif ($r < 0.2)
-		{
-			$sql .= "BEGIN;\n$stmts[0];\nSAVEPOINT s;\n" . join(";\n", @stmts[ 1 .. $#stmts ], 'SELECT 1')
-			  . ";\nROLLBACK TO SAVEPOINT s;\nCOMMIT;\n";
-		}
-		else
-		{
-			$sql .= "BEGIN;\n" . join(";\n", @stmts) . ";\nCOMMIT;\n";
-		}
-	}
-	# rows of rolled-back transactions may be in @ids: their updates and
-	# deletes touch nothing, which is fine
-	$node->safe_psql('postgres', $sql);
+	FlowviewTest::event_workload($node, $_[0], \%state);
 	return;
 }
 

@@ -19,7 +19,9 @@
 #
 #   FlowviewTest::differences($node, 'view', 'SELECT ...', empty_ok => 1);
 #
-# dbname => NAME compares in that database instead of postgres.
+# dbname => NAME compares in that database instead of postgres.  now() in
+# the query is read as the view's window clock (flowview.views.window_clock)
+# when it has one: a sliding window equals its query at its clock.
 #
 #   my $seed = FlowviewTest::seed();
 #
@@ -76,6 +78,8 @@ sub differences
 {
 	my ($node, $view, $query, %opt) = @_;
 	my $db = $opt{dbname} // 'postgres';
+	# a sliding window: the query at the view's clock (in the same snapshot)
+	$query =~ s/\bnow\(\)/coalesce((SELECT window_clock FROM flowview.views WHERE view = '$view'::regclass), now())/g;
 	my $diff = $node->safe_psql($db, qq{
 		SELECT string_agg(side || ': ' || r, E'\n') FROM (
 		  SELECT 'view only' AS side, x::text AS r FROM (SELECT * FROM $view EXCEPT ALL SELECT * FROM ($query) q) x
@@ -84,6 +88,90 @@ sub differences
 	return $diff if $diff ne '' || $opt{empty_ok};
 	my $rows = $node->safe_psql($db, "SELECT count(*) FROM (SELECT * FROM $view) v");
 	return $rows eq '0' ? "both empty: $view and its query have no rows" : '';
+}
+
+#   my $node = FlowviewTest::event_node($name, $extra_sql);
+#
+# a started node of the time tests with the extension, dim (k 0..5 in three
+# regions) and ev (id, k, ts, x; indexed on k), then $extra_sql run (in
+# time zone UTC): it fills ev.
+sub event_node
+{
+	my ($name, $extra) = @_;
+	my $node = node($name, 'log_min_messages' => 'warning');
+	$node->start;
+	$node->safe_psql('postgres', q{
+		CREATE EXTENSION pg_flowview;
+		SET timezone = 'UTC';
+		CREATE TABLE dim (k int PRIMARY KEY, region text);
+		INSERT INTO dim SELECT i, 'r' || (i % 3) FROM generate_series(0, 5) i;
+		CREATE TABLE ev (id int PRIMARY KEY, k int, ts timestamptz, x numeric);
+		CREATE INDEX ON ev (k);
+	} . $extra);
+	return $node;
+}
+
+#   FlowviewTest::event_workload($node, $n, $state);
+#
+# $n random transactions on table ev (id int, k int, ts timestamptz, x
+# numeric) of the time tests (150, 160): inserts, updates of ts (to
+# $state->{offset}->(), SQL for a time) and of x and k, deletes; one in ten
+# rolled back, one in ten with a savepoint rolled back.  $state->{ids} (the
+# ids that may exist) and $state->{next_id} are kept up to date; with
+# $state->{pause}, a pg_sleep of that many seconds after one transaction in
+# five.  Rows of rolled-back transactions may stay in ids: their updates
+# and deletes touch nothing.
+sub event_workload
+{
+	my ($node, $n, $state) = @_;
+	my $ids = $state->{ids};
+	my $sql = "SET timezone = 'UTC';\n";
+	for (1 .. $n)
+	{
+		my $r = rand();
+		my @stmts;
+		for (1 .. 1 + int(rand(4)))
+		{
+			my $op = rand();
+			if ($op < 0.45 || !@$ids)
+			{
+				my $id = $state->{next_id}++;
+				push @$ids, $id;
+				push @stmts, sprintf("INSERT INTO ev VALUES (%d, %d, %s, %d)", $id, int(rand(7)), $state->{offset}->(), int(rand(50)));
+			}
+			elsif ($op < 0.65)
+			{
+				push @stmts, sprintf("UPDATE ev SET ts = %s WHERE id = %d", $state->{offset}->(), $ids->[ int(rand(@$ids)) ]);
+			}
+			elsif ($op < 0.8)
+			{
+				push @stmts, sprintf("UPDATE ev SET x = x + %d, k = %d WHERE id = %d",
+					int(rand(20)) - 5, int(rand(6)), $ids->[ int(rand(@$ids)) ]);
+			}
+			else
+			{
+				my $i = int(rand(@$ids));
+				push @stmts, sprintf("DELETE FROM ev WHERE id = %d", $ids->[$i]);
+				splice(@$ids, $i, 1);
+			}
+		}
+		if ($r < 0.1)
+		{
+			$sql .= "BEGIN;\n" . join(";\n", @stmts) . ";\nROLLBACK;\n";
+		}
+		elsif ($r < 0.2)
+		{
+			$sql .= "BEGIN;\n$stmts[0];\nSAVEPOINT s;\n" . join(";\n", @stmts[ 1 .. $#stmts ], 'SELECT 1')
+			  . ";\nROLLBACK TO SAVEPOINT s;\nCOMMIT;\n";
+		}
+		else
+		{
+			$sql .= "BEGIN;\n" . join(";\n", @stmts) . ";\nCOMMIT;\n";
+		}
+		$sql .= "SELECT pg_sleep($state->{pause});\n" if $state->{pause} && rand() < 0.2;
+	}
+	$node->safe_psql('postgres', $sql);
+	return;
 }
 
 1;

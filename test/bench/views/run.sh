@@ -53,7 +53,19 @@
 #    database with the view created without retain, in the same run (the
 #    worker's idle loop itself: its naptime, catalog rereads, monitoring).
 #    target: the expiry under 1% of a core
-# FV_BENCH_PARTS="1 3" runs some of the parts (default: all six).
+# 7. sliding windows, in a database of their own: (a) idle: 1,000,000 rows
+#    (FV_BENCH_WINDOW_ROWS) spread over the last 15 minutes, a view of
+#    counts, sums and max per region WHERE ts > now() - interval '15
+#    minutes' (an index on ts; max kept as a multiset, the default for
+#    windows), no writes (so about 1,100 rows a second age out of the
+#    window): the apply worker's CPU over FV_BENCH_IDLE_SECONDS, against the
+#    same view without the window condition, same database; and a window
+#    view of counts, sums and averages only.
+#                                   target: the expiry under 1% of a core
+#    (b) writers: as 1, a table feeding part 1's three views plus that
+#    window view, vs a table with no views, alternating rounds, medians.
+#                                                        target ratio >= 0.95
+# FV_BENCH_PARTS="1 3" runs some of the parts (default: all seven).
 # The cluster runs with fsync = on (durable commits, as in production).
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -75,7 +87,8 @@ FANOUT_HOT=${FV_BENCH_FANOUT_HOT:-100000}
 FANOUT_ROUNDS=${FV_BENCH_FANOUT_ROUNDS:-3}
 RETAIN_ROWS=${FV_BENCH_RETAIN_ROWS:-1000000}
 IDLE=${FV_BENCH_IDLE_SECONDS:-30}
-PARTS=${FV_BENCH_PARTS:-1 2 3 4 5 6}
+WINDOW_ROWS=${FV_BENCH_WINDOW_ROWS:-1000000}
+PARTS=${FV_BENCH_PARTS:-1 2 3 4 5 6 7}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 
 cleanup() { rm -f "$WORK/sampling"; fv_cluster_remove views_bench || true; rm -rf "$WORK"; }
@@ -101,6 +114,23 @@ fi
 q() { fv_psql -d postgres -At -c "$1"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+# $ROUNDS rounds of $SECS s of pgbench (4 clients, $WORK/ins_TABLE.sql) on
+# each table in turn, in database $1; lines "table tps fresh-ms" to $2
+writer_rounds() {
+	local db=$1 out=$2 r t tps t0 lag_ms
+	shift 2
+	for r in $(seq "$ROUNDS"); do
+		for t in "$@"; do
+			tps=$("$PGBENCH" -n -c 4 -j 2 -T "$SECS" -f "$WORK/ins_$t.sql" "$db" 2>"$WORK/pgbench_err" | grep -oE 'tps = [0-9.]+' | grep -oE '[0-9.]+') ||
+				{ cat "$WORK/pgbench_err" >&2; fv_die "pgbench on $t failed"; }
+			t0=$(now_ms)
+			fv_psql -d "$db" -At -c "SELECT flowview.wait_for_freshness(NULL, '300 s')" >/dev/null
+			lag_ms=$(($(now_ms) - t0))
+			echo "$t $tps $lag_ms" >>"$out"
+			fv_log "   round $r $t: $tps TPS, views fresh $lag_ms ms after the writers stopped"
+		done
+	done
+}
 
 fv_psql -d postgres >/dev/null 2>&1 <<'SQL'
 CREATE EXTENSION pg_flowview;
@@ -122,15 +152,7 @@ done
 # ---- 1. write overhead --------------------------------------------------
 if want 1; then
 fv_log "1. write overhead: $ROUNDS rounds x $SECS s per table, 4 clients"
-for r in $(seq "$ROUNDS"); do
-	for t in base src; do
-		tps=$("$PGBENCH" -n -c 4 -j 2 -T "$SECS" -f "$WORK/ins_$t.sql" postgres 2>/dev/null | grep -oE 'tps = [0-9.]+' | grep -oE '[0-9.]+')
-		t0=$(now_ms)
-		q "SELECT flowview.wait_for_freshness(NULL, '300 s')" >/dev/null
-		echo "$t $tps $(($(now_ms) - t0))" >>"$WORK/tps"
-		fv_log "   round $r $t: $tps TPS, views fresh $(($(now_ms) - t0)) ms after the writers stopped"
-	done
-done
+writer_rounds postgres "$WORK/tps" base src
 base_tps=$(awk '$1 == "base" {print $2}' "$WORK/tps" | median)
 src_tps=$(awk '$1 == "src" {print $2}' "$WORK/tps" | median)
 lag=$(awk '$1 == "src" {print $3}' "$WORK/tps" | median)
@@ -289,17 +311,8 @@ for t in $jtables; do
 	EOF
 done
 fv_log "4. joins, writers: $ROUNDS rounds x $SECS s per table ($jtables), 4 clients"
-for r in $(seq "$ROUNDS"); do
-	for t in $jtables; do
-		tps=$("$PGBENCH" -n -c 4 -j 2 -T "$SECS" -f "$WORK/ins_$t.sql" postgres 2>"$WORK/pgbench_err" | grep -oE 'tps = [0-9.]+' | grep -oE '[0-9.]+') ||
-			{ cat "$WORK/pgbench_err" >&2; fv_die "pgbench on $t failed"; }
-		t0=$(now_ms)
-		q "SELECT flowview.wait_for_freshness(NULL, '300 s')" >/dev/null
-		lag_ms=$(($(now_ms) - t0))
-		echo "$t $tps $lag_ms" >>"$WORK/jtps"
-		fv_log "   round $r $t: $tps TPS, views fresh $lag_ms ms after the writers stopped"
-	done
-done
+# shellcheck disable=SC2086
+writer_rounds postgres "$WORK/jtps" $jtables
 jplain_tps=$(awk '$1 == "orders_plain" {print $2}' "$WORK/jtps" | median)
 jfv_tps=$(awk '$1 == "orders" {print $2}' "$WORK/jtps" | median)
 jlag=$(awk '$1 == "orders" {print $3}' "$WORK/jtps" | median)
@@ -411,32 +424,43 @@ if want 5; then
 	done
 fi
 
-# ---- 6. retention: the worker's cost of expiry while nothing is written -----
-if want 6; then
-fv_log "6. retention, idle: $RETAIN_ROWS rows, a view by region and minute, $IDLE s without writes, with and without retain"
-q "CREATE DATABASE retention" >/dev/null
-qr() { fv_psql -d retention -At -c "$1"; }
-fv_psql -d retention >/dev/null -v rows="$RETAIN_ROWS" <<'SQL'
-CREATE EXTENSION pg_flowview;
-CREATE TABLE ev (id bigint PRIMARY KEY, region text, amount numeric(10,2), ts timestamptz);
-INSERT INTO ev SELECT g, 'r' || (g % 20), (g % 1000) / 10.0, now() - (g % 10080) * interval '1 minute' FROM generate_series(1, :rows) g;
-ALTER TABLE ev REPLICA IDENTITY FULL;
-VACUUM ANALYZE ev;
-SQL
+# the apply worker's CPU over $IDLE s without writes, in percent of a core,
+# after creating a view in database $1 with the statement $2 (dropped after)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-idle_cpu() { # view-sql retain-or-NULL -> percent of a core over $IDLE s
+idle_cpu_of() {
 	local wpid t0 t1 hz
-	qr "SELECT flowview.create_view('by_minute', \$q\$$1\$q\$, retain => $2)" >/dev/null
-	[ "$(qr "SELECT flowview.wait_for_freshness('by_minute', '600 s')")" = t ] || fv_die "the retention view did not become live"
+	fv_psql -d "$1" -At -c "$2" >/dev/null
+	[ "$(fv_psql -d "$1" -At -c "SELECT flowview.wait_for_freshness(NULL, '600 s')")" = t ] || fv_die "the view in $1 did not become live"
 	sleep 2
-	wpid=$(qr "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_flowview apply' AND datname = current_database()")
+	wpid=$(fv_psql -d "$1" -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_flowview apply' AND datname = current_database()")
 	hz=$(getconf CLK_TCK)
 	t0=$(cpu_ticks "$wpid")
 	sleep "$IDLE"
 	t1=$(cpu_ticks "$wpid")
-	qr "SELECT flowview.drop_view('by_minute')" >/dev/null
+	fv_psql -d "$1" -At -c "SELECT flowview.drop_view(view) FROM flowview.views" >/dev/null
 	awk -v d=$((t1 - t0)) -v hz="$hz" -v s="$IDLE" 'BEGIN {printf "%.2f", 100 * d / hz / s}'
 }
+
+# database $1 with table ev of $2 rows of 20 regions, row g stamped $3
+# (SQL over g), and the index SQL $4
+event_db() {
+	q "CREATE DATABASE $1" >/dev/null
+	fv_psql -d "$1" >/dev/null -v rows="$2" <<SQL
+CREATE EXTENSION pg_flowview;
+CREATE TABLE ev (id bigint PRIMARY KEY, region text, amount numeric(10,2), ts timestamptz);
+INSERT INTO ev SELECT g, 'r' || (g % 20), (g % 1000) / 10.0, $3 FROM generate_series(1, :rows) g;
+$4
+ALTER TABLE ev REPLICA IDENTITY FULL;
+VACUUM ANALYZE ev;
+SQL
+}
+
+# ---- 6. retention: the worker's cost of expiry while nothing is written -----
+if want 6; then
+fv_log "6. retention, idle: $RETAIN_ROWS rows, a view by region and minute, $IDLE s without writes, with and without retain"
+qr() { fv_psql -d retention -At -c "$1"; }
+event_db retention "$RETAIN_ROWS" "now() - (g % 10080) * interval '1 minute'" ""
+idle_cpu() { idle_cpu_of retention "SELECT flowview.create_view('by_minute', \$q\$$1\$q\$, retain => $2)"; }
 rsql="SELECT region, date_trunc('minute', ts) AS minute, count(*) AS n, sum(amount) AS s FROM ev GROUP BY 1, 2"
 # the plain view first, so that WAL of the load is long decoded for both
 cpu_plain=$(idle_cpu "$rsql" NULL)
@@ -444,6 +468,43 @@ cpu_retain=$(idle_cpu "$rsql" "interval '7 days'")
 rgroups=$(qr "SELECT count(*) FROM (SELECT DISTINCT region, date_trunc('minute', ts) FROM ev) g")
 fv_log "   worker CPU while idle: $cpu_plain% of a core without retain, $cpu_retain% with retain"
 q "DROP DATABASE retention WITH (FORCE)" >/dev/null
+fi
+
+# ---- 7. sliding windows: idle expiry, and the writers ------------------------
+if want 7; then
+fv_log "7a. sliding window, idle: $WINDOW_ROWS rows over the last 15 minutes, $IDLE s without writes, with and without the window"
+qw() { fv_psql -d windows -At -c "$1"; }
+event_db windows "$WINDOW_ROWS" "now() - (g % 900000) * interval '1 millisecond'" "CREATE INDEX ON ev (ts);"
+window_cpu() { idle_cpu_of windows "SELECT flowview.create_view('recent', \$q\$$1\$q\$)"; }
+wsql="SELECT region, count(*) AS n, sum(amount) AS s, max(amount) AS hi FROM ev"
+wsql_nomax="SELECT region, count(*) AS n, sum(amount) AS s, avg(amount) AS a FROM ev"
+wcpu_plain=$(window_cpu "$wsql GROUP BY region")
+wcpu_window=$(window_cpu "$wsql WHERE ts > now() - interval '15 minutes' GROUP BY region")
+wcpu_nomax=$(window_cpu "$wsql_nomax WHERE ts > now() - interval '15 minutes' GROUP BY region")
+wend_rows=$(qw "SELECT count(*) FROM ev WHERE ts > now() - interval '15 minutes'")
+fv_log "   worker CPU while idle: $wcpu_plain% of a core without the window, $wcpu_window% with it (max kept as a multiset), $wcpu_nomax% with count/sum/avg only; $wend_rows rows still in the window at the end"
+
+fv_log "7b. sliding window, writers: $ROUNDS rounds x $SECS s per table, 4 clients"
+fv_psql -d windows >/dev/null <<'SQL'
+CREATE TABLE wbase (id bigserial PRIMARY KEY, region text, amount numeric(10,2), ts timestamptz DEFAULT now());
+ALTER TABLE wbase REPLICA IDENTITY FULL;
+CREATE INDEX ON wbase (ts);
+CREATE TABLE wsrc (id bigserial PRIMARY KEY, region text, amount numeric(10,2), ts timestamptz DEFAULT now());
+CREATE INDEX ON wsrc (ts);
+SELECT flowview.create_view('w_by_region', $$SELECT region, count(*), sum(amount) FROM wsrc GROUP BY 1$$);
+SELECT flowview.create_view('w_by_minute', $$SELECT region, date_trunc('minute', ts) AS m, count(*), sum(amount), avg(amount), min(amount), max(amount) FROM wsrc GROUP BY 1, 2$$);
+SELECT flowview.create_view('w_totals', $$SELECT count(*), sum(amount) FROM wsrc$$);
+SELECT flowview.create_view('w_last_15_min', $$SELECT region, count(*) AS n, sum(amount) AS s, max(amount) AS hi FROM wsrc WHERE ts > now() - interval '15 minutes' GROUP BY region$$);
+SQL
+[ "$(qw "SELECT flowview.wait_for_freshness(NULL, '60 s')")" = t ] || fv_die "window views did not become live"
+for t in wbase wsrc; do
+	echo "INSERT INTO $t (region, amount) VALUES ('r' || (random() * 20)::int, (random() * 1000)::numeric(10,2));" >"$WORK/ins_$t.sql"
+done
+writer_rounds windows "$WORK/wtps" wbase wsrc
+wbase_tps=$(awk '$1 == "wbase" {print $2}' "$WORK/wtps" | median)
+wsrc_tps=$(awk '$1 == "wsrc" {print $2}' "$WORK/wtps" | median)
+wdiffs=$(qw "SELECT count(*) FROM ((TABLE w_last_15_min EXCEPT ALL SELECT region, count(*), sum(amount), max(amount) FROM wsrc WHERE ts > (SELECT window_clock FROM flowview.views WHERE view = 'w_last_15_min'::regclass) - interval '15 minutes' GROUP BY region) UNION ALL (SELECT region, count(*), sum(amount), max(amount) FROM wsrc WHERE ts > (SELECT window_clock FROM flowview.views WHERE view = 'w_last_15_min'::regclass) - interval '15 minutes' GROUP BY region EXCEPT ALL TABLE w_last_15_min)) d")
+q "DROP DATABASE windows WITH (FORCE)" >/dev/null
 fi
 
 # ---- summary ---------------------------------------------------------------
@@ -476,4 +537,14 @@ want 5 && cat "$WORK/fanout_summary"
 want 6 && awk -v p="$cpu_plain" -v r="$cpu_retain" -v n="$RETAIN_ROWS" -v g="$rgroups" -v s="$IDLE" 'BEGIN {
 	printf "  retention, idle  %d rows, %d groups (the oldest minute leaving each minute), %d s without writes: the apply worker used %.2f%% of a core with retain => 7 days, %.2f%% with the same view without; the expiry itself %.2f%% (target < 1%%: %s)\n",
 		n, g, s, r, p, r - p, (r - p < 1) ? "met" : "NOT MET" }'
+want 7 && awk -v p="$wcpu_plain" -v w="$wcpu_window" -v x="$wcpu_nomax" -v n="$WINDOW_ROWS" -v e="$wend_rows" -v s="$IDLE" 'BEGIN {
+	printf "  window, idle     %d rows in a 15-minute window (about 1,100 leaving a second; %d left at the end), %d s without writes: the apply worker used %.2f%% of a core with the window (count, sum, max as a multiset), %.2f%% with the same view without; the expiry itself %.2f%% (target < 1%%: %s)\n",
+		n, e, s, w, p, w - p, (w - p < 1) ? "met" : "NOT MET";
+	printf "                   a window of count, sum and avg only: %.2f%%, the expiry itself %.2f%% (target < 1%%: %s)\n",
+		x, x - p, (x - p < 1) ? "met" : "NOT MET" }'
+want 7 && awk -v b="$wbase_tps" -v s="$wsrc_tps" 'BEGIN {
+	printf "  window, writers  no views %.0f TPS, 3 live views + a 15-minute window view %.0f TPS: ratio %.2f (target >= 0.95: %s)\n",
+		b, s, s / b, (s / b >= 0.95) ? "met" : "NOT MET" }'
+want 7 && awk '$1 == "wbase" {b = $2} $1 == "wsrc" {r = r sprintf(" %.2f", $2 / b)} END {print "                   per round (4 views / none, same round):" r}' "$WORK/wtps"
+want 7 && echo "  the window view equals its query at its clock after the runs: $([ "$wdiffs" = 0 ] && echo yes || echo "NO ($wdiffs differing rows)")"
 exit 0
