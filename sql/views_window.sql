@@ -112,6 +112,34 @@ SELECT flowview.create_view('win_bad', $$SELECT k FROM win_ev WHERE ts > now() -
 SELECT flowview.create_view('win_bad', $$SELECT k, count(*) FROM win_ev WHERE ts > (now() - interval '1 hour') + interval '1 minute' GROUP BY k$$);
 \set ON_ERROR_STOP 1
 
+-- organisation security on a window view: an analyst sees the window's
+-- rows of their unit, and a row leaves their sight on time
+SELECT flowview.add_org_unit('win_u0');
+SELECT flowview.add_org_unit('win_u1');
+CREATE TABLE win_org (id int PRIMARY KEY, unit text, ts timestamptz);
+CREATE INDEX ON win_org (ts);
+INSERT INTO win_org VALUES (1, 'win_u0', now()), (2, 'win_u0', now() - interval '3 seconds'),
+                           (3, 'win_u1', now()), (4, 'win_u0', now() - interval '1 hour');
+SELECT flowview.create_view('win_org_v', $$SELECT unit, count(*) AS n FROM win_org WHERE ts > now() - interval '6 seconds' GROUP BY unit$$);
+CREATE ROLE win_analyst;
+SELECT flowview.assign_role('win_analyst', 'win_u0');
+SELECT flowview.enable_org_security('win_org_v', 'unit');
+GRANT SELECT ON win_org_v TO win_analyst;
+SELECT flowview.wait_for_freshness('win_org_v', '30 s') AS fresh;
+SET ROLE win_analyst;
+SELECT unit, n FROM win_org_v ORDER BY 1;
+RESET ROLE;
+SELECT pg_sleep(4);
+SET ROLE win_analyst;
+SELECT unit, n FROM win_org_v ORDER BY 1;
+RESET ROLE;
+SELECT flowview.drop_view('win_org_v');
+SELECT flowview.drop_org_unit('win_u0');
+SELECT flowview.drop_org_unit('win_u1');
+DROP OWNED BY win_analyst;
+DROP ROLE win_analyst;
+DROP TABLE win_org;
+
 -- drop_view takes the clock with it
 SELECT to_regclass(format('flowview.fv_store_%s_t', id)) IS NOT NULL AS has_clock FROM flowview.view_catalog WHERE view_oid = 'win_short_v'::regclass;
 SELECT flowview.drop_view('win_short_v');

@@ -15,7 +15,11 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "utils/inval.h"
+#include "catalog/pg_inherits.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "replication/origin.h"
@@ -385,6 +389,85 @@ fv_statement_applies(const char *sql, int64 nremoved)
 }
 
 /*
+ * Table rewrites under the batch's snapshot.  ALTER TABLE ... TYPE and the
+ * like rewrite a table with the rewriting transaction as every row's xmin,
+ * so a snapshot taken before it committed sees the table empty.  In exact
+ * mode the worker reads the tables under Sp, taken at the batch's start;
+ * a rewrite committing meanwhile (it holds its lock while the worker
+ * decodes) would make J's delta or a window's advance miss every row.  The
+ * storage (relfilenodes, with partitions) of each table read under Sp is
+ * noted when S is taken and checked again after a view's statements ran,
+ * before its subtransaction commits: if it changed, the view's work is
+ * undone and the view repopulated at the next boundary from a snapshot
+ * that sees the rewrite (as for TRUNCATE).
+ */
+static uint32
+storage_signature(Oid relid)
+{
+	uint32		sig = 0;
+	ListCell   *lc;
+
+	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+	{
+		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(lfirst_oid(lc)));
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		sig = hash_combine(sig, hash_combine(lfirst_oid(lc), ((Form_pg_class) GETSTRUCT(tup))->relfilenode));
+		ReleaseSysCache(tup);
+	}
+	return sig;
+}
+
+/* for the sources read under Sp: just after S was taken */
+void
+fv_note_storage(List *sources)
+{
+	ListCell   *lc;
+
+	foreach(lc, sources)
+	{
+		FvSource   *src = lfirst(lc);
+		ListCell   *tc;
+
+		if (src->tables == NIL && !fv_has_windows(list_make1(src)))
+			continue;
+		src->storage_at_s = storage_signature(src->relid);
+		foreach(tc, src->tables)
+			((FvSource *) lfirst(tc))->storage_at_s = storage_signature(((FvSource *) lfirst(tc))->relid);
+	}
+}
+
+/* ERROR 40001 (caught: fv_mark_repopulate) if src's storage was rewritten since S */
+void
+fv_check_storage(FvSource *src)
+{
+	ListCell   *tc;
+	bool		changed;
+
+	AcceptInvalidationMessages();
+	changed = src->tables == NIL && storage_signature(src->relid) != src->storage_at_s;
+	foreach(tc, src->tables)
+		changed |= storage_signature(((FvSource *) lfirst(tc))->relid) != ((FvSource *) lfirst(tc))->storage_at_s;
+	if (changed)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("a table of the view was rewritten while the batch was read")));
+}
+
+/* v repopulated at the next batch boundary, from a snapshot that sees this batch */
+void
+fv_mark_repopulate(FvLiveView *v, const char *why)
+{
+	fv_spi_run(psprintf("UPDATE flowview.view_catalog SET state = 'backfilling',"
+						" snapshot_xmin = NULL, snapshot_xmax = NULL, snapshot_xip = NULL"
+						" WHERE id = %d", v->id));
+	v->state = "backfilling";
+	ereport(LOG,
+			(errmsg("pg_flowview: live view %s is repopulated: %s", get_rel_name(v->view_oid), why)));
+}
+
+/*
  * fv_apply_batch
  *		Apply the collected batch in one transaction that also records the
  *		origin's progress (end).  Each view is applied in a subtransaction: a
@@ -563,17 +646,8 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 								 no_old_rel ? no_old_rel : "...", get_rel_name(v->view_oid))));
 			}
 			else if (action == FV_SIGN_REPOPULATE)
-			{
-				/* repopulated at the next batch boundary, from a snapshot that sees this batch */
-				fv_spi_run(psprintf("UPDATE flowview.view_catalog SET state = 'backfilling',"
-								 " snapshot_xmin = NULL, snapshot_xmax = NULL, snapshot_xip = NULL"
-								 " WHERE id = %d", v->id));
-				v->state = "backfilling";
-				ereport(LOG,
-						(errmsg(is_join ? "pg_flowview: live view %s is repopulated: a table of its join was truncated" :
-								"pg_flowview: live view %s is repopulated: some partitions of its source were truncated",
-								get_rel_name(v->view_oid))));
-			}
+				fv_mark_repopulate(v, is_join ? "a table of its join was truncated" :
+								   "some partitions of its source were truncated");
 			if (action != 1)
 			{
 				if (rows != NULL && rows != src->rows)
@@ -600,6 +674,7 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 				FvRunAs		ra;
 				Datum		groups = (Datum) 0;
 				bool		no_groups = true;
+				bool		snap_used = false;
 
 				/* as the view's owner (runas.c); the alerts as their owners */
 				fv_runas_begin(&ra, fv_view_runas_role(v->id), FV_RUNAS_STORAGE, v->time_zone);
@@ -639,6 +714,8 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 					 */
 					Snapshot	snap = is_join || v->window_sql ? exact : NULL;
 
+					snap_used = snap != NULL;
+
 					foreach(sc, v->apply_sql)
 					{
 						if (!fv_statement_applies(lfirst(sc), src->nremoved))
@@ -663,6 +740,8 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 					}
 				}
 				fv_runas_end(&ra);
+				if (snap_used)
+					fv_check_storage(src);
 				if (v->has_alerts && v->changed_groups_sql != NULL)
 				{
 					Oid			types[3] = {OIDOID, JSONBOID, BOOLOID};
@@ -691,13 +770,18 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 				RollbackAndReleaseCurrentSubTransaction();
 				MemoryContextSwitchTo(batch_cxt);
 				CurrentResourceOwner = owner;
-				v->error = edata->message;
-				v->state = "error";	/* until the catalog says otherwise */
-				ereport(WARNING,
-						(errmsg("pg_flowview: live view %s failed to apply a batch: %s",
-								get_rel_name(v->view_oid), edata->message),
-						 errhint("The view is now in state error; fix the cause, then SELECT flowview.refresh_view('%s').",
-								 get_rel_name(v->view_oid))));
+				if (edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE)
+					fv_mark_repopulate(v, edata->message);	/* fv_check_storage */
+				else
+				{
+					v->error = edata->message;
+					v->state = "error"; /* until the catalog says otherwise */
+					ereport(WARNING,
+							(errmsg("pg_flowview: live view %s failed to apply a batch: %s",
+									get_rel_name(v->view_oid), edata->message),
+							 errhint("The view is now in state error; fix the cause, then SELECT flowview.refresh_view('%s').",
+									 get_rel_name(v->view_oid))));
+				}
 			}
 			PG_END_TRY();
 			SPI_unregister_relation(FV_DELTA_NAME);

@@ -43,6 +43,8 @@ typedef struct FvSource
 	int64		nremoved;		/* rows with sign -1 (old versions) */
 	List	   *views;			/* FvLiveView * */
 	List	   *tables;			/* J of a join view: its tables' FvSource *, in order */
+	uint32		storage_at_s;	/* exact mode: its storage when S was taken
+								 * (fv_note_storage) */
 	/* this batch's transactions with rows for it (monitoring) */
 	bool		touched;		/* by the transaction being decoded */
 	int			ncommits;
@@ -154,6 +156,9 @@ extern void fv_register_delta(FvSource *src, Tuplestorestate *rows);
 extern bool fv_statement_applies(const char *sql, int64 nremoved);
 extern void fv_run_statement(SPIPlanPtr plan, const char *sql, Snapshot snap);
 extern List *fv_advance_plans(FvSource *src, FvLiveView *v, const char *crossing);
+extern void fv_note_storage(List *sources);
+extern void fv_check_storage(FvSource *src);
+extern void fv_mark_repopulate(FvLiveView *v, const char *why);
 #define FV_PLAN_MAX_ROWS 5000	/* larger deltas are planned afresh */
 
 /*

@@ -411,6 +411,7 @@ fv_apply_worker_main(Datum arg)
 				decode_cxt = CurrentMemoryContext;
 				StartTransactionCommand();
 				end = fv_exact_batch_begin(fv_inserted_end);
+				fv_note_storage(sources);	/* rewrites after S (apply.c) */
 				MemoryContextSwitchTo(decode_cxt);
 			}
 		}
