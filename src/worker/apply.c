@@ -430,7 +430,7 @@ fv_note_storage(List *sources)
 		FvSource   *src = lfirst(lc);
 		ListCell   *tc;
 
-		if (src->tables == NIL && !fv_has_windows(list_make1(src)))
+		if (src->tables == NIL && !fv_has_windows(list_make1(src), false))
 			continue;
 		src->storage_at_s = storage_signature(src->relid);
 		foreach(tc, src->tables)

@@ -82,6 +82,7 @@ typedef struct FvLiveView
 	char	   *window_sql;		/* a sliding window: the rows its advance
 								 * changes (views/create.c), else NULL */
 	List	   *advance_sql;	/* and the statements that apply them */
+	bool		rescan;			/* minmax 'rescan': min/max re-read from the source */
 	uint32		advance_sql_hash;	/* of both (kept plans, as apply_sql_hash) */
 	bool		has_alerts;
 	/* the backfill snapshot: decoded transactions it saw are skipped */
@@ -167,7 +168,7 @@ extern void fv_mark_repopulate(FvLiveView *v, const char *why);
  * (window.c).
  */
 #define FV_WINDOW_TICK_MS 250
-extern bool fv_has_windows(List *sources);
+extern bool fv_has_windows(List *sources, bool rescan);
 extern bool fv_windows_due(List *sources);
 extern void fv_advance_windows(List *sources, Snapshot sp);
 

@@ -94,8 +94,9 @@ worker_log_hook(ErrorData *edata)
 }
 
 /*
- * Does any view need its sources read as of the batch's end (joins,
- * sliding windows)?
+ * Does any view need every batch's sources read as of the batch's end
+ * (joins, sliding windows whose min/max are re-read from the source)?
+ * Other window views need it only for their clocks' advances (window.c).
  */
 static bool
 needs_exact_snapshot(List *sources)
@@ -105,7 +106,7 @@ needs_exact_snapshot(List *sources)
 	foreach(lc, sources)
 		if (((FvSource *) lfirst(lc))->tables != NIL)
 			return true;
-	return fv_has_windows(sources);
+	return fv_has_windows(sources, true);
 }
 
 static bool
@@ -394,8 +395,8 @@ fv_apply_worker_main(Datum arg)
 		 */
 		batch_started = GetCurrentTimestamp();
 		end = GetFlushRecPtr(NULL);
-		exact = needs_exact_snapshot(sources);
-		windows_due = exact && fv_windows_due(sources);
+		windows_due = fv_windows_due(sources);
+		exact = windows_due || needs_exact_snapshot(sources);
 		if (exact)
 		{
 			/*

@@ -141,7 +141,7 @@ fv_load_sources(bool *extension)
 							 " backfill_sql, used_columns, snapshot_xmin, snapshot_xmax, snapshot_xip,"
 							 " changed_groups_sql,"
 							 " EXISTS (SELECT FROM flowview.alert_catalog a WHERE a.view_oid = c.view_oid),"
-							 " %s"
+							 " %s, minmax = 'rescan'"
 							 " FROM flowview.view_catalog c WHERE state <> 'error'%s ORDER BY id",
 							 fv_sql_version() >= 4 ? "join_sources::pg_catalog.oid[], join_source_columns, join_delta_sql, retain_sql,"
 							 " window_sql, advance_sql"
@@ -206,6 +206,7 @@ fv_load_sources(bool *extension)
 
 			v->retain_sql = isnull ? NIL : fv_text_array_list(retain_sql);
 		}
+		v->rescan = DatumGetBool(SPI_getbinval(t, d, 21, &isnull));
 		v->window_sql = SPI_getvalue(t, d, 19);
 		if (v->window_sql != NULL)
 		{

@@ -26,8 +26,13 @@
  * were added or removed.  The source must be read under Sp, not a newer
  * snapshot: a row inserted after the batch's end and leaving the window
  * would be removed now and never added when its insert is applied.  That
- * is why a database with window views runs in exact mode, and why their
- * apply statements (min/max re-reads) run under Sp too.
+ * is why an advance happens only in an exact batch (the worker starts one
+ * when a clock is due), and why a window view that re-reads min/max from
+ * the source (minmax 'rescan') makes every batch exact, its statements run
+ * under Sp: a re-read under a newer snapshot could take an extreme from a
+ * row not applied yet that leaves the window before it is.  Other window
+ * views read only the batch's rows between advances, which needs no
+ * snapshot (the default 'multiset' keeps the writers' batches cheap).
  *
  * Cost: the first condition of window_sql (each window column between its
  * bounds at T and T') is what an index on the column serves, so an advance
@@ -87,8 +92,9 @@ is_due(FvLiveView *v, TimestampTz now)
 		TimestampDifferenceExceeds(clock_of(v->id)->advanced, now, FV_WINDOW_TICK_MS);
 }
 
+/* Has any view a sliding window (with rescan: one that re-reads min/max)? */
 bool
-fv_has_windows(List *sources)
+fv_has_windows(List *sources, bool rescan)
 {
 	ListCell   *lc;
 
@@ -97,7 +103,8 @@ fv_has_windows(List *sources)
 		ListCell   *vc;
 
 		foreach(vc, ((FvSource *) lfirst(lc))->views)
-			if (((FvLiveView *) lfirst(vc))->window_sql != NULL)
+			if (((FvLiveView *) lfirst(vc))->window_sql != NULL &&
+				(!rescan || ((FvLiveView *) lfirst(vc))->rescan))
 				return true;
 	}
 	return false;
