@@ -455,6 +455,28 @@ fv_check_storage(FvSource *src)
 				 errmsg("a table of the view was rewritten while the batch was read")));
 }
 
+/*
+ * After v's subtransaction failed doing "doing" (its work rolled back):
+ * repopulated if a table was rewritten under it (fv_check_storage), else
+ * in state error until the catalog says otherwise (recorded after the batch).
+ */
+void
+fv_view_failed(FvLiveView *v, ErrorData *edata, const char *doing)
+{
+	if (edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE)
+	{
+		fv_mark_repopulate(v, edata->message);
+		return;
+	}
+	v->error = edata->message;
+	v->state = "error";
+	ereport(WARNING,
+			(errmsg("pg_flowview: live view %s failed to %s: %s",
+					get_rel_name(v->view_oid), doing, edata->message),
+			 errhint("The view is now in state error; fix the cause, then SELECT flowview.refresh_view('%s').",
+					 get_rel_name(v->view_oid))));
+}
+
 /* v repopulated at the next batch boundary, from a snapshot that sees this batch */
 void
 fv_mark_repopulate(FvLiveView *v, const char *why)
@@ -770,18 +792,7 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 				RollbackAndReleaseCurrentSubTransaction();
 				MemoryContextSwitchTo(batch_cxt);
 				CurrentResourceOwner = owner;
-				if (edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE)
-					fv_mark_repopulate(v, edata->message);	/* fv_check_storage */
-				else
-				{
-					v->error = edata->message;
-					v->state = "error"; /* until the catalog says otherwise */
-					ereport(WARNING,
-							(errmsg("pg_flowview: live view %s failed to apply a batch: %s",
-									get_rel_name(v->view_oid), edata->message),
-							 errhint("The view is now in state error; fix the cause, then SELECT flowview.refresh_view('%s').",
-									 get_rel_name(v->view_oid))));
-				}
+				fv_view_failed(v, edata, "apply a batch");
 			}
 			PG_END_TRY();
 			SPI_unregister_relation(FV_DELTA_NAME);

@@ -160,6 +160,7 @@ extern List *fv_advance_plans(FvSource *src, FvLiveView *v, const char *crossing
 extern void fv_note_storage(List *sources);
 extern void fv_check_storage(FvSource *src);
 extern void fv_mark_repopulate(FvLiveView *v, const char *why);
+extern void fv_view_failed(FvLiveView *v, ErrorData *edata, const char *doing);
 #define FV_PLAN_MAX_ROWS 5000	/* larger deltas are planned afresh */
 
 /*

@@ -233,18 +233,7 @@ fv_advance_windows(List *sources, Snapshot sp)
 				RollbackAndReleaseCurrentSubTransaction();
 				MemoryContextSwitchTo(cxt);
 				CurrentResourceOwner = owner;
-				if (edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE)
-					fv_mark_repopulate(v, edata->message);	/* fv_check_storage */
-				else
-				{
-					v->error = edata->message;
-					v->state = "error";
-					ereport(WARNING,
-							(errmsg("pg_flowview: live view %s failed to advance its sliding window: %s",
-									get_rel_name(v->view_oid), edata->message),
-							 errhint("The view is now in state error; fix the cause, then SELECT flowview.refresh_view('%s').",
-									 get_rel_name(v->view_oid))));
-				}
+				fv_view_failed(v, edata, "advance its sliding window");
 			}
 			PG_END_TRY();
 			SPI_unregister_relation(FV_DELTA_NAME);	/* if the advance failed */
