@@ -112,6 +112,20 @@ SELECT flowview.create_view('win_bad', $$SELECT k FROM win_ev WHERE ts > now() -
 SELECT flowview.create_view('win_bad', $$SELECT k, count(*) FROM win_ev WHERE ts > (now() - interval '1 hour') + interval '1 minute' GROUP BY k$$);
 \set ON_ERROR_STOP 1
 
+-- a window's condition is checked as the rest of the query is: a function
+-- its creator owns is refused (the worker would run it at every advance)
+CREATE ROLE win_admin IN ROLE flowview_admin;
+GRANT CREATE ON SCHEMA public TO win_admin;
+GRANT SELECT ON win_ev TO win_admin;
+SET ROLE win_admin;
+CREATE FUNCTION win_shift(t timestamptz) RETURNS timestamptz IMMUTABLE LANGUAGE sql AS 'SELECT t';
+\set ON_ERROR_STOP 0
+SELECT flowview.create_view('win_mine', $$SELECT k, count(*) FROM win_ev WHERE win_shift(ts) > now() - interval '1 hour' GROUP BY k$$);
+\set ON_ERROR_STOP 1
+RESET ROLE;
+DROP OWNED BY win_admin;
+DROP ROLE win_admin;
+
 -- organisation security on a window view: an analyst sees the window's
 -- rows of their unit, and a row leaves their sight on time
 SELECT flowview.add_org_unit('win_u0');

@@ -176,9 +176,14 @@ void
 fv_check_create_privileges(FvViewDef *def, Oid view_namespace)
 {
 	Oid			caller = GetUserId();
+	ListCell   *wc;
 
 	if (pg_namespace_aclcheck(view_namespace, caller, ACL_CREATE) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_SCHEMA, get_namespace_name(view_namespace));
+
+	/* a sliding window's conditions, taken out of the query (analyze.c) */
+	foreach(wc, def->temporal)
+		(void) functions_walker(((FvTemporal *) lfirst(wc))->expr, &caller);
 
 	if (def->join)
 	{
