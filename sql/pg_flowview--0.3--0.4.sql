@@ -402,3 +402,92 @@ UPDATE flowview.view_catalog
  WHERE EXISTS (SELECT FROM unnest(apply_sql) u(s) WHERE u.s ~ 'NOT __fv_s\.g1 IS NOT NULL AND');
 
 -- ==== end of the repair ====
+
+-- ==== rollups: live views over live views (issue 14, part 5) ====
+
+-- A rollup reads another live view U (its source_oid is U's user-facing
+-- view); upstream_keys names U's group key columns, by which the worker
+-- finds U's changed groups in each batch and hands their rows before and
+-- after to the rollup in the same transaction (src/worker/apply.c).  An
+-- empty array for a U without GROUP BY; NULL for a view over tables.
+ALTER TABLE flowview.view_catalog ADD COLUMN upstream_keys text[];
+
+-- drop_view(view, cascade): a live view read by other live views is dropped
+-- only with cascade => true, which drops them (and any other view over it)
+-- too, as DROP VIEW ... CASCADE does.
+DROP FUNCTION flowview.drop_view(regclass);
+CREATE FUNCTION flowview.drop_view(name regclass, "cascade" boolean DEFAULT false) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r flowview.view_catalog := flowview._view(name);
+    over text;
+BEGIN
+    IF "cascade" IS NULL THEN
+        RAISE EXCEPTION 'cascade must be true or false, not NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT string_agg(c.view_oid::regclass::text, ', ' ORDER BY c.id) INTO over
+      FROM flowview.view_catalog c WHERE c.source_oid = r.view_oid AND c.upstream_keys IS NOT NULL;
+    IF over IS NOT NULL AND NOT "cascade" THEN
+        RAISE EXCEPTION 'cannot drop live view % because other live views read it', name
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = format('Live views over it: %s.', over),
+                  HINT = 'Drop them first, or use flowview.drop_view(view, cascade => true) to drop them too.';
+    END IF;
+    -- the sql_drop event trigger (flowview._on_drop) removes storage and catalog entries
+    EXECUTE format('DROP VIEW %s%s', name, CASE WHEN "cascade" THEN ' CASCADE' ELSE '' END);
+END $$;
+REVOKE ALL ON FUNCTION flowview.drop_view(regclass, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION flowview.drop_view(regclass, boolean) TO flowview_admin;
+
+-- refresh_view of a view read by rollups recomputes them too, after it and
+-- in the same transaction, so that the levels never disagree.  It first
+-- waits for the worker's apply transaction writing the storage, if any,
+-- to end (and the worker then waits for it): a batch whose statements ran
+-- half before and half after the recomputation would leave the view
+-- inconsistent with the rollups over it until both are populated again.
+CREATE OR REPLACE FUNCTION flowview.refresh_view(name regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r flowview.view_catalog := flowview._view(name);
+    d regclass;
+BEGIN
+    -- as the view's owner; DELETE, not TRUNCATE: readers are not blocked
+    PERFORM flowview._run_as_view_owner(r.id, r.time_zone,
+        array(SELECT 'LOCK TABLE ' || o || ' IN SHARE ROW EXCLUSIVE MODE' FROM unnest(r.storage_tables) o)
+        || array(SELECT 'DELETE FROM ' || o FROM unnest(r.storage_tables) o)
+        || array(SELECT flowview._with_source(s, r.source_oid)
+                   FROM unnest(r.backfill_sql) s));
+    -- the apply worker re-populates it at a batch boundary, consistently
+    -- with the stream, and then keeps it live
+    UPDATE flowview.view_catalog SET state = 'backfilling', error = NULL,
+           snapshot_xmin = NULL, snapshot_xmax = NULL, snapshot_xip = NULL
+     WHERE id = r.id;
+    FOR d IN SELECT c.view_oid FROM flowview.view_catalog c
+              WHERE c.source_oid = r.view_oid AND c.upstream_keys IS NOT NULL ORDER BY c.id LOOP
+        PERFORM flowview.refresh_view(d);
+    END LOOP;
+    PERFORM flowview._start_worker();
+END $$;
+
+-- flowview.lineage_graph: a rollup's edge comes from the live view it reads
+CREATE OR REPLACE VIEW flowview.lineage_graph WITH (security_invoker = true) AS
+SELECT sn.nspname::text AS source_schema,
+       s.relname::text AS source_table,
+       vn.nspname::text AS view_schema,
+       v.relname::text AS view_name,
+       t.source AS source,
+       c.view_oid::regclass AS view,
+       CASE s.relkind WHEN 'p' THEN 'partitioned table' WHEN 'v' THEN 'live view' ELSE 'table' END AS source_kind,
+       CASE WHEN c.join_sources IS NULL THEN c.used_columns
+            ELSE c.join_source_columns[t.n]::text[] END AS source_columns,
+       1 AS depth,
+       c.state,
+       c.created_at
+  FROM flowview.view_catalog c
+  CROSS JOIN LATERAL unnest(coalesce(c.join_sources, ARRAY[c.source_oid::regclass])) WITH ORDINALITY t(source, n)
+  JOIN pg_class v ON v.oid = c.view_oid
+  JOIN pg_namespace vn ON vn.oid = v.relnamespace
+  JOIN pg_class s ON s.oid = t.source
+  JOIN pg_namespace sn ON sn.oid = s.relnamespace;
+
+-- ==== end of rollups ====

@@ -65,7 +65,10 @@
 #include "utils/rel.h"
 #include "utils/typcache.h"
 
+#include "executor/spi.h"
+#include "pg_flowview.h"
 #include "views/analyze.h"
+#include "views/security.h"
 
 static void
 reject(const char *construct, const char *hint)
@@ -384,6 +387,34 @@ add_agg(FvViewDef *def, Aggref *aggref)
 	return list_length(def->aggs) - 1;
 }
 
+/*
+ * The catalog id of the live view whose user-facing view is relid, or 0.
+ * Read as the extension's owner: readers see only some catalog rows.
+ */
+int
+fv_live_view_of(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(relid)};
+	FvSavedUser saved;
+	bool		isnull;
+	int			id = 0;
+
+	if (get_rel_relkind(relid) != RELKIND_VIEW || fv_sql_version() < 1)
+		return 0;
+	fv_become_owner(&saved);
+	SPI_connect();
+	/* not read-only: a view created earlier in the caller's statement counts */
+	if (SPI_execute_with_args("SELECT id FROM flowview.view_catalog WHERE view_oid = $1",
+							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "pg_flowview: could not read flowview.view_catalog");
+	if (SPI_processed == 1)
+		id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	fv_restore_user(&saved);
+	return id;
+}
+
 static void
 check_source(RangeTblEntry *rte)
 {
@@ -397,7 +428,11 @@ check_source(RangeTblEntry *rte)
 		case RELKIND_PARTITIONED_TABLE:
 			break;
 		case RELKIND_VIEW:
-			reject("views as sources are", "Define the live view over the view's underlying table.");
+			/* another live view (a rollup): the one-source path takes it */
+			if (fv_live_view_of(rte->relid) != 0)
+				return;
+			reject("views as sources are",
+				   "Define the live view over the view's underlying table, or make that view a live view (flowview.create_view) and read it.");
 			break;
 		case RELKIND_MATVIEW:
 			reject("materialized views as sources are", NULL);
@@ -439,6 +474,15 @@ check_source(RangeTblEntry *rte)
 					   "Their changes are not written to the WAL.");
 		}
 	}
+}
+
+/* A live view read by a join or an EXISTS: refused (its changes are not a table's) */
+static void
+reject_live_view_in_join(RangeTblEntry *rte)
+{
+	if (get_rel_relkind(rte->relid) == RELKIND_VIEW)
+		reject("live views joined with other tables, or in EXISTS or IN subqueries, are",
+			   "A live view may read another live view alone (a rollup); join the base tables instead.");
 }
 
 /* A FROM item that is not a table: refused, named */
@@ -731,6 +775,7 @@ extract_semijoin(FvViewDef *def, Query *q)
 			reject("EXISTS, IN, ANY and ALL subqueries other than over one table (EXISTS (SELECT FROM t WHERE ...)) are", NULL);
 		rte = linitial(sub->rtable);
 		check_from_item(rte);
+		reject_live_view_in_join(rte);
 		/*
 		 * its table joins the query's range table; its conditions (and the
 		 * test of x against its output y) come up a level
@@ -970,6 +1015,7 @@ collect_from(Query *q, FvJoin *j, Node *node, bool top)
 		if (rte->rtekind == RTE_FUNCTION)
 			return function_node(j, rtindex, rte);
 		check_from_item(rte);
+		reject_live_view_in_join(rte);
 		return table_node(j, rtindex, rte);
 	}
 	else if (IsA(node, JoinExpr))
@@ -1633,6 +1679,10 @@ fv_analyze_query(const char *query_text)
 
 		check_from_item(rte);
 		def->source = rte->relid;
+		def->upstream = fv_live_view_of(rte->relid);
+		if (def->upstream != 0 && def->temporal)
+			reject("sliding windows over another live view are",
+				   "Put the condition on now() in a view over the base table.");
 	}
 	rtr = linitial_node(RangeTblRef, q->jointree->fromlist);
 	if (q->hasAggs || q->groupClause != NIL)

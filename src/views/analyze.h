@@ -183,6 +183,8 @@ typedef struct FvViewDef
 	List	   *outputs;		/* FvOutput * */
 	List	   *used_columns;	/* char * names of source columns read */
 	FvJoin	   *join;			/* a join view: source is J, set by create.c */
+	int			upstream;		/* a rollup: the catalog id of the live view
+								 * it reads (source is its user-facing view) */
 	/* WHERE [NOT] EXISTS (SELECT FROM t WHERE ...), taken out of the query */
 	int			semi;			/* how many, or 0 */
 	List	   *semi_kinds;		/* int: FV_SEMI_* */
@@ -191,6 +193,9 @@ typedef struct FvViewDef
 } FvViewDef;
 
 extern FvViewDef *fv_analyze_query(const char *query_text);
+
+/* the catalog id of the live view whose user-facing view is relid, or 0 */
+extern int	fv_live_view_of(Oid relid);
 
 /* the name of a join relation's column */
 extern char *fv_join_rel_column(FvJoinRel *rel, AttrNumber attno);

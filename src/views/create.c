@@ -52,6 +52,7 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "access/table.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
@@ -69,6 +70,8 @@
 #include "parser/scanner.h"
 #include "parser/scansup.h"
 #include "parser/gram.h"
+#include "parser/parsetree.h"
+#include "rewrite/rewriteHandler.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -103,7 +106,8 @@ PG_FUNCTION_INFO_V1(fv_set_retention);
  *		token and function names are left alone, so a constant of the user's
  *		query that contains the token keeps its value.  Throws 42P01 when
  *		the source is gone, 42809 when it is no longer a table (an ON SELECT
- *		rule made it a view, say): statements are never run against it then.
+ *		rule made it a view, say) nor a live view (a rollup's): statements
+ *		are never run against it then.
  */
 static char *with_relation(const char *sql, const char *token, const char *name);
 
@@ -120,7 +124,7 @@ fv_with_source(const char *sql, Oid source)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("source table with OID %u of a live view does not exist", source)));
 	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE &&
-		!fv_is_join_relation(source))
+		!fv_is_join_relation(source) && fv_live_view_of(source) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("source \"%s\" of a live view is no longer a table", relname),
@@ -1714,6 +1718,75 @@ window_index_notice(ViewSql *vs)
 }
 
 /*
+ * A rollup (a live view over live view U, def->upstream): U's changes reach
+ * it as the rows of U's changed groups before and after each batch (worker/
+ * apply.c, upstream_images), found by U's group key columns.  Returns their
+ * names; refuses an upstream whose changes are not all made by its batches
+ * (a sliding window's advance, a retention's expiry) or whose rows cannot
+ * name their group.  Runs as the extension's owner.
+ */
+static List *
+rollup_keys(FvViewDef *def)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(def->upstream)};
+	const char *name = get_rel_name(def->source);
+	bool		isnull;
+	HeapTuple	t;
+	TupleDesc	d;
+	Relation	rel;
+	Query	   *vq;
+	List	   *keys = NIL;
+	Bitmapset  *seen = NULL;
+	ListCell   *lc;
+
+	fv_require_sql_version(4, "a live view over another live view");
+	if (SPI_execute_with_args("SELECT window_sql IS NOT NULL, retain IS NOT NULL, changed_groups_sql IS NULL,"
+							  " state FROM flowview.view_catalog WHERE id = $1",
+							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "pg_flowview: could not read live view %s in the catalog", name);
+	t = SPI_tuptable->vals[0];
+	d = SPI_tuptable->tupdesc;
+	if (DatumGetBool(SPI_getbinval(t, d, 1, &isnull)) || DatumGetBool(SPI_getbinval(t, d, 2, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("live views over a live view with a sliding window or a retention are not supported"),
+				 errdetail("Live view %s changes as time passes, not only when its source does.", name),
+				 errhint("Read the base table with the window's condition instead, or give the retention to the downstream view.")));
+	if (DatumGetBool(SPI_getbinval(t, d, 3, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("live views over live view %s are not supported: a GROUP BY key of %s is not among its columns", name, name),
+				 errhint("Add every GROUP BY key of %s to its select list (flowview.alter_view).", name)));
+
+	/* U's user-facing view reads flowview.fv_out_ID: its key columns are gN */
+	rel = relation_open(def->source, AccessShareLock);
+	vq = get_view_query(rel);
+	foreach(lc, vq->targetList)
+	{
+		TargetEntry *te = lfirst(lc);
+		Var		   *var = (Var *) te->expr;
+		RangeTblEntry *rte;
+		char	   *col;
+		int			n;
+
+		if (!IsA(var, Var) || te->resjunk || var->varlevelsup != 0)
+			continue;
+		rte = rt_fetch(var->varno, vq->rtable);
+		if (rte->rtekind != RTE_RELATION)
+			continue;
+		col = get_attname(rte->relid, var->varattno, false);
+		if (sscanf(col, "g%d", &n) == 1 && n > 0 && !bms_is_member(n, seen))
+		{
+			seen = bms_add_member(seen, n);
+			keys = lappend(keys, pstrdup(te->resname));
+		}
+	}
+	relation_close(rel, AccessShareLock);
+	return keys;
+}
+
+/*
  * build_view
  *		Create a live view's storage and flowview.fv_out_ID for query (already
  *		analysed as def and checked against the caller's privileges), record
@@ -1744,6 +1817,7 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 	ListCell   *lc;
 	bool		isnull;
 	char	   *changed_groups;
+	List	   *upstream_keys = NIL;
 	Oid			caller;
 	FvSavedUser saved;
 	FvRunAs		ra;
@@ -1829,6 +1903,8 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 	if (vs.def->join)
 		foreach(lc, vs.def->join->tables)
 			ensure_replica_identity_full(lfirst_oid(lc));
+	else if (vs.def->upstream != 0)
+		upstream_keys = rollup_keys(vs.def);	/* no WAL: the upstream's changes */
 	else
 		ensure_replica_identity_full(vs.def->source);
 	tables = create_storage(&vs);
@@ -1912,6 +1988,15 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 		elog(ERROR, "pg_flowview: could not record the view in the catalog");
 	if (vs.def->join)
 		record_join(&vs);
+	if (vs.def->upstream != 0)
+	{
+		Oid			utypes[1] = {TEXTARRAYOID};
+		Datum		uvalues[1] = {text_array(upstream_keys)};
+
+		if (SPI_execute_with_args(psprintf("UPDATE flowview.view_catalog SET upstream_keys = $1 WHERE id = %d", vs.id),
+								  1, utypes, uvalues, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "pg_flowview: could not record the rollup in the catalog");
+	}
 	if (vs.retain_key > 0)
 	{
 		Oid			rtypes[2] = {INTERVALOID, TEXTARRAYOID};
@@ -2034,6 +2119,11 @@ fv_build_pending_view(Oid view, const char *query, const char *minmax, const cha
 	def = fv_analyze_query(query);
 	if (def->join)
 		fv_require_sql_version(4, "a live view over a join");
+	if (def->upstream != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("alter_view cannot make live view %s read another live view", get_rel_name(view)),
+				 errhint("Create a new live view over it with flowview.create_view.")));
 	fv_check_create_privileges(def, get_rel_namespace(view));
 
 	/* the view's retention carries over (22023 if the new query cannot have it) */

@@ -34,10 +34,12 @@
  *	                             groups
  *
  * A direct output that reads no source column (count(*), a constant key)
- * has one row without a source column.  A live view reads one table and
- * cannot read another live view (analyze.c), so lineage is always one level
- * deep (depth 1).  flowview.openlineage() (SQL) turns these rows into
- * OpenLineage's columnLineage facet.
+ * has one row without a source column.  These rows have depth 1.  A rollup
+ * reads another live view: each row about a column of that view is followed
+ * by the column's own lineage (flowview.lineage of the upstream, depth one
+ * more), down to the base tables (emit_upstream_rows).
+ * flowview.openlineage() (SQL) turns these rows into OpenLineage's
+ * columnLineage facet.
  *
  *-------------------------------------------------------------------------
  */
@@ -396,6 +398,51 @@ union_branches_lineage(LineageContext *lc, Query *q, List **conds)
 }
 
 /*
+ * A rollup: the column row->attnum of live view row->relid it reads derives
+ * in turn from that view's sources, one level deeper (flowview.lineage of
+ * the upstream, when the caller may see its catalog row), down to the base
+ * tables.  Direct only when both steps are.
+ */
+static void
+emit_upstream_rows(ReturnSetInfo *rsinfo, int colno, const char *colname, LineageRow *row)
+{
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		args[2] = {ObjectIdGetDatum(row->relid),
+	CStringGetTextDatum(get_attname(row->relid, row->attnum, false))};
+	uint64		i;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT l.source_schema, l.source_table, l.source_column, l.transformation,"
+							  " l.depth + 1, l.direct, l.expression"
+							  " FROM flowview.view_catalog c, flowview.lineage(c.view_oid::pg_catalog.regclass) l"
+							  " WHERE c.view_oid = $1 AND l.\"column\" = $2",
+							  2, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "pg_flowview: could not read the lineage of live view %u", row->relid);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		Datum		values[9];
+		bool		nulls[9];
+		int			k;
+
+		values[0] = CStringGetTextDatum(colname);
+		nulls[0] = false;
+		for (k = 1; k <= 7; k++)
+		{
+			int			out = k <= 5 ? k : k + 1;	/* column_number is ours */
+
+			values[out] = SPI_getbinval(t, d, k, &nulls[out]);
+		}
+		values[6] = Int32GetDatum(colno);
+		nulls[6] = false;
+		values[7] = BoolGetDatum(row->direct && !nulls[7] && DatumGetBool(values[7]));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+}
+
+/*
  * The rows of lc->rows, for output column colno named colname, into the
  * result tuplestore.
  */
@@ -424,6 +471,8 @@ emit_rows(LineageContext *lc, ReturnSetInfo *rsinfo, int colno, const char *coln
 		values[7] = BoolGetDatum(row->direct);
 		values[8] = CStringGetTextDatum(row->expression);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		if (row->attnum > 0 && fv_live_view_of(row->relid) != 0)
+			emit_upstream_rows(rsinfo, colno, colname, row);
 	}
 	lc->rows = NIL;
 }

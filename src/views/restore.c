@@ -99,6 +99,31 @@ view_reads(Oid view, Oid rel)
 	return SPI_processed > 0;
 }
 
+/* does view's rule read a live view's flowview.fv_out_ID (is it a live view)? */
+static bool
+reads_live_output(Oid view)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(view)};
+	bool		found;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_depend d"
+							  " ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+							  " AND d.objid OPERATOR(pg_catalog.=) r.oid"
+							  " JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.refobjid"
+							  " WHERE r.ev_class OPERATOR(pg_catalog.=) $1"
+							  " AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+							  " AND c.relnamespace OPERATOR(pg_catalog.=) 'flowview'::pg_catalog.regnamespace"
+							  " AND c.relkind OPERATOR(pg_catalog.=) 'v'"
+							  " AND c.relname OPERATOR(pg_catalog.~) '^fv_out_[0-9]+$'",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "pg_flowview: could not read pg_depend");
+	found = SPI_processed > 0;
+	SPI_finish();
+	return found;
+}
+
 /*
  * flowview._restore_bind(view_id int, view_rel regclass, source_rel regclass,
  *						  used_columns text[]) RETURNS void
@@ -162,8 +187,13 @@ fv_restore_bind(PG_FUNCTION_ARGS)
 						get_rel_name(view), id, id),
 				 errhint("Restore the whole database from one pg_dump: it writes the storage with the views.")));
 	kind = get_rel_relkind(source);
-	/* (a join view's source is its join relation flowview.fv_join_ID, restored with it) */
-	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE && !fv_is_join_relation(source))
+	/*
+	 * (a join view's source is its join relation flowview.fv_join_ID,
+	 * restored with it; a rollup's the live view it reads, whose catalog row
+	 * may come after its own)
+	 */
+	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE && !fv_is_join_relation(source) &&
+		!(kind == RELKIND_VIEW && reads_live_output(source)))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("cannot restore live view %s: its source (relation %u) is not a table",

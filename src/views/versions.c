@@ -487,6 +487,23 @@ check_changeable(FunctionCallInfo fcinfo, const char *what, FvCurrent *cur)
 	fv_become_owner(&saved);
 	SPI_connect();
 	current_definition(view, cur, cxt);
+	/* a new definition would change the rows rollups over it read */
+	if (fv_sql_version() >= 4)
+	{
+		Oid			argtypes[1] = {OIDOID};
+		Datum		args[1] = {ObjectIdGetDatum(view)};
+
+		if (SPI_execute_with_args("SELECT string_agg(c.view_oid::pg_catalog.regclass::text, ', ' ORDER BY c.id)"
+								  " FROM flowview.view_catalog c WHERE c.source_oid = $1 AND c.upstream_keys IS NOT NULL",
+								  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "pg_flowview: could not read flowview.view_catalog");
+		if (SPI_processed == 1 && SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("cannot change the definition of live view %s because other live views read it", view_display_name(view)),
+					 errdetail("Live views over it: %s.", SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+					 errhint("Drop them first (flowview.drop_view), change it, and create them again.")));
+	}
 	SPI_finish();
 	fv_restore_user(&saved);
 	if (cur->pending > 0)

@@ -15,6 +15,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -32,6 +33,8 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
+#include "utils/regproc.h"
+#include "nodes/makefuncs.h"
 
 #include "catalog_lock.h"
 #include "pg_flowview.h"
@@ -84,7 +87,8 @@ view_rows(FvSource *src, FvLiveView *v, bool *truncated, int *action)
 
 	*truncated = false;
 	*action = 1;
-	if (!src->truncated && !src->markers && !view_skips_some(v))
+	/* a rollup's rows are its upstream's changes in this very batch */
+	if (src->rollup || (!src->truncated && !src->markers && !view_skips_some(v)))
 		return src->rows;
 
 	out = tuplestore_begin_heap(false, false, work_mem);
@@ -559,6 +563,166 @@ join_touched(FvSource *jsrc)
 	return false;
 }
 
+/*
+ * Rollups (views/create.c rollup_keys).  A live view U read by rollups
+ * hands each of them, in U's own subtransaction, the rows of U's
+ * user-facing view in the groups this batch changed: before U's statements
+ * with sign -1, after them with +1 (as U's owner; its storage is written
+ * only by this worker, so what is read before is exactly what the rollups
+ * were made from).  Their sum is U's change, the rollup's delta: a group
+ * left unchanged cancels out, a group that appears or leaves (HAVING, its
+ * last row deleted) is in one image only.  The groups are found by U's key
+ * columns from its changed-groups statement (changed_groups_sql, jsonb);
+ * a key column that is NULL cannot match with "=", so those groups are read
+ * by a second branch that runs only when some changed group has one.  With
+ * all (a TRUNCATE emptying U, a view without GROUP BY) every row is read.
+ */
+static char *
+image_sql(FvSource *ds, int sign, bool all)
+{
+	StringInfoData cols;
+	StringInfoData buf;
+	const char *uview = quote_qualified_identifier(get_namespace_name(get_rel_namespace(ds->relid)),
+												   get_rel_name(ds->relid));
+	const char *rs;
+	ListCell   *lc;
+	int			i;
+
+	initStringInfo(&cols);
+	for (i = 0; i < ds->ncols; i++)
+		appendStringInfo(&cols, "v.%s, ", quote_identifier(ds->colnames[i]));
+	appendStringInfo(&cols, "%d::pg_catalog.int4, 0::pg_catalog.int8", sign);
+	initStringInfo(&buf);
+	if (all || ds->upstream_keys == NIL)
+	{
+		appendStringInfo(&buf, "SELECT %s FROM %s v", cols.data, uview);
+		return buf.data;
+	}
+	rs = psprintf("pg_catalog.jsonb_populate_recordset(NULL::%s, $1) t", uview);
+	appendStringInfo(&buf, "SELECT %s FROM %s v WHERE (", cols.data, uview);
+	foreach(lc, ds->upstream_keys)
+		appendStringInfo(&buf, "%sv.%s", foreach_current_index(lc) ? ", " : "", quote_identifier(lfirst(lc)));
+	appendStringInfoString(&buf, ") IN (SELECT ");
+	foreach(lc, ds->upstream_keys)
+		appendStringInfo(&buf, "%st.%s", foreach_current_index(lc) ? ", " : "", quote_identifier(lfirst(lc)));
+	appendStringInfo(&buf, " FROM %s WHERE ", rs);
+	foreach(lc, ds->upstream_keys)
+		appendStringInfo(&buf, "%st.%s IS NOT NULL", foreach_current_index(lc) ? " AND " : "", quote_identifier(lfirst(lc)));
+	/* groups with a NULL key: a one-time test first, then by IS NOT DISTINCT FROM */
+	appendStringInfo(&buf, ") UNION ALL SELECT %s FROM %s v WHERE EXISTS (SELECT FROM %s WHERE ", cols.data, uview, rs);
+	foreach(lc, ds->upstream_keys)
+		appendStringInfo(&buf, "%st.%s IS NULL", foreach_current_index(lc) ? " OR " : "", quote_identifier(lfirst(lc)));
+	appendStringInfoString(&buf, ") AND (");
+	foreach(lc, ds->upstream_keys)
+		appendStringInfo(&buf, "%sv.%s IS NULL", foreach_current_index(lc) ? " OR " : "", quote_identifier(lfirst(lc)));
+	appendStringInfo(&buf, ") AND EXISTS (SELECT FROM %s WHERE ", rs);
+	foreach(lc, ds->upstream_keys)
+		appendStringInfo(&buf, "%sv.%s IS NOT DISTINCT FROM t.%s", foreach_current_index(lc) ? " AND " : "",
+						 quote_identifier(lfirst(lc)), quote_identifier(lfirst(lc)));
+	appendStringInfoString(&buf, ")");
+	return buf.data;
+}
+
+/* U's changed groups as jsonb (NULL: none), for upstream_images */
+static Datum
+changed_groups(FvLiveView *v, bool *isnull)
+{
+	Datum		groups = (Datum) 0;
+
+	*isnull = true;
+	if (v->changed_groups_sql == NULL)
+		return groups;
+	fv_spi_run(v->changed_groups_sql);
+	if (SPI_processed == 1)
+	{
+		groups = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
+		if (!*isnull)
+			groups = datumCopy(groups, false, -1);
+	}
+	return groups;
+}
+
+/*
+ * Kept plans of the image statements, by their text (which names the
+ * upstream view and the rollups' columns): at most a few per rollup source.
+ */
+typedef struct FvImagePlan
+{
+	char	   *sql;
+	SPIPlanPtr	plan;
+} FvImagePlan;
+
+static List *image_plans = NIL;
+
+static SPIPlanPtr
+image_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	ListCell   *lc;
+	FvImagePlan *ip;
+	SPIPlanPtr	plan;
+	MemoryContext old;
+
+	foreach(lc, image_plans)
+		if (strcmp(((FvImagePlan *) lfirst(lc))->sql, sql) == 0)
+			return ((FvImagePlan *) lfirst(lc))->plan;
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "pg_flowview: could not plan %s: %s", sql, SPI_result_code_string(SPI_result));
+	if (list_length(image_plans) >= 64)
+	{
+		/* views come and go: start afresh rather than grow */
+		foreach(lc, image_plans)
+		{
+			SPI_freeplan(((FvImagePlan *) lfirst(lc))->plan);
+			pfree(((FvImagePlan *) lfirst(lc))->sql);
+		}
+		list_free_deep(image_plans);
+		image_plans = NIL;
+	}
+	SPI_keepplan(plan);
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	ip = palloc(sizeof(FvImagePlan));
+	ip->sql = pstrdup(sql);
+	ip->plan = plan;
+	image_plans = lappend(image_plans, ip);
+	MemoryContextSwitchTo(old);
+	return plan;
+}
+
+static void
+upstream_images(FvLiveView *v, int sign, bool all, Datum groups, bool no_groups)
+{
+	ListCell   *lc;
+	Oid			argtypes[1] = {JSONBOID};
+	Datum		args[1] = {groups};
+	bool		every = all || v->changed_groups_sql == NULL;
+
+	if (!every && no_groups)
+		return;
+	CommandCounterIncrement();	/* the statements just run, for sign +1 */
+	foreach(lc, v->downstream)
+	{
+		FvSource   *ds = lfirst(lc);
+		bool		whole = every || ds->upstream_keys == NIL;
+
+		fv_read_signed_rows(image_plan(image_sql(ds, sign, every), whole ? 0 : 1, argtypes), NULL,
+							0, NULL, args, GetLatestSnapshot(), fv_batch.owner, ds->rows, &ds->nremoved);
+	}
+}
+
+/* U's subtransaction failed: its rollups get none of its rows */
+static void
+forget_images(FvLiveView *v)
+{
+	ListCell   *lc;
+
+	foreach(lc, v->downstream)
+	{
+		tuplestore_clear(((FvSource *) lfirst(lc))->rows);
+		((FvSource *) lfirst(lc))->nremoved = 0;
+	}
+}
+
 /* Run one apply statement: a kept plan or the statement's text; under snap if set. */
 void
 fv_run_statement(SPIPlanPtr plan, const char *sql, Snapshot snap)
@@ -698,11 +862,11 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 				bool		no_groups = true;
 				bool		snap_used = false;
 
+				Datum		changed = (Datum) 0;
+				bool		no_changed = true;
+
 				/* as the view's owner (runas.c); the alerts as their owners */
 				fv_runas_begin(&ra, fv_view_runas_role(v->id), FV_RUNAS_STORAGE, v->time_zone);
-				if (truncated)
-					foreach(sc, v->storage_tables)
-						fv_spi_run(psprintf("DELETE FROM %s", (char *) lfirst(sc)));
 				if (is_join)
 				{
 					/*
@@ -726,6 +890,25 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 					fv_register_delta(src, rows);
 					v->batch_rows = tuplestore_tuple_count(rows);
 				}
+				/* rollups over this view: its changed groups' rows before */
+				if (v->downstream != NIL)
+				{
+					/*
+					 * After a refresh_view committing meanwhile, not before
+					 * it: it locks the storage against this transaction's
+					 * writes (which would otherwise wait for it only once
+					 * the rows before were read), so these are the rows
+					 * the statements below change.
+					 */
+					foreach(sc, v->storage_tables)
+						(void) RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(lfirst(sc))),
+												RowExclusiveLock, true);
+					changed = changed_groups(v, &no_changed);
+					upstream_images(v, -1, truncated, changed, no_changed);
+				}
+				if (truncated)
+					foreach(sc, v->storage_tables)
+						fv_spi_run(psprintf("DELETE FROM %s", (char *) lfirst(sc)));
 				{
 					List	   *plans = tuplestore_tuple_count(rows) <= FV_PLAN_MAX_ROWS ?
 						view_plans(key, v)->plans : NIL;
@@ -750,6 +933,9 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 						first = false;
 					}
 				}
+				/* ... and after */
+				if (v->downstream != NIL)
+					upstream_images(v, 1, truncated, changed, no_changed);
 				if (v->has_alerts && v->changed_groups_sql != NULL)
 				{
 					/* the view's expressions over the batch: as its owner too */
@@ -792,6 +978,7 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 				RollbackAndReleaseCurrentSubTransaction();
 				MemoryContextSwitchTo(batch_cxt);
 				CurrentResourceOwner = owner;
+				forget_images(v);
 				fv_view_failed(v, edata, "apply a batch");
 			}
 			PG_END_TRY();

@@ -43,6 +43,15 @@ typedef struct FvSource
 	int64		nremoved;		/* rows with sign -1 (old versions) */
 	List	   *views;			/* FvLiveView * */
 	List	   *tables;			/* J of a join view: its tables' FvSource *, in order */
+	/*
+	 * A live view's user-facing view read by rollups (relid): its rows are
+	 * the upstream's changed rows of this batch, made by apply.c as it
+	 * applies the upstream (upstream_images), not decoded.
+	 */
+	bool		rollup;
+	List	   *upstream_keys;	/* char *: the upstream's group key columns */
+	struct FvLiveView *upstream;	/* NULL when not loaded (in error) */
+	int			depth;			/* 1 over a view of tables, 2 over a rollup... */
 	uint32		storage_at_s;	/* exact mode: its storage when S was taken
 								 * (fv_note_storage) */
 	/* this batch's transactions with rows for it (monitoring) */
@@ -66,6 +75,7 @@ typedef struct FvSource
 typedef struct FvLiveView
 {
 	int			id;
+	List	   *downstream;		/* FvSource *: rollups' sources over this view */
 	Oid			view_oid;
 	Oid			source_oid;
 	char	   *state;

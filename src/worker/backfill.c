@@ -33,6 +33,84 @@
 int			fv_recompute_backlog_mb = 64;
 
 /*
+ * populate_rollups
+ *		Populate the rollups over live view u (worker/apply.c: its rows reach
+ *		them with each batch) from u's rows as this transaction has them,
+ *		each in a subtransaction (one that fails goes to 'error' alone), and
+ *		the rollups over them in turn.  Their catalog rows get u's snapshot:
+ *		they are exact at the same boundary.
+ */
+static void
+populate_rollups(FvLiveView *u, Snapshot snap, const char *xip)
+{
+	ListCell   *dc;
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	foreach(dc, u->downstream)
+	{
+		ListCell   *wc;
+
+		foreach(wc, ((FvSource *) lfirst(dc))->views)
+		{
+			FvLiveView *w = lfirst(wc);
+
+			if (strcmp(w->state, "live") != 0 && strcmp(w->state, "backfilling") != 0)
+				continue;
+			if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(w->view_oid)))
+				continue;		/* dropped since the catalog was read */
+			BeginInternalSubTransaction(NULL);
+			PG_TRY();
+			{
+				FvRunAs		ra;
+				ListCell   *lc;
+
+				fv_runas_begin(&ra, fv_view_runas_role(w->id), FV_RUNAS_STORAGE, w->time_zone);
+				foreach(lc, w->storage_tables)
+					fv_spi_run(psprintf("DELETE FROM %s", (char *) lfirst(lc)));
+				/* a new snapshot for each: it sees u's rows just written */
+				foreach(lc, w->backfill_sql)
+					fv_spi_run(fv_with_source(lfirst(lc), w->source_oid));
+				fv_runas_end(&ra);
+				fv_spi_run(psprintf("UPDATE flowview.view_catalog SET state = 'live', error = NULL,"
+									" snapshot_xmin = %u, snapshot_xmax = %u, snapshot_xip = '%s'"
+									" WHERE id = %d", snap->xmin, snap->xmax, xip, w->id));
+				ReleaseCurrentSubTransaction();
+				MemoryContextSwitchTo(cxt);
+				CurrentResourceOwner = owner;
+				w->state = "live";
+				ereport(LOG, (errmsg("pg_flowview: live view %d populated after live view %d it reads",
+									 w->id, u->id)));
+			}
+			PG_CATCH();
+			{
+				ErrorData  *edata;
+				Oid			types[2] = {TEXTOID, INT4OID};
+				Datum		vals[2];
+
+				MemoryContextSwitchTo(cxt);
+				edata = CopyErrorData();
+				FlushErrorState();
+				RollbackAndReleaseCurrentSubTransaction();
+				MemoryContextSwitchTo(cxt);
+				CurrentResourceOwner = owner;
+				vals[0] = CStringGetTextDatum(edata->message);
+				vals[1] = Int32GetDatum(w->id);
+				SPI_execute_with_args("UPDATE flowview.view_catalog SET state = 'error', error = $1 WHERE id = $2",
+									  2, types, vals, NULL, false, 0);
+				w->state = "error";
+				ereport(WARNING,
+						(errmsg("pg_flowview: live view %d could not be populated after live view %d it reads: %s",
+								w->id, u->id, edata->message)));
+			}
+			PG_END_TRY();
+			if (strcmp(w->state, "live") == 0)
+				populate_rollups(w, snap, xip);
+		}
+	}
+}
+
+/*
  * backfill_view
  *		Populate a 'backfilling' view consistently with the stream.
  *
@@ -134,6 +212,13 @@ backfill_view(FvLiveView *v)
 		ereport(LOG, (errmsg("pg_flowview: live view %d changed while being populated: populating it again", v->id)));
 		return false;
 	}
+	/*
+	 * Rollups over it were made from its former rows: populated again in
+	 * this transaction, from its new ones, so that readers never see the
+	 * levels disagree and no crash leaves one live over rows it was not
+	 * made from.
+	 */
+	populate_rollups(v, snap, xip.data);
 	/* from now on this batch loop skips what S saw */
 	v->has_snapshot = true;
 	v->snap_xmin = snap->xmin;

@@ -79,8 +79,9 @@ fv_rows_store(ResourceOwner owner)
  * with sign -1.
  */
 void
-fv_read_signed_rows(SPIPlanPtr kept, const char *sql, Datum *args, Snapshot sp,
-					ResourceOwner owner, Tuplestorestate *out, int64 *nremoved)
+fv_read_signed_rows(SPIPlanPtr kept, const char *sql, int nargs, Oid *argtypes,
+					Datum *args, Snapshot sp, ResourceOwner owner,
+					Tuplestorestate *out, int64 *nremoved)
 {
 	ResourceOwner save = CurrentResourceOwner;
 	SPIPlanPtr	plan = kept;
@@ -88,7 +89,7 @@ fv_read_signed_rows(SPIPlanPtr kept, const char *sql, Datum *args, Snapshot sp,
 
 	PushActiveSnapshot(sp);
 	if (plan == NULL)
-		plan = SPI_prepare(sql, 0, NULL);
+		plan = SPI_prepare(sql, nargs, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "pg_flowview: could not plan %s: %s", sql, SPI_result_code_string(SPI_result));
 	portal = SPI_cursor_open(NULL, plan, args, NULL, true);
@@ -138,7 +139,7 @@ fv_join_delta(const char *delta_sql, int ntables, const Oid *relids, TupleDesc *
 	/* the tables' rows are this view's: gone whatever happens */
 	PG_TRY();
 	{
-		fv_read_signed_rows(NULL, fv_with_tables(delta_sql, ntables, relids), NULL,
+		fv_read_signed_rows(NULL, fv_with_tables(delta_sql, ntables, relids), 0, NULL, NULL,
 							sp, owner, out, nremoved);
 	}
 	PG_FINALLY();

@@ -29,8 +29,8 @@ extern Tuplestorestate *fv_rows_store(ResourceOwner owner);
 extern void fv_register_rows(const char *name, TupleDesc desc, Tuplestorestate *rows);
 
 /* a statement's signed rows under sp into out (also the sliding windows' advance) */
-extern void fv_read_signed_rows(SPIPlanPtr kept, const char *sql, Datum *args,
-								Snapshot sp, ResourceOwner owner, Tuplestorestate *out,
-								int64 *nremoved);
+extern void fv_read_signed_rows(SPIPlanPtr kept, const char *sql, int nargs, Oid *argtypes,
+								Datum *args, Snapshot sp, ResourceOwner owner,
+								Tuplestorestate *out, int64 *nremoved);
 
 #endif							/* FV_JOIN_DELTA_H */

@@ -116,6 +116,76 @@ add_join_tables(List **sources, FvSource *jsrc, Datum tables, Datum columns)
 }
 
 /*
+ * Rollups: each rollup source (a live view's user-facing view) gets the
+ * live view it stands for as its upstream, and that view the source among
+ * its downstream; sources are ordered so that every view is applied (and
+ * backfilled) before the rollups over it: tables and join relations first,
+ * then rollup sources by depth.  A rollup over a view in error (not
+ * loaded) has no upstream and receives nothing: its upstream's rows do not
+ * change either.
+ */
+static List *
+link_rollups(List *sources)
+{
+	List	   *ordered = NIL;
+	ListCell   *lc;
+	bool		changed = true;
+	int			depth;
+
+	foreach(lc, sources)
+	{
+		FvSource   *src = lfirst(lc);
+		ListCell   *sc;
+
+		if (!src->rollup)
+			continue;
+		foreach(sc, sources)
+		{
+			ListCell   *vc;
+
+			foreach(vc, ((FvSource *) lfirst(sc))->views)
+			{
+				FvLiveView *u = lfirst(vc);
+
+				if (u->view_oid == src->relid)
+				{
+					src->upstream = u;
+					u->downstream = lappend(u->downstream, src);
+				}
+			}
+		}
+	}
+	/* depth: 1 + the depth of the upstream's source (0 for tables) */
+	for (depth = 0; changed && depth < 1000; depth++)
+	{
+		changed = false;
+		foreach(lc, sources)
+		{
+			FvSource   *src = lfirst(lc);
+			ListCell   *sc;
+			int			d = 1;
+
+			if (!src->rollup || src->upstream == NULL)
+				continue;
+			foreach(sc, sources)
+				if (list_member_ptr(((FvSource *) lfirst(sc))->views, src->upstream))
+					d = ((FvSource *) lfirst(sc))->depth + 1;
+			if (d != src->depth)
+			{
+				src->depth = d;
+				changed = true;
+			}
+		}
+	}
+	for (depth = 0; list_length(ordered) < list_length(sources); depth++)
+		foreach(lc, sources)
+			if (((FvSource *) lfirst(lc))->depth == depth ||
+				(depth > 1000 && !list_member_ptr(ordered, lfirst(lc))))
+				ordered = lappend(ordered, lfirst(lc));
+	return ordered;
+}
+
+/*
  * Read the live views and their sources (in fv_views_cxt).  Returns NIL when
  * the extension is not installed.  Runs in a transaction with SPI.
  */
@@ -141,11 +211,12 @@ fv_load_sources(bool *extension)
 							 " backfill_sql, used_columns, snapshot_xmin, snapshot_xmax, snapshot_xip,"
 							 " changed_groups_sql,"
 							 " EXISTS (SELECT FROM flowview.alert_catalog a WHERE a.view_oid = c.view_oid),"
-							 " %s, minmax = 'rescan'"
+							 " %s, minmax = 'rescan', %s"
 							 " FROM flowview.view_catalog c WHERE state <> 'error'%s ORDER BY id",
 							 fv_sql_version() >= 4 ? "join_sources::pg_catalog.oid[], join_source_columns, join_delta_sql, retain_sql,"
 							 " window_sql, advance_sql"
 							 : "NULL::pg_catalog.oid[], NULL::text[], NULL::text, NULL::text[], NULL::text, NULL::text[]",
+							 fv_sql_version() >= 4 ? "upstream_keys" : "NULL::text[]",
 							 restore_aware ? " AND NOT EXISTS (SELECT FROM flowview.restores r WHERE r.view_id = c.id)" : ""),
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "pg_flowview: could not read flowview.view_catalog");
@@ -221,7 +292,17 @@ fv_load_sources(bool *extension)
 		if (v->join_delta_sql != NULL)
 			add_join_tables(&sources, src, SPI_getbinval(t, d, 15, &isnull),
 							SPI_getbinval(t, d, 16, &isnull));
+		{
+			Datum		keys = SPI_getbinval(t, d, 22, &isnull);
+
+			if (!isnull)
+			{
+				src->rollup = true;
+				src->upstream_keys = fv_text_array_list(keys);
+			}
+		}
 	}
+	sources = link_rollups(sources);
 	MemoryContextSwitchTo(old);
 	return sources;
 }

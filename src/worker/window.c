@@ -162,7 +162,7 @@ advance(FvSource *src, FvLiveView *v, Snapshot sp, TimestampTz to)
 	 */
 	fv_register_delta(src, rows);
 	plans = fv_advance_plans(src, v, crossing_statement(src, v));
-	fv_read_signed_rows(linitial(plans), NULL, args, sp, fv_batch.owner, rows, &nremoved);
+	fv_read_signed_rows(linitial(plans), NULL, 0, NULL, args, sp, fv_batch.owner, rows, &nremoved);
 	if (SPI_execute_with_args(psprintf("UPDATE flowview.fv_store_%d_t SET t = $1 WHERE t OPERATOR(pg_catalog.<) $1", v->id),
 							  1, types, args, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "pg_flowview: could not advance the window clock of live view %d", v->id);

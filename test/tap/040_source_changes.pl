@@ -1,6 +1,7 @@
 # Source-change matrix, plain source (issue 11, part 3): every ALTER TABLE,
 # TRUNCATE, RULE, INHERIT and create_view variant that changes a view's
-# plain source, run while two writers insert, update and delete (rows
+# plain source (and so the live views over them, rollups), run while two
+# writers insert, update and delete (rows
 # stamped up to 15 s in the past, so a sliding window's rows leave it all
 # along).  After
 # each, either the change was refused with an error naming the view, or,
@@ -27,6 +28,8 @@ my %views = (
 	v_plain_ms => sub { "SELECT g, count(*) AS n, min(x) AS lo, max(x) AS hi FROM $table WHERE x % 3 <> 0 GROUP BY g" },
 	v_plain_gl => sub { "SELECT count(*) AS n, sum(x) FILTER (WHERE g < 3) AS s FROM $table" },
 	v_plain_win => sub { "SELECT g, count(*) AS n, sum(x) AS s, max(x) AS hi FROM $table WHERE ts > now() - interval '10 seconds' GROUP BY g" },
+	# a rollup over v_plain: follows whatever its upstream goes through
+	v_plain_sum => "SELECT count(*) AS groups, sum(n) AS n, sum(s) AS s, max(hi) AS hi, min(lo) AS lo FROM v_plain",
 );
 SourceChangeMatrix::create_views($node, \%views, 'v_plain_ms');
 

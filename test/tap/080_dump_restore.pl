@@ -27,6 +27,8 @@ my %query = (
 	by_k => 'SELECT k, count(*) AS n, sum(v) AS s, max(v) AS hi FROM p GROUP BY k',
 	ver => 'SELECT g, sum(x) AS s, max(x) AS hi FROM t GROUP BY g',
 	by_unit_g => 'SELECT r.unit, count(*) AS n, sum(t.x) AS s FROM t JOIN r ON r.id = t.g GROUP BY r.unit',
+	# a rollup over it: its catalog row may be restored before by_unit_g's
+	g_rollup => 'SELECT count(*) AS units, sum(n) AS n, max(s) AS top FROM by_unit_g',
 	# retain => '10 years': the rows of 2001-2003 are behind its horizon,
 	# the others after it (so the query names the groups it keeps)
 	recent => q{SELECT date_trunc('day', ts) AS day, count(*) AS n, sum(x) AS s FROM ev WHERE ts > '2010-01-01' GROUP BY 1},
@@ -81,6 +83,9 @@ $a->safe_psql('src', q{
 	SELECT flowview.create_view('by_k', $$SELECT k, count(*) AS n, sum(v) AS s, max(v) AS hi FROM p GROUP BY k$$);
 	-- a join view: its join relation flowview.fv_join_ID is dumped and restored with it
 	SELECT flowview.create_view('by_unit_g', $$SELECT r.unit, count(*) AS n, sum(t.x) AS s FROM t JOIN r ON r.id = t.g GROUP BY r.unit$$);
+	SELECT flowview.create_view('g_rollup', $$SELECT count(*) AS units, sum(n) AS n, max(s) AS top FROM by_unit_g$$);
+	-- its upstream's catalog row after its own in the dump's COPY
+	UPDATE flowview.view_catalog SET freshness_sla = NULL WHERE view_oid = 'by_unit_g'::regclass;
 	-- a view changed twice: a column added (same view), then other columns (a new view)
 	SELECT flowview.create_view('ver', $$SELECT g, count(*) AS n FROM t GROUP BY g$$);
 	GRANT SELECT ON ver TO analyst;
@@ -115,7 +120,7 @@ ok($a->safe_psql('src', 'SELECT count(*) FROM flowview.alert_events') > 0, 'sour
 my %catalog = (
 	view_catalog => q{SELECT id, view_oid::regclass, source_oid::regclass, view_rel, source_rel, query, time_zone,
 	                         minmax, created_at, freshness_sla, storage_tables, objects, backfill_sql, apply_sql,
-	                         used_columns, changed_groups_sql, retain, retain_sql, window_sql, advance_sql
+	                         used_columns, changed_groups_sql, retain, retain_sql, window_sql, advance_sql, upstream_keys
 	                    FROM flowview.view_catalog ORDER BY id},
 	alert_catalog => q{SELECT id, name, view_oid::regclass, view_rel, condition, channel, created_at,
 	                          owner::regrole, owner_role, last_error FROM flowview.alert_catalog ORDER BY id},
