@@ -285,7 +285,8 @@ BEGIN
 END $$;
 
 -- flowview.lineage_graph: one edge per table of a join view, with the
--- columns it reads of that table
+-- columns it reads of that table; a rollup's edge comes from the live view
+-- it reads (source_kind 'live view')
 CREATE OR REPLACE VIEW flowview.lineage_graph WITH (security_invoker = true) AS
 SELECT sn.nspname::text AS source_schema,
        s.relname::text AS source_table,
@@ -293,7 +294,7 @@ SELECT sn.nspname::text AS source_schema,
        v.relname::text AS view_name,
        t.source AS source,
        c.view_oid::regclass AS view,
-       CASE s.relkind WHEN 'p' THEN 'partitioned table' ELSE 'table' END AS source_kind,
+       CASE s.relkind WHEN 'p' THEN 'partitioned table' WHEN 'v' THEN 'live view' ELSE 'table' END AS source_kind,
        CASE WHEN c.join_sources IS NULL THEN c.used_columns
             ELSE c.join_source_columns[t.n]::text[] END AS source_columns,
        1 AS depth,
@@ -468,26 +469,5 @@ BEGIN
     END LOOP;
     PERFORM flowview._start_worker();
 END $$;
-
--- flowview.lineage_graph: a rollup's edge comes from the live view it reads
-CREATE OR REPLACE VIEW flowview.lineage_graph WITH (security_invoker = true) AS
-SELECT sn.nspname::text AS source_schema,
-       s.relname::text AS source_table,
-       vn.nspname::text AS view_schema,
-       v.relname::text AS view_name,
-       t.source AS source,
-       c.view_oid::regclass AS view,
-       CASE s.relkind WHEN 'p' THEN 'partitioned table' WHEN 'v' THEN 'live view' ELSE 'table' END AS source_kind,
-       CASE WHEN c.join_sources IS NULL THEN c.used_columns
-            ELSE c.join_source_columns[t.n]::text[] END AS source_columns,
-       1 AS depth,
-       c.state,
-       c.created_at
-  FROM flowview.view_catalog c
-  CROSS JOIN LATERAL unnest(coalesce(c.join_sources, ARRAY[c.source_oid::regclass])) WITH ORDINALITY t(source, n)
-  JOIN pg_class v ON v.oid = c.view_oid
-  JOIN pg_namespace vn ON vn.oid = v.relnamespace
-  JOIN pg_class s ON s.oid = t.source
-  JOIN pg_namespace sn ON sn.oid = s.relnamespace;
 
 -- ==== end of rollups ====

@@ -481,6 +481,25 @@ fv_view_failed(FvLiveView *v, ErrorData *edata, const char *doing)
 					 get_rel_name(v->view_oid))));
 }
 
+/*
+ * In the PG_CATCH of an internal subtransaction begun in memory context cxt
+ * with resource owner owner: the error (in cxt), the subtransaction rolled
+ * back, cxt and owner current again.
+ */
+ErrorData *
+fv_subxact_failed(MemoryContext cxt, ResourceOwner owner)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return edata;
+}
+
 /* v repopulated at the next batch boundary, from a snapshot that sees this batch */
 void
 fv_mark_repopulate(FvLiveView *v, const char *why)
@@ -577,6 +596,22 @@ join_touched(FvSource *jsrc)
  * by a second branch that runs only when some changed group has one.  With
  * all (a TRUNCATE emptying U, a view without GROUP BY) every row is read.
  */
+/* each key column k as fmt (in which %s stands for k, once or twice), sep between */
+static void
+append_each_key(StringInfo buf, List *keys, const char *fmt, const char *sep)
+{
+	ListCell   *lc;
+
+	foreach(lc, keys)
+	{
+		const char *k = quote_identifier(lfirst(lc));
+
+		if (foreach_current_index(lc) > 0)
+			appendStringInfoString(buf, sep);
+		appendStringInfo(buf, fmt, k, k);
+	}
+}
+
 static char *
 image_sql(FvSource *ds, int sign, bool all)
 {
@@ -585,7 +620,6 @@ image_sql(FvSource *ds, int sign, bool all)
 	const char *uview = quote_qualified_identifier(get_namespace_name(get_rel_namespace(ds->relid)),
 												   get_rel_name(ds->relid));
 	const char *rs;
-	ListCell   *lc;
 	int			i;
 
 	initStringInfo(&cols);
@@ -593,32 +627,23 @@ image_sql(FvSource *ds, int sign, bool all)
 		appendStringInfo(&cols, "v.%s, ", quote_identifier(ds->colnames[i]));
 	appendStringInfo(&cols, "%d::pg_catalog.int4, 0::pg_catalog.int8", sign);
 	initStringInfo(&buf);
+	appendStringInfo(&buf, "SELECT %s FROM %s v", cols.data, uview);
 	if (all || ds->upstream_keys == NIL)
-	{
-		appendStringInfo(&buf, "SELECT %s FROM %s v", cols.data, uview);
 		return buf.data;
-	}
 	rs = psprintf("pg_catalog.jsonb_populate_recordset(NULL::%s, $1) t", uview);
-	appendStringInfo(&buf, "SELECT %s FROM %s v WHERE (", cols.data, uview);
-	foreach(lc, ds->upstream_keys)
-		appendStringInfo(&buf, "%sv.%s", foreach_current_index(lc) ? ", " : "", quote_identifier(lfirst(lc)));
+	appendStringInfoString(&buf, " WHERE (");
+	append_each_key(&buf, ds->upstream_keys, "v.%s", ", ");
 	appendStringInfoString(&buf, ") IN (SELECT ");
-	foreach(lc, ds->upstream_keys)
-		appendStringInfo(&buf, "%st.%s", foreach_current_index(lc) ? ", " : "", quote_identifier(lfirst(lc)));
+	append_each_key(&buf, ds->upstream_keys, "t.%s", ", ");
 	appendStringInfo(&buf, " FROM %s WHERE ", rs);
-	foreach(lc, ds->upstream_keys)
-		appendStringInfo(&buf, "%st.%s IS NOT NULL", foreach_current_index(lc) ? " AND " : "", quote_identifier(lfirst(lc)));
+	append_each_key(&buf, ds->upstream_keys, "t.%s IS NOT NULL", " AND ");
 	/* groups with a NULL key: a one-time test first, then by IS NOT DISTINCT FROM */
 	appendStringInfo(&buf, ") UNION ALL SELECT %s FROM %s v WHERE EXISTS (SELECT FROM %s WHERE ", cols.data, uview, rs);
-	foreach(lc, ds->upstream_keys)
-		appendStringInfo(&buf, "%st.%s IS NULL", foreach_current_index(lc) ? " OR " : "", quote_identifier(lfirst(lc)));
+	append_each_key(&buf, ds->upstream_keys, "t.%s IS NULL", " OR ");
 	appendStringInfoString(&buf, ") AND (");
-	foreach(lc, ds->upstream_keys)
-		appendStringInfo(&buf, "%sv.%s IS NULL", foreach_current_index(lc) ? " OR " : "", quote_identifier(lfirst(lc)));
+	append_each_key(&buf, ds->upstream_keys, "v.%s IS NULL", " OR ");
 	appendStringInfo(&buf, ") AND EXISTS (SELECT FROM %s WHERE ", rs);
-	foreach(lc, ds->upstream_keys)
-		appendStringInfo(&buf, "%sv.%s IS NOT DISTINCT FROM t.%s", foreach_current_index(lc) ? " AND " : "",
-						 quote_identifier(lfirst(lc)), quote_identifier(lfirst(lc)));
+	append_each_key(&buf, ds->upstream_keys, "v.%s IS NOT DISTINCT FROM t.%s", " AND ");
 	appendStringInfoString(&buf, ")");
 	return buf.data;
 }
@@ -970,14 +995,8 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 			}
 			PG_CATCH();
 			{
-				ErrorData  *edata;
+				ErrorData  *edata = fv_subxact_failed(batch_cxt, owner);
 
-				MemoryContextSwitchTo(batch_cxt);
-				edata = CopyErrorData();
-				FlushErrorState();
-				RollbackAndReleaseCurrentSubTransaction();
-				MemoryContextSwitchTo(batch_cxt);
-				CurrentResourceOwner = owner;
 				forget_images(v);
 				fv_view_failed(v, edata, "apply a batch");
 			}

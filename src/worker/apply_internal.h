@@ -171,6 +171,7 @@ extern void fv_note_storage(List *sources);
 extern void fv_check_storage(FvSource *src);
 extern void fv_mark_repopulate(FvLiveView *v, const char *why);
 extern void fv_view_failed(FvLiveView *v, ErrorData *edata, const char *doing);
+extern ErrorData *fv_subxact_failed(MemoryContext cxt, ResourceOwner owner);
 #define FV_PLAN_MAX_ROWS 5000	/* larger deltas are planned afresh */
 
 /*

@@ -84,16 +84,10 @@ populate_rollups(FvLiveView *u, Snapshot snap, const char *xip)
 			}
 			PG_CATCH();
 			{
-				ErrorData  *edata;
+				ErrorData  *edata = fv_subxact_failed(cxt, owner);
 				Oid			types[2] = {TEXTOID, INT4OID};
 				Datum		vals[2];
 
-				MemoryContextSwitchTo(cxt);
-				edata = CopyErrorData();
-				FlushErrorState();
-				RollbackAndReleaseCurrentSubTransaction();
-				MemoryContextSwitchTo(cxt);
-				CurrentResourceOwner = owner;
 				vals[0] = CStringGetTextDatum(edata->message);
 				vals[1] = Int32GetDatum(w->id);
 				SPI_execute_with_args("UPDATE flowview.view_catalog SET state = 'error', error = $1 WHERE id = $2",

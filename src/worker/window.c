@@ -225,15 +225,7 @@ fv_advance_windows(List *sources, Snapshot sp)
 			}
 			PG_CATCH();
 			{
-				ErrorData  *edata;
-
-				MemoryContextSwitchTo(cxt);
-				edata = CopyErrorData();
-				FlushErrorState();
-				RollbackAndReleaseCurrentSubTransaction();
-				MemoryContextSwitchTo(cxt);
-				CurrentResourceOwner = owner;
-				fv_view_failed(v, edata, "advance its sliding window");
+				fv_view_failed(v, fv_subxact_failed(cxt, owner), "advance its sliding window");
 			}
 			PG_END_TRY();
 			SPI_unregister_relation(FV_DELTA_NAME);	/* if the advance failed */
