@@ -65,7 +65,12 @@
 #    (b) writers: as 1, a table feeding part 1's three views plus that
 #    window view, vs a table with no views, alternating rounds, medians.
 #                                                        target ratio >= 0.95
-# FV_BENCH_PARTS="1 3" runs some of the parts (default: all seven).
+# 8. rollups: writers as 1, a table feeding a 15-minute sliding window
+#    view and a three-level rollup (a view per region and minute, one per
+#    hour over it, one per day over that), vs a table with no views,
+#    alternating rounds, medians; the day view is then compared with its
+#    query composed over the table.                    target ratio >= 0.95
+# FV_BENCH_PARTS="1 3" runs some of the parts (default: all eight).
 # The cluster runs with fsync = on (durable commits, as in production).
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -88,7 +93,7 @@ FANOUT_ROUNDS=${FV_BENCH_FANOUT_ROUNDS:-3}
 RETAIN_ROWS=${FV_BENCH_RETAIN_ROWS:-1000000}
 IDLE=${FV_BENCH_IDLE_SECONDS:-30}
 WINDOW_ROWS=${FV_BENCH_WINDOW_ROWS:-1000000}
-PARTS=${FV_BENCH_PARTS:-1 2 3 4 5 6 7}
+PARTS=${FV_BENCH_PARTS:-1 2 3 4 5 6 7 8}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 
 cleanup() { rm -f "$WORK/sampling"; fv_cluster_remove views_bench || true; rm -rf "$WORK"; }
@@ -507,6 +512,35 @@ wdiffs=$(qw "SELECT count(*) FROM ((TABLE w_last_15_min EXCEPT ALL SELECT region
 q "DROP DATABASE windows WITH (FORCE)" >/dev/null
 fi
 
+# ---- 8. rollups: the writers with a window view and a three-level rollup -----
+if want 8; then
+fv_log "8. rollups, writers: $ROUNDS rounds x $SECS s per table, 4 clients"
+q "CREATE DATABASE rollups" >/dev/null
+qu() { fv_psql -d rollups -At -c "$1"; }
+fv_psql -d rollups >/dev/null <<'SQL'
+CREATE EXTENSION pg_flowview;
+CREATE TABLE rbase (id bigserial PRIMARY KEY, region text, amount numeric(10,2), ts timestamptz DEFAULT now());
+ALTER TABLE rbase REPLICA IDENTITY FULL;
+CREATE INDEX ON rbase (ts);
+CREATE TABLE rsrc (id bigserial PRIMARY KEY, region text, amount numeric(10,2), ts timestamptz DEFAULT now());
+CREATE INDEX ON rsrc (ts);
+SELECT flowview.create_view('r_last_15_min', $$SELECT region, count(*) AS n, sum(amount) AS s, max(amount) AS hi FROM rsrc WHERE ts > now() - interval '15 minutes' GROUP BY region$$);
+SELECT flowview.create_view('r_minute', $$SELECT region, date_trunc('minute', ts) AS minute, count(*) AS n, sum(amount) AS s, max(amount) AS hi FROM rsrc GROUP BY 1, 2$$);
+SELECT flowview.create_view('r_hour', $$SELECT region, date_trunc('hour', minute) AS hour, sum(n) AS n, sum(s) AS s, max(hi) AS hi FROM r_minute GROUP BY 1, 2$$);
+SELECT flowview.create_view('r_day', $$SELECT region, date_trunc('day', hour) AS day, sum(n) AS n, sum(s) AS s, max(hi) AS hi FROM r_hour GROUP BY 1, 2$$);
+SQL
+[ "$(qu "SELECT flowview.wait_for_freshness(NULL, '60 s')")" = t ] || fv_die "rollup views did not become live"
+for t in rbase rsrc; do
+	echo "INSERT INTO $t (region, amount) VALUES ('r' || (random() * 20)::int, (random() * 1000)::numeric(10,2));" >"$WORK/ins_$t.sql"
+done
+writer_rounds rollups "$WORK/rtps" rbase rsrc
+rbase_tps=$(awk '$1 == "rbase" {print $2}' "$WORK/rtps" | median)
+rsrc_tps=$(awk '$1 == "rsrc" {print $2}' "$WORK/rtps" | median)
+rdiffs=$(qu "SELECT count(*) FROM ((TABLE r_day EXCEPT ALL SELECT region, date_trunc('day', ts), count(*)::numeric, sum(amount), max(amount) FROM rsrc GROUP BY 1, 2) UNION ALL (SELECT region, date_trunc('day', ts), count(*)::numeric, sum(amount), max(amount) FROM rsrc GROUP BY 1, 2 EXCEPT ALL TABLE r_day)) d")
+rrows=$(qu "SELECT count(*) FROM rsrc")
+q "DROP DATABASE rollups WITH (FORCE)" >/dev/null
+fi
+
 # ---- summary ---------------------------------------------------------------
 echo
 echo "pg_flowview live-view benchmark ($(q 'SELECT version()' | cut -d' ' -f1-2), $(nproc) CPUs, fsync = on)"
@@ -547,4 +581,9 @@ want 7 && awk -v b="$wbase_tps" -v s="$wsrc_tps" 'BEGIN {
 		b, s, s / b, (s / b >= 0.95) ? "met" : "NOT MET" }'
 want 7 && awk '$1 == "wbase" {b = $2} $1 == "wsrc" {r = r sprintf(" %.2f", $2 / b)} END {print "                   per round (4 views / none, same round):" r}' "$WORK/wtps"
 want 7 && echo "  the window view equals its query at its clock after the runs: $([ "$wdiffs" = 0 ] && echo yes || echo "NO ($wdiffs differing rows)")"
+want 8 && awk -v b="$rbase_tps" -v s="$rsrc_tps" 'BEGIN {
+	printf "  rollups, writers no views %.0f TPS, a 15-minute window view + minute, hour and day views (each over the one before) %.0f TPS: ratio %.2f (target >= 0.95: %s)\n",
+		b, s, s / b, (s / b >= 0.95) ? "met" : "NOT MET" }'
+want 8 && awk '$1 == "rbase" {b = $2} $1 == "rsrc" {r = r sprintf(" %.2f", $2 / b)} END {print "                   per round (4 views / none, same round):" r}' "$WORK/rtps"
+want 8 && echo "  the day view equals its query composed over the table after the runs ($rrows rows): $([ "$rdiffs" = 0 ] && echo yes || echo "NO ($rdiffs differing rows)")"
 exit 0
