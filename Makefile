@@ -15,6 +15,7 @@ OBJS        = src/pg_flowview.o \
               src/views/analyze.o \
               src/views/create.o \
               src/views/join.o \
+              src/views/session.o \
               src/worker/batch_snapshot.o \
               src/worker/join_delta.o \
               src/worker/retention.o \

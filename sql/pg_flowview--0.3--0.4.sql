@@ -33,15 +33,16 @@ ALTER TABLE flowview.view_catalog
 
 -- the one value the worker keeps beside view id's storage: what = 'h', its
 -- retention's horizon (flowview.fv_store_ID_h, column h); 't', its sliding
--- window's clock (fv_store_ID_t, column t).  Its storage's owner may read
+-- window's clock (fv_store_ID_t, column t); 'w', its watermark
+-- (fv_store_ID_w, column w).  Its storage's owner may read
 -- them; views' readers through this function, for the catalog rows they see.
 CREATE FUNCTION flowview._storage_time(view_id int, what text) RETURNS timestamptz
 LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v timestamptz;
 BEGIN
-    IF what NOT IN ('h', 't') THEN
-        RAISE EXCEPTION 'what must be ''h'' or ''t'', not %', what USING ERRCODE = 'invalid_parameter_value';
+    IF what NOT IN ('h', 't', 'w') THEN
+        RAISE EXCEPTION 'what must be ''h'', ''t'' or ''w'', not %', what USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF to_regclass(format('flowview.fv_store_%s_%s', view_id, what)) IS NULL THEN
         RETURN NULL;
@@ -61,6 +62,13 @@ GRANT EXECUTE ON FUNCTION flowview._storage_time(int, text) TO flowview_reader;
 ALTER TABLE flowview.view_catalog
 	ADD COLUMN window_sql text,
 	ADD COLUMN advance_sql text[];
+
+-- Watermarks (create_view(..., allowed_lateness), see "watermarks and late
+-- data" below): the lateness, and the statement that finds a batch's rows
+-- of closed windows.  NULL without a watermark.
+ALTER TABLE flowview.view_catalog
+	ADD COLUMN allowed_lateness interval,
+	ADD COLUMN late_sql text;
 
 -- flowview.freshness: window_lag, how far a sliding window's clock trails
 -- now() (NULL for other views)
@@ -107,12 +115,13 @@ GRANT EXECUTE ON FUNCTION flowview.hop(timestamptz, interval, interval, timestam
 
 DROP FUNCTION flowview.create_view(text, text, interval, text);
 CREATE FUNCTION flowview.create_view(name text, query text, freshness_sla interval DEFAULT NULL,
-                                     minmax text DEFAULT NULL, retain interval DEFAULT NULL)
+                                     minmax text DEFAULT NULL, retain interval DEFAULT NULL,
+                                     allowed_lateness interval DEFAULT NULL)
 RETURNS regclass
 AS 'MODULE_PATHNAME', 'fv_create_view'
 LANGUAGE C;
-REVOKE ALL ON FUNCTION flowview.create_view(text, text, interval, text, interval) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION flowview.create_view(text, text, interval, text, interval) TO flowview_admin;
+REVOKE ALL ON FUNCTION flowview.create_view(text, text, interval, text, interval, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION flowview.create_view(text, text, interval, text, interval, interval) TO flowview_admin;
 
 -- set_retention: a view created with retain gets another one, or none
 -- (NULL).  A shorter one takes effect at the worker's next tick (the horizon
@@ -184,7 +193,9 @@ SELECT c.view_oid::regclass AS view,
             ELSE pc.state END AS pending_state,
        c.retain,
        CASE WHEN c.retain IS NOT NULL THEN flowview._storage_time(c.id, 'h') END AS retain_horizon,
-       CASE WHEN c.window_sql IS NOT NULL THEN flowview._storage_time(c.id, 't') END AS window_clock
+       CASE WHEN c.window_sql IS NOT NULL THEN flowview._storage_time(c.id, 't') END AS window_clock,
+       c.allowed_lateness,
+       CASE WHEN c.late_sql IS NOT NULL THEN flowview._storage_time(c.id, 'w') END AS watermark
   FROM flowview.view_catalog c
   LEFT JOIN flowview.view_version_catalog p ON p.view_oid = c.view_oid AND p.pending
   LEFT JOIN flowview.view_catalog pc ON pc.id = p.catalog_id
@@ -463,6 +474,8 @@ BEGIN
     UPDATE flowview.view_catalog SET state = 'backfilling', error = NULL,
            snapshot_xmin = NULL, snapshot_xmax = NULL, snapshot_xip = NULL
      WHERE id = r.id;
+    -- a watermark's late rows are in the view again (see "watermarks" below)
+    DELETE FROM flowview.late_row_log WHERE view_id = r.id;
     FOR d IN SELECT c.view_oid FROM flowview.view_catalog c
               WHERE c.source_oid = r.view_oid AND c.upstream_keys IS NOT NULL ORDER BY c.id LOOP
         PERFORM flowview.refresh_view(d);
@@ -471,3 +484,96 @@ BEGIN
 END $$;
 
 -- ==== end of rollups ====
+
+-- ==== watermarks and late data (issue 14, part 4) ====
+
+-- create_view(..., allowed_lateness): the view's watermark W (in
+-- flowview.fv_store_ID_w) is the latest event time of the rows it has
+-- received less allowed_lateness, never moving back; windows ending at or
+-- before W are closed: rows (and old row versions) of a closed window are
+-- not applied, late_sql (run as the view's owner) hands them to the worker,
+-- which records them in flowview.late_row_log in the same transaction.
+-- (view_catalog.allowed_lateness and late_sql: added with the sliding
+-- windows' columns above, which flowview.views reads)
+
+CREATE TABLE flowview.late_row_log (
+    id          bigserial PRIMARY KEY,
+    view_id     int NOT NULL REFERENCES flowview.view_catalog (id) ON DELETE CASCADE,
+    row_data    jsonb NOT NULL,          -- the source row (the columns the views of its table read)
+    sign        int NOT NULL,            -- 1: a row (version) arriving, -1: one leaving (DELETE, UPDATE's old version)
+    event_time  timestamptz,
+    xid         bigint NOT NULL,         -- its transaction
+    watermark   timestamptz NOT NULL,    -- the view's watermark when it arrived
+    lsn         pg_lsn NOT NULL,         -- the end of the batch that brought it
+    recorded_at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX ON flowview.late_row_log (view_id, id);
+REVOKE ALL ON flowview.late_row_log FROM PUBLIC;
+GRANT SELECT ON flowview.late_row_log TO flowview_admin;
+
+-- the dead-letter table as users read it, with the view's name
+CREATE VIEW flowview.late_rows WITH (security_invoker = true) AS
+SELECT l.id, c.view_oid::regclass AS view, l.row_data, l.sign, l.event_time, l.watermark, l.xid, l.lsn, l.recorded_at
+  FROM flowview.late_row_log l JOIN flowview.view_catalog c ON c.id = l.view_id;
+REVOKE ALL ON flowview.late_rows FROM PUBLIC;
+GRANT SELECT ON flowview.late_rows TO flowview_admin;
+
+-- late rows of a view, for flowview.stats (whose readers may not read the log)
+CREATE FUNCTION flowview._late_rows(view_id int) RETURNS bigint
+LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT count(*) FROM flowview.late_row_log l WHERE l.view_id = $1
+$$;
+REVOKE ALL ON FUNCTION flowview._late_rows(int) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION flowview._late_rows(int) TO flowview_reader;
+
+-- flowview.stats: late_rows added
+CREATE OR REPLACE VIEW flowview.stats WITH (security_invoker = true) AS
+SELECT c.view_oid::regclass AS view,
+       c.state,
+       coalesce(st.rows_decoded, 0) AS rows_decoded,
+       coalesce(st.rows_applied, 0) AS rows_applied,
+       coalesce(st.groups_touched, 0) AS groups_touched,
+       coalesce(st.batches, 0) AS batches,
+       coalesce(st.errors, 0) AS errors,
+       coalesce(st.apply_ms, 0) AS apply_ms,
+       coalesce(st.minmax_rereads, 0) AS minmax_rereads,
+       st.latency_p50_ms, st.latency_p95_ms, st.latency_p99_ms,
+       coalesce(st.latency_samples, 0) AS latency_samples,
+       st.last_trace_id, st.last_trace_at,
+       st.change_rate,
+       s.slot_name,
+       s.confirmed_flush_lsn AS slot_confirmed_flush_lsn,
+       s.restart_lsn AS slot_restart_lsn,
+       pg_wal_lsn_diff(pos.lsn, s.confirmed_flush_lsn) AS slot_lag_bytes,
+       pg_wal_lsn_diff(pos.lsn, s.restart_lsn) AS wal_retained_bytes,
+       s.wal_status AS slot_wal_status,
+       rs.spill_txns, rs.spill_count, rs.spill_bytes,
+       CASE WHEN c.late_sql IS NOT NULL THEN flowview._late_rows(c.id) ELSE 0 END AS late_rows
+  FROM flowview.view_catalog c
+  CROSS JOIN (SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
+                          ELSE pg_current_wal_insert_lsn() END AS lsn) pos
+  LEFT JOIN flowview._view_stats() st ON st.view_id = c.id
+  LEFT JOIN pg_replication_slots s
+         ON s.slot_name = 'pg_flowview_' || (SELECT oid FROM pg_database WHERE datname = current_database())
+  LEFT JOIN pg_stat_replication_slots rs ON rs.slot_name = s.slot_name;
+
+-- ==== end of watermarks ====
+
+-- ==== session windows (issue 14, part 3) ====
+
+-- flowview.create_session_view (src/views/session.c): per key, rows closer
+-- than gap in event time form a session; the view has one row per session
+-- (the key, session_start, session_end, the aggregates).  Its defining
+-- query (view_catalog.query) is the standard SQL with window functions; the
+-- worker applies a batch by recomputing, per key it touches, the sessions
+-- within reach of its rows.  session_gap marks such views (NULL otherwise).
+ALTER TABLE flowview.view_catalog ADD COLUMN session_gap interval;
+CREATE FUNCTION flowview.create_session_view(name text, source regclass, key text[], event_time text,
+                                             gap interval, aggregates text DEFAULT 'count(*) AS n',
+                                             freshness_sla interval DEFAULT NULL)
+RETURNS regclass
+AS 'MODULE_PATHNAME', 'fv_create_session_view'
+LANGUAGE C;
+REVOKE ALL ON FUNCTION flowview.create_session_view(text, regclass, text[], text, interval, text, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION flowview.create_session_view(text, regclass, text[], text, interval, text, interval) TO flowview_admin;
+
+-- ==== end of session windows ====

@@ -249,6 +249,9 @@ typedef struct ViewSql
 	char	   *delta_where;	/* the same for the batch's rows; without the
 								 * window's conditions in a window's advance */
 	int			retain_key;		/* retain: the group key it expires by (from 1) */
+	/* allowed_lateness: the window's end and event time (over the rows) */
+	char	   *window_end;		/* NULL without */
+	char	   *event_time;
 } ViewSql;
 
 static char *
@@ -1418,8 +1421,8 @@ text_array(List *strings)
 }
 
 /* REPLICA IDENTITY FULL on the source and, for a partitioned one, its partitions */
-static void
-ensure_replica_identity_full(Oid source)
+void
+fv_ensure_replica_identity_full(Oid source)
 {
 	List	   *rels = find_all_inheritors(source, NoLock, NULL);
 	ListCell   *lc;
@@ -1502,8 +1505,8 @@ record_join(ViewSql *vs)
  * stringToQualifiedNameList would silently truncate.  Parts are separated
  * by dots outside double quotes; "" in quotes is one character.
  */
-static void
-check_name_length(const char *name)
+void
+fv_check_name_length(const char *name)
 {
 	const char *p = name;
 	int			len = 0;
@@ -1717,6 +1720,134 @@ window_index_notice(ViewSql *vs)
 	}
 }
 
+static bool
+has_minmax(FvViewDef *def)
+{
+	ListCell   *lc;
+
+	foreach(lc, def->aggs)
+		if (is_minmax(lfirst(lc)))
+			return true;
+	return false;
+}
+
+/*
+ * Watermarks (create_view(..., allowed_lateness)): the view's window is its
+ * first group key of a date/time type that is date_trunc('unit', x),
+ * date_bin(stride, x, origin), a cast of x to date, or the time column x
+ * itself; x is the event time, the window ends at key + its length (one
+ * unit, the stride, a day, or nothing).  Sets *key, *event and *length;
+ * false if the query has no such key.
+ */
+static bool
+watermark_key(FvViewDef *def, Node **key, Node **event, char **length)
+{
+	ListCell   *lc;
+
+	if (def->global)
+		return false;
+	foreach(lc, def->groupkeys)
+	{
+		FvGroupKey *gk = lfirst(lc);
+		Node	   *e = gk->expr;
+
+		if (gk->image || (gk->type != DATEOID && gk->type != TIMESTAMPOID && gk->type != TIMESTAMPTZOID))
+			continue;
+		*key = gk->expr;
+		while (IsA(e, RelabelType))
+			e = (Node *) ((RelabelType *) e)->arg;
+		if (IsA(e, Var))
+		{
+			*event = e;
+			*length = "0";
+			return true;
+		}
+		if (IsA(e, FuncExpr))
+		{
+			FuncExpr   *f = (FuncExpr *) e;
+			char	   *fname = get_func_name(f->funcid);
+			Node	   *a0 = list_length(f->args) > 0 ? linitial(f->args) : NULL;
+
+			if (strcmp(fname, "date_trunc") == 0 && list_length(f->args) >= 2 && IsA(a0, Const) &&
+				!((Const *) a0)->constisnull)
+			{
+				char	   *unit = TextDatumGetCString(((Const *) a0)->constvalue);
+
+				*event = lsecond(f->args);
+				*length = pg_strcasecmp(unit, "quarter") == 0 ? "3 months" : psprintf("1 %s", unit);
+				return true;
+			}
+			if (strcmp(fname, "date_bin") == 0 && list_length(f->args) == 3 && IsA(a0, Const) &&
+				!((Const *) a0)->constisnull)
+			{
+				*event = lsecond(f->args);
+				*length = DatumGetCString(DirectFunctionCall1(interval_out, ((Const *) a0)->constvalue));
+				return true;
+			}
+			if (strcmp(fname, "date") == 0 && list_length(f->args) == 1)
+			{
+				*event = a0;
+				*length = "1 day";
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* the refusals of allowed_lateness; its window key otherwise */
+static void
+check_lateness(FvViewDef *def, Datum lateness, Node **key, Node **event, char **length)
+{
+	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, lateness,
+										  DirectFunctionCall3(interval_in, CStringGetDatum("0"),
+															  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)))) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("allowed_lateness must not be negative")));
+	if (def->temporal || def->upstream != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("allowed_lateness is not supported for a live view %s",
+						def->temporal ? "with a sliding window" : "over another live view"),
+				 errhint("Give the lateness to a view over the base table without a condition on now().")));
+	if (!watermark_key(def, key, event, length))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("allowed_lateness needs a window: a group key date_trunc('unit', t), date_bin(stride, t, origin), t::date or t, of a date or time type"),
+				 errdetail("The watermark closes windows by their end; this query's groups have no window of event time t."),
+				 errhint("Group by a time bucket, e.g. GROUP BY date_trunc('minute', ts).")));
+	(void) DirectFunctionCall3(interval_in, CStringGetDatum(*length), ObjectIdGetDatum(InvalidOid),
+							   Int32GetDatum(-1));
+}
+
+/*
+ * late_sql: the batch's rows of closed windows (ending at or before the
+ * watermark W), as the view's owner, a jsonb array of [row, sign, event
+ * time, xid, W]: the worker records them in flowview.late_row_log.
+ */
+static char *
+late_statement(ViewSql *vs, const char *base_where)
+{
+	return psprintf("SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array("
+					"pg_catalog.to_jsonb(d) OPERATOR(pg_catalog.-) '__sign'::text OPERATOR(pg_catalog.-) '__xid'::text,"
+					" d.__sign, %s, d.__xid, (SELECT w FROM %s_w)))"
+					" FROM %s d WHERE %s%s%s OPERATOR(pg_catalog.<=) (SELECT w FROM %s_w)",
+					vs->event_time, vs->store, vs->delta, base_where ? base_where : "",
+					base_where ? " AND " : "", vs->window_end, vs->store);
+}
+
+/* W moves on to the latest event time of rows arriving, less the lateness, never back */
+static char *
+watermark_statement(ViewSql *vs, const char *from, const char *where, Datum lateness)
+{
+	return psprintf("UPDATE %s_w SET w = m.x FROM (SELECT pg_catalog.max(%s) OPERATOR(pg_catalog.-) %s AS x FROM %s"
+					" WHERE %s%s%s) m WHERE m.x OPERATOR(pg_catalog.>) %s_w.w",
+					vs->store, vs->event_time, interval_literal(lateness), from,
+					from == vs->delta ? "__sign OPERATOR(pg_catalog.=) 1" : "true",
+					where ? " AND " : "", where ? where : "", vs->store);
+}
+
 /*
  * A rollup (a live view over live view U, def->upstream): U's changes reach
  * it as the rows of U's changed groups before and after each batch (worker/
@@ -1742,7 +1873,7 @@ rollup_keys(FvViewDef *def)
 
 	fv_require_sql_version(4, "a live view over another live view");
 	if (SPI_execute_with_args("SELECT window_sql IS NOT NULL, retain IS NOT NULL, changed_groups_sql IS NULL,"
-							  " state FROM flowview.view_catalog WHERE id = $1",
+							  " session_gap IS NOT NULL FROM flowview.view_catalog WHERE id = $1",
 							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "pg_flowview: could not read live view %s in the catalog", name);
 	t = SPI_tuptable->vals[0];
@@ -1753,6 +1884,12 @@ rollup_keys(FvViewDef *def)
 				 errmsg("live views over a live view with a sliding window or a retention are not supported"),
 				 errdetail("Live view %s changes as time passes, not only when its source does.", name),
 				 errhint("Read the base table with the window's condition instead, or give the retention to the downstream view.")));
+	if (DatumGetBool(SPI_getbinval(t, d, 4, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("live views over session view %s are not supported", name),
+				 errdetail("A session view is recomputed where its rows change, not maintained by groups."),
+				 errhint("Read the session view's source table instead.")));
 	if (DatumGetBool(SPI_getbinval(t, d, 3, &isnull)))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -1804,6 +1941,7 @@ rollup_keys(FvViewDef *def)
 static Oid
 build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz,
 		   Datum sla, bool sla_null, Datum retain, bool retain_null,
+		   Datum lateness, bool lateness_null,
 		   RangeVar *rv, Oid replaces, int *id, char **select)
 {
 	ViewSql		vs;
@@ -1818,6 +1956,11 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 	bool		isnull;
 	char	   *changed_groups;
 	List	   *upstream_keys = NIL;
+	Node	   *wkey = NULL;
+	Node	   *event = NULL;
+	char	   *length = NULL;
+	char	   *late = NULL;
+	char	   *base_where = NULL;
 	Oid			caller;
 	FvSavedUser saved;
 	FvRunAs		ra;
@@ -1830,6 +1973,8 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 	memset(&vs, 0, sizeof(vs));
 	vs.rescan = strcmp(minmax, "rescan") == 0;
 	vs.def = def;
+	if (!lateness_null)
+		check_lateness(def, lateness, &wkey, &event, &length);
 	if (!retain_null)
 	{
 		check_retention_key(def);
@@ -1900,13 +2045,29 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 		window_index_notice(&vs);
 	}
 	vs.delta_where = vs.where;
+	if (!lateness_null)
+	{
+		/*
+		 * Rows of closed windows (ending at or before the watermark W, the
+		 * one value in fv_store_ID_w) are not applied: late_sql records
+		 * them first; the last apply statement moves W on (late_statements)
+		 */
+		vs.event_time = psprintf("(%s)::pg_catalog.timestamptz", expr_sql(&vs, event));
+		vs.window_end = psprintf("((%s) OPERATOR(pg_catalog.+) %s::pg_catalog.interval)",
+								 expr_sql(&vs, wkey), quote_literal_cstr(length));
+		base_where = vs.delta_where;
+		late = late_statement(&vs, base_where);
+		vs.delta_where = psprintf("%s%s(%s OPERATOR(pg_catalog.>) (SELECT w FROM %s_w)) IS NOT FALSE",
+								  vs.delta_where ? vs.delta_where : "", vs.delta_where ? " AND " : "",
+								  vs.window_end, vs.store);
+	}
 	if (vs.def->join)
 		foreach(lc, vs.def->join->tables)
-			ensure_replica_identity_full(lfirst_oid(lc));
+			fv_ensure_replica_identity_full(lfirst_oid(lc));
 	else if (vs.def->upstream != 0)
 		upstream_keys = rollup_keys(vs.def);	/* no WAL: the upstream's changes */
 	else
-		ensure_replica_identity_full(vs.def->source);
+		fv_ensure_replica_identity_full(vs.def->source);
 	tables = create_storage(&vs);
 	if (vs.retain_key > 0)
 	{
@@ -1915,6 +2076,12 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 		fv_spi_run(psprintf("INSERT INTO %s_h VALUES (pg_catalog.now() OPERATOR(pg_catalog.-) %s::pg_catalog.interval)",
 							vs.store, interval_literal(retain)));
 		fv_spi_run(psprintf("CREATE INDEX ON %s (g%d)", vs.store, vs.retain_key));
+	}
+	if (late)
+	{
+		/* the watermark: no window is closed until rows arrive */
+		fv_spi_run(psprintf("CREATE TABLE %s_w (w timestamptz NOT NULL)", vs.store));
+		fv_spi_run(psprintf("INSERT INTO %s_w VALUES ('-infinity')", vs.store));
 	}
 	if (vs.def->temporal)
 	{
@@ -1939,6 +2106,11 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 	fv_record_source_dependencies(view_oid, vs.def->source, vs.def->used_columns);
 	backfill = backfill_statements(&vs);
 	apply = apply_statements(&vs);
+	if (late)
+	{
+		apply = lappend(apply, watermark_statement(&vs, vs.delta, base_where, lateness));
+		backfill = lappend(backfill, watermark_statement(&vs, FV_SOURCE_TOKEN, vs.where, lateness));
+	}
 	if (vs.def->temporal)
 	{
 		/*
@@ -1960,6 +2132,8 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 		objects = lappend(objects, psprintf("TABLE %s_h", vs.store));
 	if (vs.def->temporal)
 		objects = lappend(objects, psprintf("TABLE %s_t", vs.store));
+	if (late)
+		objects = lappend(objects, psprintf("TABLE %s_w", vs.store));
 	if (vs.def->join)
 		objects = lappend(objects, psprintf("VIEW flowview.fv_join_%d", vs.id));
 
@@ -1996,6 +2170,15 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 		if (SPI_execute_with_args(psprintf("UPDATE flowview.view_catalog SET upstream_keys = $1 WHERE id = %d", vs.id),
 								  1, utypes, uvalues, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "pg_flowview: could not record the rollup in the catalog");
+	}
+	if (late)
+	{
+		Oid			ltypes[2] = {INTERVALOID, TEXTOID};
+		Datum		lvalues[2] = {lateness, CStringGetTextDatum(late)};
+
+		if (SPI_execute_with_args(psprintf("UPDATE flowview.view_catalog SET allowed_lateness = $1, late_sql = $2 WHERE id = %d", vs.id),
+								  2, ltypes, lvalues, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "pg_flowview: could not record the watermark in the catalog");
 	}
 	if (vs.retain_key > 0)
 	{
@@ -2035,6 +2218,8 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 			fv_spi_run(psprintf("ALTER TABLE %s_h OWNER TO %s", vs.store, role));
 		if (vs.def->temporal)
 			fv_spi_run(psprintf("ALTER TABLE %s_t OWNER TO %s", vs.store, role));
+		if (late)
+			fv_spi_run(psprintf("ALTER TABLE %s_w OWNER TO %s", vs.store, role));
 	}
 	fv_own_ddl_end();
 
@@ -2135,9 +2320,16 @@ fv_build_pending_view(Oid view, const char *query, const char *minmax, const cha
 
 		fv_become_owner(&saved);
 		SPI_connect();
-		if (SPI_execute_with_args("SELECT retain FROM flowview.view_catalog WHERE view_oid = $1",
+		if (SPI_execute_with_args("SELECT retain, allowed_lateness IS NOT NULL FROM flowview.view_catalog WHERE view_oid = $1",
 								  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "pg_flowview: could not read flowview.view_catalog");
+		if (SPI_processed == 1 &&
+			DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &retain_null)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot change live view %s: it has a watermark (allowed_lateness)", get_rel_name(view)),
+					 errdetail("Its closed windows and late rows would not carry over to a new definition."),
+					 errhint("Drop the view and create it again.")));
 		if (SPI_processed == 1)
 		{
 			retain = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &retain_null);
@@ -2153,7 +2345,8 @@ fv_build_pending_view(Oid view, const char *query, const char *minmax, const cha
 					 errdetail("The new query has no group key of type date, timestamp or timestamp with time zone for the retention to expire by."),
 					 errhint("Keep a time bucket among the group keys, or drop the view and create it again without retain.")));
 	}
-	(void) build_view(def, query, minmax, tz, (Datum) 0, true, retain, retain_null, NULL, view, &id, select);
+	(void) build_view(def, query, minmax, tz, (Datum) 0, true, retain, retain_null, (Datum) 0, true,
+					  NULL, view, &id, select);
 	return id;
 }
 
@@ -2180,6 +2373,8 @@ fv_create_view(PG_FUNCTION_ARGS)
 	char	   *minmax = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	/* retain: 0.4 (the SQL objects of 0.3 and before have four arguments) */
 	bool		retain_null = PG_NARGS() < 5 || PG_ARGISNULL(4);
+	/* allowed_lateness: 0.4 too, a sixth argument */
+	bool		lateness_null = PG_NARGS() < 6 || PG_ARGISNULL(5);
 	List	   *columns;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -2201,7 +2396,7 @@ fv_create_view(PG_FUNCTION_ARGS)
 	if (minmax)
 		check_minmax(minmax);
 	columns = split_column_names(name);
-	check_name_length(name);
+	fv_check_name_length(name);
 	rv = makeRangeVarFromNameList(stringToQualifiedNameList(name));
 	nsp = RangeVarGetCreationNamespace(rv);
 	rv->schemaname = get_namespace_name(nsp);
@@ -2224,11 +2419,27 @@ fv_create_view(PG_FUNCTION_ARGS)
 	 * a group of a function's rows (flowview.hop) can only be re-read by
 	 * computing the function for every row.
 	 */
+	/*
+	 * A watermark: a re-read of the source may take an extreme from a later
+	 * transaction whose rows then arrive too late to be applied, and the
+	 * view would keep it: its min/max come from the rows it applies only.
+	 */
+	if (!lateness_null && has_minmax(def))
+	{
+		if (minmax != NULL && strcmp(minmax, "rescan") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("minmax 'rescan' is not supported with allowed_lateness"),
+					 errdetail("Re-reading a group's extreme from the table could take it from a row that later arrives too late to be applied."),
+					 errhint("Leave minmax out: a view with a watermark keeps min and max as a multiset.")));
+		minmax = "multiset";
+	}
 	if (minmax == NULL)
 		minmax = def->temporal || (def->join && def->join->lateral) ? "multiset" : "rescan";
 	fv_check_create_privileges(def, nsp);
 	view_oid = build_view(def, query, minmax, tz, PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
 						  PG_ARGISNULL(2), retain_null ? (Datum) 0 : PG_GETARG_DATUM(4), retain_null,
+						  lateness_null ? (Datum) 0 : PG_GETARG_DATUM(5), lateness_null,
 						  rv, InvalidOid, &id, NULL);
 
 	/*

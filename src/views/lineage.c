@@ -525,6 +525,14 @@ fv_lineage(PG_FUNCTION_ARGS)
 	/* the catalog entry: query, pinned time zone, source */
 	SPI_connect();
 	args[0] = ObjectIdGetDatum(view);
+	if (fv_sql_version() >= 4 &&
+		SPI_execute_with_args("SELECT FROM flowview.view_catalog WHERE view_oid = $1 AND session_gap IS NOT NULL",
+							  1, argtypes, args, NULL, true, 1) == SPI_OK_SELECT && SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("lineage of session view %s is not available",
+						DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(view)))),
+				 errdetail("Its columns are the key columns, session_start and session_end (min and max of the event time) and the aggregates of flowview.views.query.")));
 	if (SPI_execute_with_args(fv_catalog_has_joins() ?
 							  "SELECT query, time_zone, source_oid,"
 							  " (SELECT string_agg(pg_catalog.quote_ident(n.nspname), ', ' ORDER BY t.i)"

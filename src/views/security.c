@@ -328,10 +328,17 @@ store_oid(int id)
 static bool
 view_column_var(Oid view, AttrNumber attno, Oid *relid, AttrNumber *relattno)
 {
-	Relation	rel = relation_open(view, AccessShareLock);
-	Query	   *q = get_view_query(rel);
-	TargetEntry *tle = get_tle_by_resno(q->targetList, attno);
+	Relation	rel;
+	Query	   *q;
+	TargetEntry *tle;
 	bool		found = false;
+
+	/* (a session view reads its storage table directly: no view below it) */
+	if (get_rel_relkind(view) != RELKIND_VIEW)
+		return false;
+	rel = relation_open(view, AccessShareLock);
+	q = get_view_query(rel);
+	tle = get_tle_by_resno(q->targetList, attno);
 
 	if (tle != NULL && IsA(tle->expr, Var) && ((Var *) tle->expr)->varlevelsup == 0)
 	{

@@ -490,6 +490,20 @@ check_changeable(FunctionCallInfo fcinfo, const char *what, FvCurrent *cur)
 	/* a new definition would change the rows rollups over it read */
 	if (fv_sql_version() >= 4)
 	{
+		Oid			stypes[1] = {OIDOID};
+		Datum		sargs[1] = {ObjectIdGetDatum(view)};
+
+		if (SPI_execute_with_args("SELECT FROM flowview.view_catalog c WHERE c.view_oid = $1 AND c.session_gap IS NOT NULL",
+								  1, stypes, sargs, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "pg_flowview: could not read flowview.view_catalog");
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot change the definition of session view %s", view_display_name(view)),
+					 errhint("Drop it and create it again with flowview.create_session_view.")));
+	}
+	if (fv_sql_version() >= 4)
+	{
 		Oid			argtypes[1] = {OIDOID};
 		Datum		args[1] = {ObjectIdGetDatum(view)};
 

@@ -735,6 +735,37 @@ upstream_images(FvLiveView *v, int sign, bool all, Datum groups, bool no_groups)
 	}
 }
 
+/* the watermark's late rows of the batch (late_sql, as the view's owner), or 0 */
+static Datum
+late_rows(FvLiveView *v)
+{
+	bool		isnull = true;
+	Datum		rows = (Datum) 0;
+
+	fv_spi_run(v->late_sql);
+	if (SPI_processed == 1)
+		rows = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? (Datum) 0 : datumCopy(rows, false, -1);
+}
+
+/* ... recorded in the dead-letter table, by the worker, in the batch's transaction */
+static void
+record_late_rows(FvLiveView *v, Datum rows, XLogRecPtr end)
+{
+	Oid			types[3] = {INT4OID, JSONBOID, TEXTOID};
+	Datum		vals[3] = {Int32GetDatum(v->id), rows,
+	CStringGetTextDatum(psprintf("%X/%X", LSN_FORMAT_ARGS(end)))};
+
+	if (SPI_execute_with_args("INSERT INTO flowview.late_row_log (view_id, row_data, sign, event_time, xid, watermark, lsn)"
+							  " SELECT $1, x OPERATOR(pg_catalog.->) 0, (x OPERATOR(pg_catalog.->>) 1)::pg_catalog.int4,"
+							  " (x OPERATOR(pg_catalog.->>) 2)::pg_catalog.timestamptz,"
+							  " (x OPERATOR(pg_catalog.->>) 3)::pg_catalog.int8,"
+							  " (x OPERATOR(pg_catalog.->>) 4)::pg_catalog.timestamptz, $3::pg_catalog.pg_lsn"
+							  " FROM pg_catalog.jsonb_array_elements($2) x",
+							  3, types, vals, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "pg_flowview: could not record the late rows of live view %d", v->id);
+}
+
 /* U's subtransaction failed: its rollups get none of its rows */
 static void
 forget_images(FvLiveView *v)
@@ -889,6 +920,7 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 
 				Datum		changed = (Datum) 0;
 				bool		no_changed = true;
+				Datum		late = (Datum) 0;
 
 				/* as the view's owner (runas.c); the alerts as their owners */
 				fv_runas_begin(&ra, fv_view_runas_role(v->id), FV_RUNAS_STORAGE, v->time_zone);
@@ -915,6 +947,9 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 					fv_register_delta(src, rows);
 					v->batch_rows = tuplestore_tuple_count(rows);
 				}
+				/* a watermark: the rows of closed windows, not applied below */
+				if (v->late_sql != NULL)
+					late = late_rows(v);
 				/* rollups over this view: its changed groups' rows before */
 				if (v->downstream != NIL)
 				{
@@ -973,6 +1008,8 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 					}
 				}
 				fv_runas_end(&ra);
+				if (late != (Datum) 0)
+					record_late_rows(v, late, end);
 				if (snap_used)
 					fv_check_storage(src);
 				if (v->has_alerts && v->changed_groups_sql != NULL)

@@ -92,6 +92,8 @@ typedef struct FvLiveView
 	char	   *window_sql;		/* a sliding window: the rows its advance
 								 * changes (views/create.c), else NULL */
 	List	   *advance_sql;	/* and the statements that apply them */
+	char	   *late_sql;		/* a watermark: the batch's rows of closed
+								 * windows (views/create.c), else NULL */
 	bool		rescan;			/* minmax 'rescan': min/max re-read from the source */
 	uint32		advance_sql_hash;	/* of both (kept plans, as apply_sql_hash) */
 	bool		has_alerts;

@@ -206,6 +206,9 @@ backfill_view(FvLiveView *v)
 		ereport(LOG, (errmsg("pg_flowview: live view %d changed while being populated: populating it again", v->id)));
 		return false;
 	}
+	/* a watermark's late rows are in it now: the log lists rows it lacks */
+	if (v->late_sql != NULL)
+		fv_spi_run(psprintf("DELETE FROM flowview.late_row_log WHERE view_id = %d", v->id));
 	/*
 	 * Rollups over it were made from its former rows: populated again in
 	 * this transaction, from its new ones, so that readers never see the

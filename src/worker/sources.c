@@ -216,7 +216,7 @@ fv_load_sources(bool *extension)
 							 fv_sql_version() >= 4 ? "join_sources::pg_catalog.oid[], join_source_columns, join_delta_sql, retain_sql,"
 							 " window_sql, advance_sql"
 							 : "NULL::pg_catalog.oid[], NULL::text[], NULL::text, NULL::text[], NULL::text, NULL::text[]",
-							 fv_sql_version() >= 4 ? "upstream_keys" : "NULL::text[]",
+							 fv_sql_version() >= 4 ? "upstream_keys, late_sql" : "NULL::text[], NULL::text",
 							 restore_aware ? " AND NOT EXISTS (SELECT FROM flowview.restores r WHERE r.view_id = c.id)" : ""),
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "pg_flowview: could not read flowview.view_catalog");
@@ -278,6 +278,7 @@ fv_load_sources(bool *extension)
 			v->retain_sql = isnull ? NIL : fv_text_array_list(retain_sql);
 		}
 		v->rescan = DatumGetBool(SPI_getbinval(t, d, 21, &isnull));
+		v->late_sql = SPI_getvalue(t, d, 23);
 		v->window_sql = SPI_getvalue(t, d, 19);
 		if (v->window_sql != NULL)
 		{

@@ -7,7 +7,7 @@
 CREATE EXTENSION IF NOT EXISTS pg_flowview;
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(58);
+SELECT plan(64);
 
 -- the extension's roles and what they may run
 SELECT has_role('flowview_admin', 'role flowview_admin exists');
@@ -15,11 +15,11 @@ SELECT has_role('flowview_reader', 'role flowview_reader exists');
 SELECT is_member_of('flowview_reader', 'flowview_admin', 'flowview_admin is a member of flowview_reader');
 SELECT ok(NOT rolcanlogin AND NOT rolsuper AND NOT rolbypassrls, rolname || ' cannot log in, is no superuser, no BYPASSRLS')
   FROM pg_roles WHERE rolname IN ('flowview_admin', 'flowview_reader') ORDER BY rolname;
-SELECT function_privs_are('flowview', 'create_view', ARRAY['text', 'text', 'interval', 'text', 'interval'], 'flowview_admin',
+SELECT function_privs_are('flowview', 'create_view', ARRAY['text', 'text', 'interval', 'text', 'interval', 'interval'], 'flowview_admin',
                           ARRAY['EXECUTE'], 'flowview_admin may create views');
-SELECT function_privs_are('flowview', 'create_view', ARRAY['text', 'text', 'interval', 'text', 'interval'], 'flowview_reader',
+SELECT function_privs_are('flowview', 'create_view', ARRAY['text', 'text', 'interval', 'text', 'interval', 'interval'], 'flowview_reader',
                           ARRAY[]::text[], 'flowview_reader may not create views');
-SELECT function_privs_are('flowview', 'create_view', ARRAY['text', 'text', 'interval', 'text', 'interval'], 'public',
+SELECT function_privs_are('flowview', 'create_view', ARRAY['text', 'text', 'interval', 'text', 'interval', 'interval'], 'public',
                           ARRAY[]::text[], 'PUBLIC may not create views');
 SELECT function_privs_are('flowview', 'set_retention', ARRAY['regclass', 'interval'], 'flowview_admin',
                           ARRAY['EXECUTE'], 'flowview_admin may change retentions (of the views it owns)');
@@ -31,6 +31,18 @@ SELECT function_privs_are('flowview', '_storage_time', ARRAY['integer', 'text'],
                           ARRAY['EXECUTE'], 'flowview_reader may read horizons and window clocks (flowview.views, flowview.freshness)');
 SELECT function_privs_are('flowview', '_storage_time', ARRAY['integer', 'text'], 'public',
                           ARRAY[]::text[], 'PUBLIC may not read horizons and window clocks');
+SELECT function_privs_are('flowview', 'create_session_view', ARRAY['text', 'regclass', 'text[]', 'text', 'interval', 'text', 'interval'],
+                          'flowview_admin', ARRAY['EXECUTE'], 'flowview_admin may create session views');
+SELECT function_privs_are('flowview', 'create_session_view', ARRAY['text', 'regclass', 'text[]', 'text', 'interval', 'text', 'interval'],
+                          'flowview_reader', ARRAY[]::text[], 'flowview_reader may not create session views');
+SELECT function_privs_are('flowview', 'drop_view', ARRAY['regclass', 'boolean'], 'public',
+                          ARRAY[]::text[], 'PUBLIC may not drop views');
+SELECT table_privs_are('flowview', 'late_row_log', 'flowview_reader', ARRAY[]::text[],
+                       'flowview_reader may not read late rows (source rows)');
+SELECT table_privs_are('flowview', 'late_row_log', 'flowview_admin', ARRAY['SELECT'],
+                       'flowview_admin may read late rows, not write them');
+SELECT function_privs_are('flowview', '_late_rows', ARRAY['integer'], 'flowview_reader',
+                          ARRAY['EXECUTE'], 'flowview_reader may count late rows (flowview.stats)');
 SELECT function_privs_are('flowview', 'freshness', ARRAY[]::text[], 'flowview_reader',
                           ARRAY['EXECUTE'], 'flowview_reader may read freshness');
 SELECT function_privs_are('flowview', 'enable_org_security', ARRAY['regclass', 'name'], 'flowview_reader',
