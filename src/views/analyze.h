@@ -197,6 +197,7 @@ extern FvViewDef *fv_analyze_query(const char *query_text);
 /* create.c, for session views (session.c) too */
 extern void fv_ensure_replica_identity_full(Oid source);
 extern void fv_check_name_length(const char *name);
+extern Datum fv_text_array(List *strings);	/* a List of char * as text[] */
 
 /* the catalog id of the live view whose user-facing view is relid, or 0 */
 extern int	fv_live_view_of(Oid relid);

@@ -1409,8 +1409,8 @@ fv_record_source_dependencies(Oid view_oid, Oid source, List *used_columns)
 	}
 }
 
-static Datum
-text_array(List *strings)
+Datum
+fv_text_array(List *strings)
 {
 	Datum	   *elems = palloc(sizeof(Datum) * Max(list_length(strings), 1));
 	ListCell   *lc;
@@ -1492,7 +1492,7 @@ record_join(ViewSql *vs)
 		columns = lappend(columns, cols.data);
 	}
 	values[0] = CStringGetTextDatum(tables.data);
-	values[1] = text_array(columns);
+	values[1] = fv_text_array(columns);
 	values[2] = CStringGetTextDatum(fv_join_delta_sql(j));
 	if (SPI_execute_with_args(psprintf("UPDATE flowview.view_catalog SET join_sources = $1::pg_catalog.oid[]::pg_catalog.regclass[],"
 									   " join_source_columns = $2, join_delta_sql = $3 WHERE id = %d", vs->id),
@@ -2145,11 +2145,11 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 	values[4] = CStringGetTextDatum(tz);
 	values[5] = sla;
 	nulls[5] = sla_null ? 'n' : ' ';
-	values[6] = text_array(tables);
-	values[7] = text_array(objects);
-	values[8] = text_array(backfill);
-	values[9] = text_array(apply);
-	values[10] = text_array(vs.def->used_columns);
+	values[6] = fv_text_array(tables);
+	values[7] = fv_text_array(objects);
+	values[8] = fv_text_array(backfill);
+	values[9] = fv_text_array(apply);
+	values[10] = fv_text_array(vs.def->used_columns);
 	changed_groups = changed_groups_statement(&vs);
 	values[11] = changed_groups ? CStringGetTextDatum(changed_groups) : (Datum) 0;
 	nulls[11] = changed_groups ? ' ' : 'n';
@@ -2165,7 +2165,7 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 	if (vs.def->upstream != 0)
 	{
 		Oid			utypes[1] = {TEXTARRAYOID};
-		Datum		uvalues[1] = {text_array(upstream_keys)};
+		Datum		uvalues[1] = {fv_text_array(upstream_keys)};
 
 		if (SPI_execute_with_args(psprintf("UPDATE flowview.view_catalog SET upstream_keys = $1 WHERE id = %d", vs.id),
 								  1, utypes, uvalues, NULL, false, 0) != SPI_OK_UPDATE)
@@ -2183,7 +2183,7 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 	if (vs.retain_key > 0)
 	{
 		Oid			rtypes[2] = {INTERVALOID, TEXTARRAYOID};
-		Datum		rvalues[2] = {retain, text_array(retention_statements(&vs, tables, retain))};
+		Datum		rvalues[2] = {retain, fv_text_array(retention_statements(&vs, tables, retain))};
 
 		if (SPI_execute_with_args(psprintf("UPDATE flowview.view_catalog SET retain = $1, retain_sql = $2 WHERE id = %d", vs.id),
 								  2, rtypes, rvalues, NULL, false, 0) != SPI_OK_UPDATE)
@@ -2192,7 +2192,7 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 	if (vs.def->temporal)
 	{
 		Oid			wtypes[2] = {TEXTOID, TEXTARRAYOID};
-		Datum		wvalues[2] = {CStringGetTextDatum(window_statement(&vs, nontemporal)), text_array(advance)};
+		Datum		wvalues[2] = {CStringGetTextDatum(window_statement(&vs, nontemporal)), fv_text_array(advance)};
 
 		if (SPI_execute_with_args(psprintf("UPDATE flowview.view_catalog SET window_sql = $1, advance_sql = $2 WHERE id = %d", vs.id),
 								  2, wtypes, wvalues, NULL, false, 0) != SPI_OK_UPDATE)

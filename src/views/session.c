@@ -11,12 +11,15 @@
  * oracle the tests compare the view with):
  *
  *	SELECT key, min(t) AS session_start, max(t) AS session_end, aggregates
- *	  FROM (SELECT *, sum(__fv_new) OVER (PARTITION BY key ORDER BY t ROWS
- *	                  UNBOUNDED PRECEDING) AS __fv_session
+ *	  FROM (SELECT *, sum(__fv_new) OVER (PARTITION BY key ORDER BY t)
+ *	                  AS __fv_session
  *	          FROM (SELECT *, CASE WHEN t - lag(t) OVER (PARTITION BY key
  *	                  ORDER BY t) < gap THEN 0 ELSE 1 END AS __fv_new
  *	                  FROM source WHERE t IS NOT NULL) a) b
  *	 GROUP BY key, __fv_session
+ *
+ * (The running sum's frame is the default RANGE one: rows of equal time are
+ * peers and get the same session whatever order the two sorts put them in.)
  *
  * A session is not a sum of its rows: a row can merge two sessions or, when
  * deleted, split one.  So a batch is applied by recomputing, per key the
@@ -204,7 +207,7 @@ session_query(List *keys, const char *t, const char *gap, const char *aggs, cons
 	char	   *partition = keys ? psprintf("PARTITION BY %s ", key_list(keys, NULL, false)) : "";
 
 	return psprintf("SELECT %spg_catalog.min(%s) AS session_start, pg_catalog.max(%s) AS session_end%s"
-					" FROM (SELECT *, pg_catalog.sum(__fv_new) OVER (%sORDER BY %s ROWS UNBOUNDED PRECEDING) AS __fv_session"
+					" FROM (SELECT *, pg_catalog.sum(__fv_new) OVER (%sORDER BY %s) AS __fv_session"
 					" FROM (SELECT *, CASE WHEN (%s OPERATOR(pg_catalog.-) pg_catalog.lag(%s) OVER (%sORDER BY %s))"
 					" OPERATOR(pg_catalog.<) %s THEN 0 ELSE 1 END AS __fv_new"
 					" FROM %s WHERE %s IS NOT NULL) __fv_a) __fv_b GROUP BY %s__fv_session",
@@ -238,17 +241,6 @@ apply_statement(List *keys, const char *t, const char *gap, const char *aggs, co
 					keys ? " GROUP BY " : "", keys ? key_list(keys, "__fv_t", false) : "",
 					store, keys_match(keys, "s", "__fv_r"),
 					store, session_query(keys, t, gap, aggs, src));
-}
-
-static Datum
-text_array_of(List *strings)
-{
-	Datum	   *elems = palloc(sizeof(Datum) * Max(list_length(strings), 1));
-	ListCell   *lc;
-
-	foreach(lc, strings)
-		elems[foreach_current_index(lc)] = CStringGetTextDatum(lfirst(lc));
-	return PointerGetDatum(construct_array(elems, list_length(strings), TEXTOID, -1, false, TYPALIGN_INT));
 }
 
 /*
@@ -423,11 +415,11 @@ fv_create_session_view(PG_FUNCTION_ARGS)
 		values[4] = CStringGetTextDatum(tz);
 		values[5] = PG_ARGISNULL(6) ? (Datum) 0 : PG_GETARG_DATUM(6);
 		nulls[5] = PG_ARGISNULL(6) ? 'n' : ' ';
-		values[6] = text_array_of(list_make1(store));
-		values[7] = text_array_of(list_make1(psprintf("TABLE %s", store)));
-		values[8] = text_array_of(list_make1(backfill));
-		values[9] = text_array_of(list_make1(apply));
-		values[10] = text_array_of(used);
+		values[6] = fv_text_array(list_make1(store));
+		values[7] = fv_text_array(list_make1(psprintf("TABLE %s", store)));
+		values[8] = fv_text_array(list_make1(backfill));
+		values[9] = fv_text_array(list_make1(apply));
+		values[10] = fv_text_array(used);
 		values[11] = PG_GETARG_DATUM(4);
 		if (SPI_execute_with_args("INSERT INTO flowview.view_catalog (id, view_oid, source_oid, query, time_zone,"
 								  " freshness_sla, storage_tables, objects, backfill_sql, apply_sql, used_columns,"

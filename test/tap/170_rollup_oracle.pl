@@ -240,31 +240,7 @@ sub workload_sql
 		my $x = rand();
 		my $len = $x < 0.55 ? 1 + r(3) : $x < 0.9 ? 4 + r(9) : 13 + r(18);
 		my @s = map { one_stmt($st) } 1 .. $len;
-		my $y = rand();
-		if ($y < 0.08)
-		{
-			$sql .= "BEGIN;\n" . join(";\n", @s) . ";\nROLLBACK;\n";
-		}
-		elsif ($y < 0.16)
-		{
-			push @s, 'SELECT 1' if @s == 1;
-			my $cut = 1 + r(scalar(@s) - 1);
-			$sql .= "BEGIN;\n" . join(";\n", @s[ 0 .. $cut - 1 ]) . ";\nSAVEPOINT s;\n"
-			  . join(";\n", @s[ $cut .. $#s ]) . ";\nROLLBACK TO SAVEPOINT s;\n" . one_stmt($st) . ";\nCOMMIT;\n";
-		}
-		elsif ($y < 0.20)
-		{
-			my $gid = "fv170_${tag}_$t";
-			$sql .= "BEGIN;\n" . join(";\n", @s) . ";\nPREPARE TRANSACTION '$gid';\nCOMMIT PREPARED '$gid';\n";
-		}
-		elsif ($len == 1 && $y < 0.6)
-		{
-			$sql .= "$s[0];\n";
-		}
-		else
-		{
-			$sql .= "BEGIN;\n" . join(";\n", @s) . ";\nCOMMIT;\n";
-		}
+		$sql .= FlowviewTest::transaction_sql(\@s, sub { one_stmt($st) }, "fv170_${tag}_$t");
 		$sql .= "SELECT pg_sleep(0.01);\n" if $pause && rand() < 0.25;
 	}
 	return $sql;

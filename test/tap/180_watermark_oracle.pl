@@ -381,26 +381,7 @@ sub workload_sql
 		my $x = rand();
 		my $len = $x < 0.5 ? 1 + r(3) : $x < 0.85 ? 4 + r(7) : 11 + r(10);
 		my @s = map { one_stmt() } 1 .. $len;
-		my $y = rand();
-		if ($y < 0.08)
-		{
-			$sql .= "BEGIN;\n" . join(";\n", @s) . ";\nROLLBACK;\n";
-		}
-		elsif ($y < 0.16)
-		{
-			push @s, 'SELECT 1' if @s == 1;
-			my $cut = 1 + r(scalar(@s) - 1);
-			$sql .= "BEGIN;\n" . join(";\n", @s[ 0 .. $cut - 1 ]) . ";\nSAVEPOINT s;\n"
-			  . join(";\n", @s[ $cut .. $#s ]) . ";\nROLLBACK TO SAVEPOINT s;\n" . one_stmt() . ";\nCOMMIT;\n";
-		}
-		elsif ($len == 1 && $y < 0.6)
-		{
-			$sql .= "$s[0];\n";
-		}
-		else
-		{
-			$sql .= "BEGIN;\n" . join(";\n", @s) . ";\nCOMMIT;\n";
-		}
+		$sql .= FlowviewTest::transaction_sql(\@s, \&one_stmt);
 		$sql .= "SELECT pg_sleep(0.02);\n" if $pause && rand() < 0.3;
 	}
 	return $sql;

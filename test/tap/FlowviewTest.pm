@@ -174,4 +174,30 @@ sub event_workload
 	return;
 }
 
+#   my $sql = FlowviewTest::transaction_sql(\@statements, $one_more, $gid);
+#
+# the statements as one transaction of a seeded workload, chosen with rand():
+# rolled back (8%), with its second part rolled back to a savepoint and
+# $one_more->() run after it (8%), prepared and committed as $gid (4%, when
+# $gid is given), a lone statement in autocommit (about half of those of
+# one statement), else committed.  The SQL text, ending in a newline.
+sub transaction_sql
+{
+	my ($s, $one_more, $gid) = @_;
+	my @s = @$s;
+	my $y = rand();
+	return "BEGIN;\n" . join(";\n", @s) . ";\nROLLBACK;\n" if $y < 0.08;
+	if ($y < 0.16)
+	{
+		push @s, 'SELECT 1' if @s == 1;
+		my $cut = 1 + int(rand(scalar(@s) - 1));
+		return "BEGIN;\n" . join(";\n", @s[ 0 .. $cut - 1 ]) . ";\nSAVEPOINT s;\n"
+		  . join(";\n", @s[ $cut .. $#s ]) . ";\nROLLBACK TO SAVEPOINT s;\n" . $one_more->() . ";\nCOMMIT;\n";
+	}
+	return "BEGIN;\n" . join(";\n", @s) . ";\nPREPARE TRANSACTION '$gid';\nCOMMIT PREPARED '$gid';\n"
+	  if defined $gid && $y < 0.20;
+	return "$s[0];\n" if @s == 1 && $y < 0.6;
+	return "BEGIN;\n" . join(";\n", @s) . ";\nCOMMIT;\n";
+}
+
 1;
