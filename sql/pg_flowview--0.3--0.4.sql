@@ -68,7 +68,8 @@ ALTER TABLE flowview.view_catalog
 -- of closed windows.  NULL without a watermark.
 ALTER TABLE flowview.view_catalog
 	ADD COLUMN allowed_lateness interval,
-	ADD COLUMN late_sql text;
+	ADD COLUMN late_sql text,
+	ADD COLUMN closed_groups_sql text;
 
 -- flowview.freshness: window_lag, how far a sliding window's clock trails
 -- now() (NULL for other views)
@@ -555,6 +556,170 @@ SELECT c.view_oid::regclass AS view,
   LEFT JOIN pg_replication_slots s
          ON s.slot_name = 'pg_flowview_' || (SELECT oid FROM pg_database WHERE datname = current_database())
   LEFT JOIN pg_stat_replication_slots rs ON rs.slot_name = s.slot_name;
+
+-- Alerts when a window closes: create_alert(..., on_close => true) on a
+-- view with a watermark is evaluated once per group, when the watermark
+-- passes the end of its window (the groups from closed_groups_sql, run by
+-- the worker after the batch that moved the watermark), with the group's
+-- final values; a hit is an event that starts and ends at once (no state:
+-- a closed window does not change).  Other rules are evaluated on the
+-- groups a batch changes, as before.
+ALTER TABLE flowview.alert_catalog ADD COLUMN on_close boolean NOT NULL DEFAULT false;
+
+DROP FUNCTION flowview._add_alert(text, regclass, text, text);
+CREATE FUNCTION flowview._add_alert(name text, view regclass, condition text, channel text,
+                                    on_close boolean DEFAULT false) RETURNS void
+AS 'MODULE_PATHNAME', 'fv_add_alert' LANGUAGE C;
+REVOKE ALL ON FUNCTION flowview._add_alert(text, regclass, text, text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION flowview._add_alert(text, regclass, text, text, boolean) TO flowview_admin;
+
+DROP FUNCTION flowview.create_alert(text, regclass, text, text);
+CREATE FUNCTION flowview.create_alert(name text, view regclass, condition text,
+                                      channel text DEFAULT 'flowview_alert', on_close boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r flowview.view_catalog;
+BEGIN
+    IF name IS NULL OR view IS NULL OR condition IS NULL OR channel IS NULL OR on_close IS NULL THEN
+        RAISE EXCEPTION 'create_alert needs a name, a view, a condition, a channel and on_close'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF name = '' OR length(name) > 255 THEN
+        RAISE EXCEPTION 'an alert name must have 1 to 255 characters'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF channel = '' OR octet_length(channel) > 63 THEN
+        RAISE EXCEPTION 'invalid notification channel name "%"', channel
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A channel is an identifier of 1 to 63 bytes, as LISTEN takes it.';
+    END IF;
+    r := flowview._view(view);
+    IF NOT pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = view), 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of live view %', view
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF r.changed_groups_sql IS NULL THEN
+        RAISE EXCEPTION 'live view % cannot have alerts', view
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'A GROUP BY key of the view is not among its output columns, so its rows cannot name their group.',
+                  HINT = 'Recreate the view with every GROUP BY key in the select list.';
+    END IF;
+    IF on_close AND r.closed_groups_sql IS NULL THEN
+        RAISE EXCEPTION 'live view % has no windows that close', view
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Alerts on closing need a view with a watermark, created with allowed_lateness.';
+    END IF;
+    IF EXISTS (SELECT FROM flowview.alert_catalog a WHERE a.name = create_alert.name) THEN
+        RAISE EXCEPTION 'alert "%" already exists', name
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Drop it first with flowview.drop_alert(), or choose another name.';
+    END IF;
+    PERFORM flowview._add_alert(name, view, condition, channel, on_close);
+END $$;
+REVOKE ALL ON FUNCTION flowview.create_alert(text, regclass, text, text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION flowview.create_alert(text, regclass, text, text, boolean) TO flowview_admin;
+
+-- _fire_alerts(closing): the rules on closing for the groups whose window
+-- just closed, the others for the groups a batch changed
+DROP FUNCTION flowview._fire_alerts(regclass, jsonb, boolean);
+CREATE FUNCTION flowview._fire_alerts(v regclass, groups jsonb, truncated boolean DEFAULT false,
+                                      closing boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    a flowview.alert_catalog;
+    keys jsonb;
+    key_eq text;
+    key_match text;
+    key_present text;
+    res jsonb;
+    fired bigint;
+BEGIN
+    FOR a IN SELECT * FROM flowview.alert_catalog c WHERE c.view_oid = v AND c.on_close = closing ORDER BY c.id LOOP
+        keys := coalesce(groups, '[]');
+        IF truncated THEN
+            keys := keys || coalesce((SELECT jsonb_agg(s.group_key) FROM flowview.alert_state s
+                                       WHERE s.alert_id = a.id), '[]');
+        END IF;
+        CONTINUE WHEN jsonb_array_length(keys) = 0;
+        SELECT coalesce(string_agg(format('v.%1$I = (g.rec).%1$I', n), ' AND '), 'true'),
+               coalesce(string_agg(format('(v.%1$I = (g.rec).%1$I OR (v.%1$I IS NULL AND (g.rec).%1$I IS NULL))', n), ' AND '), 'true'),
+               coalesce(string_agg(format('(g.rec).%1$I IS NOT NULL', n), ' AND '), 'true')
+          INTO key_eq, key_match, key_present FROM jsonb_object_keys(keys->0) n;
+        BEGIN
+            res := flowview._alert_eval(a.owner, format($q$
+                WITH g (key, rec) AS (
+                    SELECT d.key, jsonb_populate_record(NULL::%1$s, d.key)
+                      FROM (SELECT DISTINCT e.key FROM jsonb_array_elements($1) AS e(key)) d
+                )
+                SELECT jsonb_agg(jsonb_build_object('key', x.key, 'values', x.vals, 'hit', coalesce(x.hit, false)))
+                  FROM (SELECT g.key, r.vals, r.hit FROM g
+                          LEFT JOIN LATERAL (SELECT to_jsonb(v) AS vals, (%2$s) AS hit
+                                               FROM %1$s AS v WHERE %3$s) r ON true
+                         WHERE %5$s
+                        UNION ALL
+                        SELECT g.key, r.vals, r.hit FROM g
+                          LEFT JOIN LATERAL (SELECT to_jsonb(v) AS vals, (%2$s) AS hit
+                                               FROM %1$s AS v WHERE %4$s) r ON true
+                         WHERE NOT (%5$s)) x$q$,
+                v, a.condition, key_eq, key_match, key_present), keys);
+
+            IF closing THEN
+                -- a closed window is final: an event that starts and ends at once
+                WITH r AS (
+                    SELECT * FROM jsonb_to_recordset(res) AS x(key jsonb, "values" jsonb, hit boolean)
+                ), started AS (
+                    INSERT INTO flowview.alert_events (alert_id, alert, view, group_key, group_values, fired_at, ended_at)
+                    SELECT a.id, a.name, v, r.key, r."values", t.at, t.at
+                      FROM r, (SELECT clock_timestamp() AS at) t WHERE r.hit
+                    RETURNING *
+                )
+                SELECT count(pg_notify(a.channel, flowview._alert_payload(st.id, st.alert, st.view,
+                                                                          st.group_key, st.group_values,
+                                                                          st.fired_at)))
+                  INTO fired
+                  FROM started st;
+            ELSE
+                WITH r AS (
+                    SELECT * FROM jsonb_to_recordset(res) AS x(key jsonb, "values" jsonb, hit boolean)
+                ), ended AS (
+                    DELETE FROM flowview.alert_state s USING r
+                     WHERE s.alert_id = a.id AND s.group_key = r.key AND NOT r.hit
+                    RETURNING s.event_id
+                ), closed AS (
+                    UPDATE flowview.alert_events e SET ended_at = clock_timestamp()
+                      FROM ended WHERE e.id = ended.event_id
+                ), started AS (
+                    INSERT INTO flowview.alert_events (alert_id, alert, view, group_key, group_values, fired_at)
+                    SELECT a.id, a.name, v, r.key, r."values", clock_timestamp()
+                      FROM r
+                     WHERE r.hit
+                       AND NOT EXISTS (SELECT FROM flowview.alert_state s
+                                        WHERE s.alert_id = a.id AND s.group_key = r.key)
+                    RETURNING *
+                ), opened AS (
+                    INSERT INTO flowview.alert_state (alert_id, group_key, event_id)
+                    SELECT alert_id, group_key, id FROM started
+                )
+                SELECT count(pg_notify(a.channel, flowview._alert_payload(st.id, st.alert, st.view,
+                                                                          st.group_key, st.group_values,
+                                                                          st.fired_at)))
+                  INTO fired
+                  FROM started st;
+            END IF;
+
+            IF a.last_error IS NOT NULL THEN
+                UPDATE flowview.alert_catalog SET last_error = NULL, last_error_at = NULL WHERE id = a.id;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            UPDATE flowview.alert_catalog SET last_error = SQLERRM, last_error_at = clock_timestamp()
+             WHERE id = a.id;
+            RAISE WARNING 'pg_flowview: alert "%" on live view % could not be evaluated: %', a.name, v, SQLERRM;
+        END;
+    END LOOP;
+END $$;
+REVOKE EXECUTE ON FUNCTION flowview._fire_alerts(regclass, jsonb, boolean, boolean) FROM PUBLIC;
 
 -- ==== end of watermarks ====
 

@@ -93,15 +93,27 @@ DELETE FROM wm_ev WHERE id = 4;
 UPDATE wm_ev SET x = x + 100 WHERE id = 5;
 UPDATE wm_ev SET ts = '2026-01-01 00:19:50+00' WHERE id = 6;
 SELECT flowview.wait_for_freshness(NULL, '60 s');
-SELECT view, sign, event_time, watermark, row_data FROM flowview.late_rows ORDER BY view::text, id;
+SELECT view, sign, event_time, watermark, row_data FROM flowview.late_rows ORDER BY view::text, event_time, sign, row_data::text;
 SELECT s.view, s.late_rows FROM flowview.stats s JOIN wm_defs d ON d.name = s.view::text ORDER BY 1;
 SELECT * FROM wm_diff() ORDER BY 1, 2, 3;
 -- late rows and watermarks are what the view says about them
 SELECT * FROM wm_minute WHERE minute IN ('2026-01-01 00:05:00+00', '2026-01-01 00:19:00+00') ORDER BY 1, 2;
+-- alerts when a window closes: evaluated once per group as the watermark
+-- passes its window's end, with its final values (an event that starts and
+-- ends at once); the other rules on the groups batches change
+SELECT flowview.create_alert('wm_closed', 'wm_minute', 'n >= 2', 'wm_channel', on_close => true);
+SELECT flowview.create_alert('wm_changed', 'wm_minute', 'n >= 100');
+SELECT pg_sleep(0.6);   -- the worker reads its rules at most every 250 ms
 -- the stream moves on: the watermark follows (never back), and a row of a
 -- window that was open before is now late
 INSERT INTO wm_ev VALUES (104, 'a', '2026-01-01 01:00:00+00', 1004);
 SELECT flowview.wait_for_freshness(NULL, '60 s');
+-- the windows that closed (ending after 00:18, at or before 00:58) with two
+-- rows or more
+SELECT alert, group_key, group_values->>'n' AS n, fired_at = ended_at AS final
+  FROM flowview.alert_events WHERE alert IN ('wm_closed', 'wm_changed') ORDER BY alert, group_key::text;
+SELECT count(*) AS closed_windows_with_two FROM wm_minute
+ WHERE minute + interval '1 minute' > '2026-01-01 00:18:00+00' AND minute + interval '1 minute' <= '2026-01-01 00:58:00+00' AND n >= 2;
 INSERT INTO wm_ev VALUES (105, 'b', '2026-01-01 00:19:40+00', 1005), (106, 'a', '2026-01-01 00:00:00+00', 1006);
 SELECT flowview.wait_for_freshness(NULL, '60 s');
 SELECT v.view, v.watermark FROM flowview.views v JOIN wm_defs d ON d.name = v.view::text ORDER BY 1;
@@ -131,6 +143,10 @@ SELECT flowview.create_view('wm_bad', $$SELECT date_trunc('minute', ts) AS m, co
 SELECT flowview.create_view('wm_bad', $$SELECT count(*) FROM wm_ev$$, allowed_lateness => '1 minute');
 SELECT flowview.create_view('wm_bad', $$SELECT date_trunc('hour', minute) AS h, sum(n) AS n FROM wm_minute GROUP BY 1$$, allowed_lateness => '1 minute');
 SELECT flowview.alter_view('wm_minute', $$SELECT date_trunc('minute', ts) AS minute, k, count(*) AS n FROM wm_ev GROUP BY 1, 2$$);
+SELECT flowview.create_alert('wm_bad', 'wm_minute', 'n > 1', 'c', on_close => NULL);
+SELECT flowview.create_view('wm_plain', $$SELECT k, count(*) AS n FROM wm_ev GROUP BY k$$);
+SELECT flowview.create_alert('wm_bad', 'wm_plain', 'n > 1', 'c', on_close => true);
+SELECT flowview.drop_view('wm_plain');
 \set ON_ERROR_STOP 1
 -- a rollup over a view with a watermark follows what it applies
 SELECT flowview.create_view('wm_hour', $$SELECT date_trunc('hour', minute) AS hour, sum(n) AS n FROM wm_minute GROUP BY 1$$);

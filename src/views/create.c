@@ -1837,6 +1837,44 @@ late_statement(ViewSql *vs, const char *base_where)
 					base_where ? " AND " : "", vs->window_end, vs->store);
 }
 
+/*
+ * closed_groups_sql: the groups whose window the last batch closed (its end
+ * after $1, the watermark before the batch, and at or before the watermark
+ * now), as the jsonb array of their keys that flowview._fire_alerts takes,
+ * for the alerts evaluated when a window closes.  Through the window key's
+ * index (created with the watermark).  NULL when a key is not an output
+ * column (the rows could not name their group).
+ */
+static char *
+closed_groups_statement(ViewSql *vs, int wkey, Oid wtype, const char *length)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	const char *cast = wtype == TIMESTAMPTZOID ? "pg_catalog.timestamptz" : "pg_catalog.timestamp";
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(");
+	foreach(lc, vs->def->groupkeys)
+	{
+		int			k = foreach_current_index(lc);
+		ListCell   *oc;
+		FvOutput   *out = NULL;
+
+		if (((FvGroupKey *) lfirst(lc))->image)
+			continue;
+		foreach(oc, vs->def->outputs)
+			if (!((FvOutput *) lfirst(oc))->is_agg && ((FvOutput *) lfirst(oc))->index == k)
+				out = lfirst(oc);
+		if (out == NULL)
+			return NULL;
+		appendStringInfo(&buf, "%s%s, o.g%d", k > 0 ? ", " : "", quote_literal_cstr(out->name), k + 1);
+	}
+	appendStringInfo(&buf, ")) FROM %s o WHERE o.g%d OPERATOR(pg_catalog.>) ($1 OPERATOR(pg_catalog.-) %s::pg_catalog.interval)::%s"
+					 " AND o.g%d OPERATOR(pg_catalog.<=) ((SELECT w FROM %s_w) OPERATOR(pg_catalog.-) %s::pg_catalog.interval)::%s",
+					 vs->out, wkey, quote_literal_cstr(length), cast, wkey, vs->store, quote_literal_cstr(length), cast);
+	return buf.data;
+}
+
 /* W moves on to the latest event time of rows arriving, less the lateness, never back */
 static char *
 watermark_statement(ViewSql *vs, const char *from, const char *where, Datum lateness)
@@ -2173,11 +2211,29 @@ build_view(FvViewDef *def, const char *query, const char *minmax, const char *tz
 	}
 	if (late)
 	{
-		Oid			ltypes[2] = {INTERVALOID, TEXTOID};
-		Datum		lvalues[2] = {lateness, CStringGetTextDatum(late)};
+		Oid			ltypes[3] = {INTERVALOID, TEXTOID, TEXTOID};
+		int			k = 0;
+		FvGroupKey *gk = NULL;
+		char	   *closed;
+		Datum		lvalues[3];
 
-		if (SPI_execute_with_args(psprintf("UPDATE flowview.view_catalog SET allowed_lateness = $1, late_sql = $2 WHERE id = %d", vs.id),
-								  2, ltypes, lvalues, NULL, false, 0) != SPI_OK_UPDATE)
+		foreach(lc, vs.def->groupkeys)
+			if (((FvGroupKey *) lfirst(lc))->expr == wkey)
+			{
+				gk = lfirst(lc);
+				k = foreach_current_index(lc) + 1;
+			}
+		closed = closed_groups_statement(&vs, k, gk->type, length);
+		lvalues[0] = lateness;
+		lvalues[1] = CStringGetTextDatum(late);
+		lvalues[2] = closed ? CStringGetTextDatum(closed) : (Datum) 0;
+
+		/* the closed windows' groups, for alerts on closing */
+		if (k > 1 || vs.hashed)
+			fv_spi_run(psprintf("CREATE INDEX ON %s (g%d)", vs.store, k));
+		if (SPI_execute_with_args(psprintf("UPDATE flowview.view_catalog SET allowed_lateness = $1, late_sql = $2,"
+										   " closed_groups_sql = $3 WHERE id = %d", vs.id),
+								  3, ltypes, lvalues, closed ? NULL : "  n", false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "pg_flowview: could not record the watermark in the catalog");
 	}
 	if (vs.retain_key > 0)

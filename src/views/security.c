@@ -703,6 +703,11 @@ fv_add_alert(PG_FUNCTION_ARGS)
 	if (SPI_execute_with_args("INSERT INTO flowview.alert_catalog (name, view_oid, condition, channel, owner)"
 							  " VALUES ($1, $2, $3, $4, $5)", 5, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "pg_flowview: could not record the alert");
+	/* 0.4: a rule evaluated when a window of the view closes (views/create.c) */
+	if (PG_NARGS() > 4 && !PG_ARGISNULL(4) && PG_GETARG_BOOL(4) &&
+		SPI_execute_with_args("UPDATE flowview.alert_catalog SET on_close = true WHERE name = $1",
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "pg_flowview: could not record the alert");
 	SPI_finish();
 	fv_restore_user(&saved);
 	PG_RETURN_VOID();

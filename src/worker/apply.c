@@ -748,6 +748,36 @@ late_rows(FvLiveView *v)
 	return isnull ? (Datum) 0 : datumCopy(rows, false, -1);
 }
 
+/* the watermark before the batch (as the view's owner) */
+static Datum
+read_watermark(FvLiveView *v)
+{
+	bool		isnull = true;
+	Datum		w = (Datum) 0;
+
+	fv_spi_run(psprintf("SELECT w FROM %s_w", (char *) linitial(v->storage_tables)));
+	if (SPI_processed == 1)
+		w = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? (Datum) 0 : w;	/* (a timestamptz: by value) */
+}
+
+/* the groups whose window closed since watermark w, as jsonb keys, or 0 */
+static Datum
+closed_groups(FvLiveView *v, Datum w)
+{
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		vals[1] = {w};
+	bool		isnull = true;
+	Datum		groups = (Datum) 0;
+
+	/* not read-only: a snapshot that sees the statements just run */
+	if (SPI_execute_with_args(v->closed_groups_sql, 1, types, vals, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "pg_flowview: could not read the closed windows of live view %d", v->id);
+	if (SPI_processed == 1)
+		groups = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? (Datum) 0 : datumCopy(groups, false, -1);
+}
+
 /* ... recorded in the dead-letter table, by the worker, in the batch's transaction */
 static void
 record_late_rows(FvLiveView *v, Datum rows, XLogRecPtr end)
@@ -921,6 +951,8 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 				Datum		changed = (Datum) 0;
 				bool		no_changed = true;
 				Datum		late = (Datum) 0;
+				Datum		watermark = (Datum) 0;
+				Datum		closed = (Datum) 0;
 
 				/* as the view's owner (runas.c); the alerts as their owners */
 				fv_runas_begin(&ra, fv_view_runas_role(v->id), FV_RUNAS_STORAGE, v->time_zone);
@@ -950,6 +982,8 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 				/* a watermark: the rows of closed windows, not applied below */
 				if (v->late_sql != NULL)
 					late = late_rows(v);
+				if (v->closed_groups_sql != NULL)
+					watermark = read_watermark(v);
 				/* rollups over this view: its changed groups' rows before */
 				if (v->downstream != NIL)
 				{
@@ -996,6 +1030,9 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 				/* ... and after */
 				if (v->downstream != NIL)
 					upstream_images(v, 1, truncated, changed, no_changed);
+				/* the groups whose windows the watermark's move closed */
+				if (watermark != (Datum) 0)
+					closed = closed_groups(v, watermark);
 				if (v->has_alerts && v->changed_groups_sql != NULL)
 				{
 					/* the view's expressions over the batch: as its owner too */
@@ -1010,6 +1047,16 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 				fv_runas_end(&ra);
 				if (late != (Datum) 0)
 					record_late_rows(v, late, end);
+				if (closed != (Datum) 0)
+				{
+					Oid			ctypes[2] = {OIDOID, JSONBOID};
+					Datum		cvals[2] = {ObjectIdGetDatum(v->view_oid), closed};
+
+					set_time_zone(v->time_zone);	/* the values the events record */
+					if (SPI_execute_with_args("SELECT flowview._fire_alerts($1::pg_catalog.regclass, $2, false, true)",
+											  2, ctypes, cvals, NULL, false, 0) < 0)
+						elog(ERROR, "pg_flowview: could not fire the alerts of live view %d", v->id);
+				}
 				if (snap_used)
 					fv_check_storage(src);
 				if (v->has_alerts && v->changed_groups_sql != NULL)

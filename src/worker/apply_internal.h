@@ -94,6 +94,8 @@ typedef struct FvLiveView
 	List	   *advance_sql;	/* and the statements that apply them */
 	char	   *late_sql;		/* a watermark: the batch's rows of closed
 								 * windows (views/create.c), else NULL */
+	char	   *closed_groups_sql;	/* and the groups whose windows a batch
+									 * closed, when alerts are evaluated then */
 	bool		rescan;			/* minmax 'rescan': min/max re-read from the source */
 	uint32		advance_sql_hash;	/* of both (kept plans, as apply_sql_hash) */
 	bool		has_alerts;

@@ -216,7 +216,9 @@ fv_load_sources(bool *extension)
 							 fv_sql_version() >= 4 ? "join_sources::pg_catalog.oid[], join_source_columns, join_delta_sql, retain_sql,"
 							 " window_sql, advance_sql"
 							 : "NULL::pg_catalog.oid[], NULL::text[], NULL::text, NULL::text[], NULL::text, NULL::text[]",
-							 fv_sql_version() >= 4 ? "upstream_keys, late_sql" : "NULL::text[], NULL::text",
+							 fv_sql_version() >= 4 ? "upstream_keys, late_sql, CASE WHEN EXISTS (SELECT FROM flowview.alert_catalog a"
+							 " WHERE a.view_oid = c.view_oid AND a.on_close) THEN closed_groups_sql END"
+							 : "NULL::text[], NULL::text, NULL::text",
 							 restore_aware ? " AND NOT EXISTS (SELECT FROM flowview.restores r WHERE r.view_id = c.id)" : ""),
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "pg_flowview: could not read flowview.view_catalog");
@@ -279,6 +281,7 @@ fv_load_sources(bool *extension)
 		}
 		v->rescan = DatumGetBool(SPI_getbinval(t, d, 21, &isnull));
 		v->late_sql = SPI_getvalue(t, d, 23);
+		v->closed_groups_sql = SPI_getvalue(t, d, 24);
 		v->window_sql = SPI_getvalue(t, d, 19);
 		if (v->window_sql != NULL)
 		{

@@ -10,8 +10,8 @@ SELECT flowview.create_view('tap_al_v', $$SELECT k, count(*) AS n, sum(v) AS tot
 SELECT flowview.wait_for_freshness(NULL, '60 s');
 SELECT plan(35);
 
-SELECT has_function('flowview', 'create_alert', ARRAY['text', 'regclass', 'text', 'text'],
-    'create_alert(text, regclass, text, text)');
+SELECT has_function('flowview', 'create_alert', ARRAY['text', 'regclass', 'text', 'text', 'boolean'],
+    'create_alert(text, regclass, text, text, boolean)');
 SELECT has_function('flowview', 'drop_alert', ARRAY['text', 'boolean'], 'drop_alert(text, boolean)');
 SELECT has_view('flowview', 'alerts', 'flowview.alerts view');
 SELECT has_table('flowview', 'alert_events', 'flowview.alert_events table');
