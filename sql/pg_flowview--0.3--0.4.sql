@@ -426,14 +426,18 @@ UPDATE flowview.view_catalog
 ALTER TABLE flowview.view_catalog ADD COLUMN upstream_keys text[];
 
 -- drop_view(view, cascade): a live view read by other live views is dropped
--- only with cascade => true, which drops them (and any other view over it)
--- too, as DROP VIEW ... CASCADE does.
+-- only with cascade => true, which drops those live views first (and the
+-- ones over them).  Nothing else is cascaded: another object that depends on
+-- the view (a plain view over it, which may be another role's) still makes
+-- the DROP fail, as DROP VIEW without CASCADE does; this function runs with
+-- the extension owner's rights and must not drop what its caller could not.
 DROP FUNCTION flowview.drop_view(regclass);
 CREATE FUNCTION flowview.drop_view(name regclass, "cascade" boolean DEFAULT false) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r flowview.view_catalog := flowview._view(name);
     over text;
+    d regclass;
 BEGIN
     IF "cascade" IS NULL THEN
         RAISE EXCEPTION 'cascade must be true or false, not NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -446,8 +450,12 @@ BEGIN
                   DETAIL = format('Live views over it: %s.', over),
                   HINT = 'Drop them first, or use flowview.drop_view(view, cascade => true) to drop them too.';
     END IF;
+    FOR d IN SELECT c.view_oid FROM flowview.view_catalog c
+              WHERE c.source_oid = r.view_oid AND c.upstream_keys IS NOT NULL ORDER BY c.id LOOP
+        PERFORM flowview.drop_view(d, true);
+    END LOOP;
     -- the sql_drop event trigger (flowview._on_drop) removes storage and catalog entries
-    EXECUTE format('DROP VIEW %s%s', name, CASE WHEN "cascade" THEN ' CASCADE' ELSE '' END);
+    EXECUTE format('DROP VIEW %s', name);
 END $$;
 REVOKE ALL ON FUNCTION flowview.drop_view(regclass, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION flowview.drop_view(regclass, boolean) TO flowview_admin;

@@ -191,7 +191,12 @@ DROP SCHEMA ru_s;
 REVOKE SELECT ON ru_orders FROM ru_admin;
 DROP ROLE ru_admin;
 
--- drop_view with cascade drops the levels above
+-- drop_view with cascade drops the live views above, nothing else: a plain
+-- view over a level (ru_levels) still blocks it, as with DROP VIEW
+\set ON_ERROR_STOP 0
+SELECT flowview.drop_view('ru_h', cascade => true);
+\set ON_ERROR_STOP 1
+DROP VIEW ru_levels;
 SELECT flowview.drop_view('ru_h', cascade => true);
 SELECT v.view FROM flowview.views v WHERE v.view::text LIKE 'ru\_%' ORDER BY 1;
 SELECT count(*) AS views_left FROM flowview.view_catalog c JOIN pg_class k ON k.oid = c.view_oid WHERE k.relname LIKE 'ru\_%';
