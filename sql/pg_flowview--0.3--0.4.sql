@@ -517,12 +517,17 @@ CREATE TABLE flowview.late_row_log (
     recorded_at timestamptz NOT NULL DEFAULT now());
 CREATE INDEX ON flowview.late_row_log (view_id, id);
 REVOKE ALL ON flowview.late_row_log FROM PUBLIC;
-GRANT SELECT ON flowview.late_row_log TO flowview_admin;
 
--- the dead-letter table as users read it, with the view's name
-CREATE VIEW flowview.late_rows WITH (security_invoker = true) AS
+-- the dead-letter table as users read it, with the view's name: the rows
+-- are source rows, so each view's only for its owner (who could read those
+-- columns to create it) and the owner's members; superusers see all.  Read
+-- with the extension owner's rights (the log has no grants), filtered.
+CREATE VIEW flowview.late_rows WITH (security_barrier = true) AS
 SELECT l.id, c.view_oid::regclass AS view, l.row_data, l.sign, l.event_time, l.watermark, l.xid, l.lsn, l.recorded_at
-  FROM flowview.late_row_log l JOIN flowview.view_catalog c ON c.id = l.view_id;
+  FROM flowview.late_row_log l
+  JOIN flowview.view_catalog c ON c.id = l.view_id
+  JOIN pg_catalog.pg_class k ON k.oid = c.view_oid
+ WHERE pg_catalog.pg_has_role(current_user, k.relowner, 'USAGE');
 REVOKE ALL ON flowview.late_rows FROM PUBLIC;
 GRANT SELECT ON flowview.late_rows TO flowview_admin;
 

@@ -163,6 +163,16 @@ SELECT count(*) FROM flowview.late_rows;
 SELECT count(*) >= 0 AS stats_readable FROM flowview.stats;
 RESET ROLE;
 DROP ROLE wm_reader;
+-- an admin sees the late rows of its own views only
+CREATE ROLE wm_admin IN ROLE flowview_admin;
+SET ROLE wm_admin;
+SELECT count(*) AS late_rows_of_others FROM flowview.late_rows;
+\set ON_ERROR_STOP 0
+SELECT count(*) FROM flowview.late_row_log;
+\set ON_ERROR_STOP 1
+RESET ROLE;
+SELECT count(*) > 0 AS superuser_sees_them FROM flowview.late_rows;
+DROP ROLE wm_admin;
 -- dropping a view drops its late rows
 SELECT count(*) > 0 AS had_late_rows FROM flowview.late_rows WHERE view = 'wm_minute'::regclass;
 SELECT flowview.drop_view('wm_minute');
