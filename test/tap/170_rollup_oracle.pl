@@ -310,15 +310,9 @@ sub start_writers
 	$st{maxid} = maxid();
 	my $bench_maxid = $st{maxid};
 	append_to_file("$dir/work_$tag.sql", workload_sql(\%st, $txns, $tag, 1));
-	my %w = (tag => $tag);
-	$w{psql} = IPC::Run::start([ 'psql', '-X', '-q', '-d', $node->connstr('postgres'), '-f', "$dir/work_$tag.sql" ],
-		'<', '/dev/null', '>', "$dir/work_$tag.out", '2>', "$dir/work_$tag.err");
-	$w{bench} = IPC::Run::start(
-		[ 'pgbench', '-n', '-c', '2', '-j', '2', '-T', $seconds, '-R', '200', '--max-tries=20',
-			'--random-seed=' . ($seed + $n), '-D', "maxid=$bench_maxid", @bench_files,
-			'-h', $node->host, '-p', $node->port, 'postgres' ],
-		'<', '/dev/null', '>', "$dir/bench_$tag.out", '2>', "$dir/bench_$tag.err");
-	return \%w;
+	return FlowviewTest::start_writers($node, $dir, $tag, [],
+		'-n', '-c', '2', '-j', '2', '-T', $seconds, '-R', '200', '--max-tries=20',
+		'--random-seed=' . ($seed + $n), '-D', "maxid=$bench_maxid", @bench_files);
 }
 
 sub writing
@@ -327,22 +321,13 @@ sub writing
 	return scalar grep { $_->pumpable } ($w->{psql}, $w->{bench});
 }
 
+# a transaction of the workload may lose a deadlock against pgbench's (and
+# then its COMMIT PREPARED finds nothing); nothing else may fail
 sub finish_writers
 {
 	my ($w, $crashed) = @_;
-	my $tag = $w->{tag};
-	my $psql_ok = eval { $w->{psql}->finish };
-	my $bench_ok = eval { $w->{bench}->finish };
-	return if $crashed;    # they lost their connections
-	ok($bench_ok, "$tag: pgbench ran") or diag(slurp_file("$dir/bench_$tag.err"));
-	my $out = slurp_file("$dir/bench_$tag.out");
-	note("$tag: pgbench: " . ($out =~ /(number of transactions actually processed: \d+)/ ? $1 : $out));
-	ok($psql_ok, "$tag: the workload ran");
-	# a transaction of the workload may lose a deadlock against pgbench's
-	# (and then its COMMIT PREPARED finds nothing); nothing else may fail
-	my @errors = grep { /ERROR/ && !/deadlock detected|current transaction is aborted|prepared transaction with identifier "fv170_/ }
-	  split /\n/, slurp_file("$dir/work_$tag.err");
-	is(join("\n", @errors), '', "$tag: the workload had no unexpected error");
+	FlowviewTest::finish_writers($w, $crashed,
+		qr/deadlock detected|current transaction is aborted|prepared transaction with identifier "fv170_/);
 	return;
 }
 

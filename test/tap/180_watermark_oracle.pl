@@ -411,29 +411,15 @@ sub start_writers
 	my ($tag, $txns, $seconds) = @_;
 	read_maxid();
 	append_to_file("$dir/work_$tag.sql", workload_sql($txns, 1));
-	my %w = (tag => $tag);
-	$w{psql} = IPC::Run::start([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=0', '-d', $node->connstr('postgres'), '-f', "$dir/work_$tag.sql" ],
-		'<', '/dev/null', '>', "$dir/work_$tag.out", '2>', "$dir/work_$tag.err");
-	$w{bench} = IPC::Run::start(
-		[ 'pgbench', '-n', '-c', '2', '-j', '2', '-T', $seconds, '-R', '150', "--random-seed=$seed",
-			'-f', "$dir/bench_insert.sql", '-h', $node->host, '-p', $node->port, 'postgres' ],
-		'<', '/dev/null', '>', "$dir/bench_$tag.out", '2>', "$dir/bench_$tag.err");
-	return \%w;
+	return FlowviewTest::start_writers($node, $dir, $tag, [ '-v', 'ON_ERROR_STOP=0' ],
+		'-n', '-c', '2', '-j', '2', '-T', $seconds, '-R', '150', "--random-seed=$seed",
+		'-f', "$dir/bench_insert.sql");
 }
 
 sub finish_writers
 {
 	my ($w, $crashed) = @_;
-	my $tag = $w->{tag};
-	my $psql_ok = eval { $w->{psql}->finish };
-	my $bench_ok = eval { $w->{bench}->finish };
-	return if $crashed;    # they lost their connections
-	ok($bench_ok, "$tag: pgbench ran") or diag(slurp_file("$dir/bench_$tag.err"));
-	my $out = slurp_file("$dir/bench_$tag.out");
-	note("$tag: pgbench: " . ($out =~ /(number of transactions actually processed: \d+)/ ? $1 : $out));
-	ok($psql_ok, "$tag: the workload ran");
-	my @errors = grep { /ERROR/ } split /\n/, slurp_file("$dir/work_$tag.err");
-	is(join("\n", @errors), '', "$tag: the workload had no error");
+	FlowviewTest::finish_writers($w, $crashed, undef);
 	return;
 }
 

@@ -522,30 +522,16 @@ sub start_writers
 	my ($tag, $n) = @_;
 	read_maxids();
 	append_to_file("$dir/work_$tag.sql", workload_sql($n, $tag, 1));
-	my %w = (tag => $tag);
-	$w{psql} = IPC::Run::start([ 'psql', '-X', '-q', '-d', $node->connstr('postgres'), '-f', "$dir/work_$tag.sql" ],
-		'<', '/dev/null', '>', "$dir/work_$tag.out", '2>', "$dir/work_$tag.err");
-	$w{bench} = IPC::Run::start(
-		[ 'pgbench', '-n', '-c', '2', '-j', '2', '-T', '3', '-R', '300', '--random-seed=' . ($seed + $clock),
-			'-D', "clock=$clock", @bench_files, '-h', $node->host, '-p', $node->port, 'postgres' ],
-		'<', '/dev/null', '>', "$dir/bench_$tag.out", '2>', "$dir/bench_$tag.err");
-	return \%w;
+	return FlowviewTest::start_writers($node, $dir, $tag, [],
+		'-n', '-c', '2', '-j', '2', '-T', '3', '-R', '300', '--random-seed=' . ($seed + $clock),
+		'-D', "clock=$clock", @bench_files);
 }
 
 sub finish_writers
 {
 	my ($w, $crashed) = @_;
-	my $tag = $w->{tag};
-	my $psql_ok = eval { $w->{psql}->finish };
-	my $bench_ok = eval { $w->{bench}->finish };
-	return if $crashed;
-	ok($bench_ok, "$tag: pgbench ran") or diag(slurp_file("$dir/bench_$tag.err"));
-	my $out = slurp_file("$dir/bench_$tag.out");
-	note("$tag: pgbench: " . ($out =~ /(number of transactions actually processed: \d+)/ ? $1 : $out));
-	ok($psql_ok, "$tag: the workload ran");
-	my @errors = grep { /ERROR/ && !/deadlock detected|current transaction is aborted|prepared transaction with identifier "fv190_/ }
-	  split /\n/, slurp_file("$dir/work_$tag.err");
-	is(join("\n", @errors), '', "$tag: the workload had no unexpected error");
+	FlowviewTest::finish_writers($w, $crashed,
+		qr/deadlock detected|current transaction is aborted|prepared transaction with identifier "fv190_/);
 	return;
 }
 

@@ -200,4 +200,42 @@ sub transaction_sql
 	return "BEGIN;\n" . join(";\n", @s) . ";\nCOMMIT;\n";
 }
 
+#   my $w = FlowviewTest::start_writers($node, $dir, $tag, \@psql_options, @pgbench_arguments);
+#   FlowviewTest::finish_writers($w, $crashed, $tolerated);
+#
+# a round's writers in the background: psql running $dir/work_$tag.sql (the
+# caller wrote it) and pgbench with the given arguments, against database
+# postgres of $node, their output in $dir.  finish_writers waits for both;
+# unless $crashed (they lost their connections), checks that pgbench ran,
+# that psql did, and that its errors all match $tolerated (a regex; undef:
+# none may occur).
+sub start_writers
+{
+	my ($node, $dir, $tag, $psql_options, @pgbench) = @_;
+	my %w = (tag => $tag, dir => $dir);
+	$w{psql} = IPC::Run::start([ 'psql', '-X', '-q', @$psql_options, '-d', $node->connstr('postgres'),
+			'-f', "$dir/work_$tag.sql" ],
+		'<', '/dev/null', '>', "$dir/work_$tag.out", '2>', "$dir/work_$tag.err");
+	$w{bench} = IPC::Run::start([ 'pgbench', @pgbench, '-h', $node->host, '-p', $node->port, 'postgres' ],
+		'<', '/dev/null', '>', "$dir/bench_$tag.out", '2>', "$dir/bench_$tag.err");
+	return \%w;
+}
+
+sub finish_writers
+{
+	my ($w, $crashed, $tolerated) = @_;
+	my ($tag, $dir) = ($w->{tag}, $w->{dir});
+	my $psql_ok = eval { $w->{psql}->finish };
+	my $bench_ok = eval { $w->{bench}->finish };
+	return if $crashed;
+	Test::More::ok($bench_ok, "$tag: pgbench ran") or Test::More::diag(PostgreSQL::Test::Utils::slurp_file("$dir/bench_$tag.err"));
+	my $out = PostgreSQL::Test::Utils::slurp_file("$dir/bench_$tag.out");
+	Test::More::note("$tag: pgbench: " . ($out =~ /(number of transactions actually processed: \d+)/ ? $1 : $out));
+	Test::More::ok($psql_ok, "$tag: the workload ran");
+	my @errors = grep { /ERROR/ && !(defined $tolerated && /$tolerated/) }
+	  split /\n/, PostgreSQL::Test::Utils::slurp_file("$dir/work_$tag.err");
+	Test::More::is(join("\n", @errors), '', "$tag: the workload had no unexpected error");
+	return;
+}
+
 1;
