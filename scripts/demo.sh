@@ -46,6 +46,9 @@ DEMO_OPTIONS=(
 )
 DEMO_VIEW=orders_by_status
 DEMO_VIEW_QUERY="SELECT status, count(*) AS orders, sum(total) AS revenue, max(total) AS biggest FROM orders GROUP BY status"
+# a rollup: a live view over the live view, kept in the same transaction
+DEMO_ROLLUP=orders_summary
+DEMO_ROLLUP_QUERY="SELECT count(*) AS statuses, sum(orders) AS orders, sum(revenue) AS revenue, max(biggest) AS biggest FROM $DEMO_VIEW"
 
 # ----------------------------------------------------------------------------
 # Presentation
@@ -275,6 +278,8 @@ show_view() {
 	ms=$((($(date +%s%N) - t0) / 1000000))
 	line=$(q "SELECT string_agg(status || ' ' || orders || ' (' || revenue || ')', '  ' ORDER BY status) FROM $DEMO_VIEW")
 	info "${C_BOLD}view${C_RESET} $DEMO_VIEW  ${line:-(no orders)}  ${C_DIM}(fresh after ${ms} ms)${C_RESET}"
+	line=$(q "SELECT coalesce(orders, 0) || ' orders, revenue ' || coalesce(revenue, 0) FROM $DEMO_ROLLUP")
+	info "${C_BOLD}view${C_RESET} $DEMO_ROLLUP  $line  ${C_DIM}(the rollup, in the same transaction)${C_RESET}"
 }
 
 # step "WHAT" SQL: narrate, show and run SQL, wait for its changes to stream
@@ -348,12 +353,14 @@ section_cluster() {
 		);
 		CREATE TABLE import_staging (sku text, qty int);
 		SELECT flowview.create_view('$DEMO_VIEW', \$q\$$DEMO_VIEW_QUERY\$q\$);
+		SELECT flowview.create_view('$DEMO_ROLLUP', \$q\$$DEMO_ROLLUP_QUERY\$q\$);
 		SELECT pg_create_logical_replication_slot('$DEMO_SLOT', 'pg_flowview');
 		SELECT pg_create_logical_replication_slot('$DEMO_DBZ_SLOT', 'pg_flowview');
 	"
 	ok "database $DEMO_DB: extension pg_flowview, tables customers, orders (REPLICA IDENTITY FULL), order_items, import_staging"
 	ok "logical slots $DEMO_SLOT (streamed live) and $DEMO_DBZ_SLOT (read at the end), plugin pg_flowview"
 	ok "live view $DEMO_VIEW: $DEMO_VIEW_QUERY"
+	ok "live view $DEMO_ROLLUP, a rollup over it: $DEMO_ROLLUP_QUERY"
 }
 
 section_stream() {
@@ -500,6 +507,12 @@ section_summary() {
 		ok "the live view $DEMO_VIEW equals its query"
 	else
 		bad "the live view $DEMO_VIEW differs from its query"; failures=$((failures + 1))
+	fi
+	if [ "$(q "SELECT count(*) FROM (SELECT * FROM $DEMO_ROLLUP EXCEPT ALL $DEMO_ROLLUP_QUERY) a") $(q "SELECT count(*) FROM ($DEMO_ROLLUP_QUERY EXCEPT ALL SELECT * FROM $DEMO_ROLLUP) b")" = "0 0" ] &&
+		[ "$(q "SELECT (SELECT orders FROM $DEMO_ROLLUP) = (SELECT count(*) FROM orders)")" = t ]; then
+		ok "the rollup $DEMO_ROLLUP equals its query over $DEMO_VIEW, and counts every order"
+	else
+		bad "the rollup $DEMO_ROLLUP differs from its query"; failures=$((failures + 1))
 	fi
 	if grep -q 'broken widget' "$DEMO_RAW"; then
 		bad "the line rolled back to a savepoint is in the stream"; failures=$((failures + 1))
