@@ -748,6 +748,25 @@ late_rows(FvLiveView *v)
 	return isnull ? (Datum) 0 : datumCopy(rows, false, -1);
 }
 
+/*
+ * The view's alert rules (as the worker: _fire_alerts evaluates each as its
+ * owner): those on changes for the groups a batch changed, or with closing
+ * those on closing for the groups whose windows it closed.  The closing
+ * call passes four arguments, which only 0.4's SQL objects take.
+ */
+static void
+fire_alerts(FvLiveView *v, Datum groups, bool no_groups, bool truncated, bool closing)
+{
+	Oid			types[4] = {OIDOID, JSONBOID, BOOLOID, BOOLOID};
+	Datum		vals[4] = {ObjectIdGetDatum(v->view_oid), groups, BoolGetDatum(truncated), BoolGetDatum(true)};
+
+	set_time_zone(v->time_zone);	/* the values the events record */
+	if (SPI_execute_with_args(closing ? "SELECT flowview._fire_alerts($1::pg_catalog.regclass, $2, $3, $4)"
+							  : "SELECT flowview._fire_alerts($1::pg_catalog.regclass, $2, $3)",
+							  closing ? 4 : 3, types, vals, no_groups ? " n  " : NULL, false, 0) < 0)
+		elog(ERROR, "pg_flowview: could not fire the alerts of live view %d", v->id);
+}
+
 /* the watermark before the batch (as the view's owner) */
 static Datum
 read_watermark(FvLiveView *v)
@@ -1033,42 +1052,26 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 				/* the groups whose windows the watermark's move closed */
 				if (watermark != (Datum) 0)
 					closed = closed_groups(v, watermark);
+				/* the view's expressions over the batch: as its owner too */
 				if (v->has_alerts && v->changed_groups_sql != NULL)
 				{
-					/* the view's expressions over the batch: as its owner too */
-					fv_spi_run(v->changed_groups_sql);
-					if (SPI_processed == 1)
+					if (v->downstream != NIL)
 					{
-						groups = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &no_groups);
-						if (!no_groups)
-							groups = datumCopy(groups, false, -1);
+						groups = changed;	/* read for the rollups already */
+						no_groups = no_changed;
 					}
+					else
+						groups = changed_groups(v, &no_groups);
 				}
 				fv_runas_end(&ra);
 				if (late != (Datum) 0)
 					record_late_rows(v, late, end);
 				if (closed != (Datum) 0)
-				{
-					Oid			ctypes[2] = {OIDOID, JSONBOID};
-					Datum		cvals[2] = {ObjectIdGetDatum(v->view_oid), closed};
-
-					set_time_zone(v->time_zone);	/* the values the events record */
-					if (SPI_execute_with_args("SELECT flowview._fire_alerts($1::pg_catalog.regclass, $2, false, true)",
-											  2, ctypes, cvals, NULL, false, 0) < 0)
-						elog(ERROR, "pg_flowview: could not fire the alerts of live view %d", v->id);
-				}
+					fire_alerts(v, closed, false, false, true);
 				if (snap_used)
 					fv_check_storage(src);
 				if (v->has_alerts && v->changed_groups_sql != NULL)
-				{
-					Oid			types[3] = {OIDOID, JSONBOID, BOOLOID};
-					Datum		vals[3] = {ObjectIdGetDatum(v->view_oid), groups, BoolGetDatum(truncated)};
-
-					set_time_zone(v->time_zone);	/* the values the events record */
-					if (SPI_execute_with_args("SELECT flowview._fire_alerts($1::pg_catalog.regclass, $2, $3)",
-											  3, types, vals, no_groups ? " n " : NULL, false, 0) < 0)
-						elog(ERROR, "pg_flowview: could not fire the alerts of live view %d", v->id);
-				}
+					fire_alerts(v, groups, no_groups, truncated, false);
 				ReleaseCurrentSubTransaction();
 				MemoryContextSwitchTo(batch_cxt);
 				CurrentResourceOwner = owner;
