@@ -27,6 +27,7 @@ fv_build_install
 passed=0
 failed=0
 failures=()
+details=() # one line per failed file, printed again at the very end
 
 # record SUITE PASSED FAILED
 record() {
@@ -67,6 +68,7 @@ run_regress() {
 	[ -f "$OUT/regress/regression.diffs" ] && head -c 20000 "$OUT/regress/regression.diffs"
 	read -r p f < <(count_regress "$OUT/regress.log")
 	record pg_regress "$p" "$f"
+	while IFS= read -r l; do details+=("pg_regress: $l"); done < <(grep -E 'FAILED|failed \(ignored\)' "$OUT/regress.log" || true)
 }
 
 run_isolation() {
@@ -80,6 +82,7 @@ run_isolation() {
 	[ -f "$OUT/isolation/regression.diffs" ] && head -c 20000 "$OUT/isolation/regression.diffs"
 	read -r p f < <(count_regress "$OUT/isolation.log")
 	record isolation "$p" "$f"
+	while IFS= read -r l; do details+=("isolation: $l"); done < <(grep -E 'FAILED|failed \(ignored\)' "$OUT/isolation.log" || true)
 }
 
 # prove / pg_prove summary: "Files=N, Tests=M"; each failed file has a
@@ -93,6 +96,16 @@ count_prove() {
 	if [ "$files" = 0 ]; then echo "0 1"; else echo "$((files - bad)) $bad"; fi
 }
 
+# failed_files SUITE LOG: keep prove's "Test Summary Report" lines (the
+# failed file and its failed test numbers) for the summary at the end, as
+# a CI log may only keep its last lines.
+failed_files() {
+	local l
+	while IFS= read -r l; do details+=("$1: $l"); done < <(
+		sed -n '/^Test Summary Report/,/^Files=/p' "$2" | grep -vE '^(Test Summary Report|-+|Files=)'
+		grep -A2 -E '^[[:space:]]*#[[:space:]]+Failed test' "$2" | head -30)
+}
+
 run_pgtap() {
 	ls "$FV_ROOT"/test/pgtap/*.sql >/dev/null 2>&1 || return 0
 	fv_log "pgTAP"
@@ -102,6 +115,7 @@ run_pgtap() {
 		"$FV_ROOT"/test/pgtap/*.sql 2>&1 | tee "$OUT/pgtap.log"
 	read -r p f < <(count_prove "$OUT/pgtap.log")
 	record pgTAP "$p" "$f"
+	failed_files pgTAP "$OUT/pgtap.log"
 }
 
 # Perl TAP tests make their own clusters, so they run as postgres, from a
@@ -125,6 +139,7 @@ run_tap() {
 		prove --timer ${PROVE_FLAGS:-} t/*.pl) 2>&1 | tee "$OUT/tap.log"
 	read -r p f < <(count_prove "$OUT/tap.log")
 	record "Perl TAP" "$p" "$f"
+	failed_files "Perl TAP" "$OUT/tap.log"
 	if [ "$f" -gt 0 ]; then
 		for l in "$dir"/tmp_check/log/regress_log_*; do
 			[ -f "$l" ] && { echo "---- $l (tail)"; tail -40 "$l"; }
@@ -188,5 +203,6 @@ done
 fv_cluster_stop test
 trap - EXIT
 [ ${#failures[@]} -gt 0 ] && fv_log "failed suites: ${failures[*]}"
+for d in "${details[@]}"; do echo "   $d"; done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
