@@ -29,6 +29,7 @@ OBJS        = src/pg_flowview.o \
               src/views/storage_guard.o \
               src/views/versions.o \
               src/views/restore.o \
+              src/views/feed.o \
               src/catalog_lock.o \
               src/worker/launcher.o \
               src/worker/sources.o \

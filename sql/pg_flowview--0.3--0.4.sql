@@ -755,3 +755,168 @@ REVOKE ALL ON FUNCTION flowview.create_session_view(text, regclass, text[], text
 GRANT EXECUTE ON FUNCTION flowview.create_session_view(text, regclass, text[], text, interval, text, interval) TO flowview_admin;
 
 -- ==== end of session windows ====
+
+-- ==== changefeeds (issue 15) ====
+-- flowview.enable_changefeed(view, keep) gives a live view a log of the
+-- changes each batch makes to its rows, flowview.fv_store_ID_f (one row
+-- per changed group: position, operation, the row after, the old values of
+-- its non-key columns), and a function <view>_changes(after text) beside
+-- the view that returns a snapshot with its cursor (after => NULL) or the
+-- changes after a cursor, typed as the view's columns.  Positions come
+-- from one sequence, taken by the apply worker once per batch, so they
+-- grow in commit order; a source transaction's changes share one.  See
+-- src/views/feed.c and README "Changefeeds".
+CREATE SEQUENCE flowview.feed_positions;
+CREATE TABLE flowview.feed_catalog (
+    view_id          int PRIMARY KEY REFERENCES flowview.view_catalog (id) ON DELETE CASCADE,
+    changes_function regprocedure NOT NULL,
+    channel          text NOT NULL,           -- NOTIFY channel; the payload is the new position
+    keep             interval NOT NULL CHECK (keep > interval '0'),
+    key_columns      text[] NOT NULL,         -- the view's columns naming a group
+    feed_position    bigint NOT NULL DEFAULT 0,   -- the last batch that changed the view
+    reset_position   bigint NOT NULL DEFAULT 0,   -- cursors before it must resync
+    trimmed_position bigint NOT NULL DEFAULT 0    -- changes up to it are gone (keep)
+);
+SELECT pg_catalog.pg_extension_config_dump('flowview.feed_catalog', '');
+SELECT pg_catalog.pg_extension_config_dump('flowview.feed_positions', '');
+-- the positions say nothing about any row; every reader's function reads them
+GRANT SELECT ON flowview.feed_catalog TO PUBLIC;
+
+-- A view that becomes live again (populated, refreshed, recomputed,
+-- restored) starts its feed afresh: earlier cursors resync.  ALWAYS: the
+-- worker, which makes that change, runs as a replica.
+CREATE FUNCTION flowview._feed_reset() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE flowview.feed_catalog f SET reset_position = nextval('flowview.feed_positions')
+     WHERE f.view_id = NEW.id;
+    RETURN NULL;
+END $$;
+REVOKE ALL ON FUNCTION flowview._feed_reset() FROM PUBLIC;
+CREATE TRIGGER feed_reset AFTER UPDATE OF state ON flowview.view_catalog
+    FOR EACH ROW WHEN (NEW.state = 'live' AND OLD.state IS DISTINCT FROM 'live')
+    EXECUTE FUNCTION flowview._feed_reset();
+ALTER TABLE flowview.view_catalog ENABLE ALWAYS TRIGGER feed_reset;
+
+CREATE FUNCTION flowview.enable_changefeed(view regclass, keep interval DEFAULT '1 hour')
+RETURNS regprocedure
+AS 'MODULE_PATHNAME', 'fv_enable_changefeed' LANGUAGE C;
+CREATE FUNCTION flowview.disable_changefeed(view regclass) RETURNS void
+AS 'MODULE_PATHNAME', 'fv_disable_changefeed' LANGUAGE C;
+REVOKE ALL ON FUNCTION flowview.enable_changefeed(regclass, interval), flowview.disable_changefeed(regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION flowview.enable_changefeed(regclass, interval), flowview.disable_changefeed(regclass) TO flowview_admin;
+
+-- Where a reader's cursor stands, for <view>_changes (as the reader: the
+-- units it may see are part of its cursor under organisation security, so
+-- a reader whose units changed is told to resync).  status: 'snapshot'
+-- (after IS NULL), 'changes' (read the log after pos) or 'resync'; token:
+-- the cursor to hand out (pos, and '.' and the units' digest when the view
+-- has organisation security); suffix: that digest part.
+CREATE FUNCTION flowview._feed_state(view_id int, after text,
+                                     OUT status text, OUT pos bigint, OUT token text, OUT suffix text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f flowview.feed_catalog;
+    cur bigint;
+    digest text := '';
+    a bigint;
+BEGIN
+    SELECT * INTO f FROM flowview.feed_catalog c WHERE c.view_id = _feed_state.view_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'live view % has no changefeed', view_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'SELECT flowview.enable_changefeed(view) starts one.';
+    END IF;
+    IF EXISTS (SELECT FROM pg_policy p WHERE p.polname = 'flowview_org'
+                  AND p.polrelid = to_regclass(format('flowview.fv_store_%s', view_id))) THEN
+        digest := '.' || left(md5(coalesce(array_to_string(ARRAY(SELECT u FROM unnest(flowview._visible_units()) u
+                                                                     ORDER BY u), E'\x01'), '')
+                                  || pg_has_role('flowview_admin', 'USAGE')::text), 8);
+    END IF;
+    cur := greatest(f.feed_position, f.reset_position);
+    suffix := digest;
+    IF after IS NULL THEN
+        status := 'snapshot';
+        pos := cur;
+    ELSIF after !~ '^[0-9]{1,18}(\.[0-9a-f]{8})?$' THEN
+        RAISE EXCEPTION 'invalid changefeed cursor: %', after
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass the cursor column of a row this function returned, or NULL for a snapshot.';
+    ELSE
+        a := split_part(after, '.', 1)::bigint;
+        IF a < f.reset_position OR a < f.trimmed_position OR a > cur
+           OR coalesce(substr(after, length(split_part(after, '.', 1)) + 1), '') <> digest THEN
+            status := 'resync';
+            pos := cur;
+        ELSE
+            status := 'changes';
+            pos := a;
+        END IF;
+    END IF;
+    token := pos::text || digest;
+END $$;
+GRANT EXECUTE ON FUNCTION flowview._feed_state(int, text) TO PUBLIC;
+
+-- Each live view with a changefeed (rows the current role may see, as
+-- flowview.views).
+CREATE VIEW flowview.changefeeds WITH (security_invoker = true) AS
+SELECT c.view_oid::regclass AS view,
+       f.changes_function,
+       f.channel,
+       f.keep,
+       f.key_columns,
+       greatest(f.feed_position, f.reset_position) AS feed_position,
+       greatest(f.reset_position, f.trimmed_position) AS oldest_cursor
+  FROM flowview.feed_catalog f JOIN flowview.view_catalog c ON c.id = f.view_id;
+GRANT SELECT ON flowview.changefeeds TO flowview_reader;
+
+-- readers of a view get SELECT on its change log too
+CREATE OR REPLACE FUNCTION flowview._sync_grants(only_view oid DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v record;
+    t record;
+    g record;
+BEGIN
+    IF current_setting('flowview.syncing_grants', true) = 'on' THEN
+        RETURN;   -- our own GRANT/REVOKE below
+    END IF;
+    PERFORM set_config('flowview.syncing_grants', 'on', true);
+    FOR v IN SELECT c.id, cl.oid, cl.relowner,
+                    array(SELECT a.grantee FROM aclexplode(coalesce(cl.relacl, acldefault('r', cl.relowner))) a
+                           WHERE a.privilege_type = 'SELECT') AS readers
+               FROM flowview.view_catalog c JOIN pg_class cl ON cl.oid = c.view_oid
+              WHERE only_view IS NULL OR c.view_oid = only_view
+    LOOP
+        BEGIN
+            FOR t IN SELECT x.oid, x.relowner, x.relacl FROM pg_class x
+                      WHERE x.oid IN (to_regclass(format('flowview.fv_out_%s', v.id)),
+                                      to_regclass(format('flowview.fv_store_%s', v.id)),
+                                      to_regclass(format('flowview.fv_store_%s_f', v.id)))
+            LOOP
+                FOR g IN SELECT a.grantee, a.privilege_type
+                           FROM aclexplode(coalesce(t.relacl, acldefault('r', t.relowner))) a
+                          WHERE a.grantee <> t.relowner
+                            AND NOT (a.privilege_type = 'SELECT' AND a.grantee = ANY (v.readers))
+                LOOP
+                    EXECUTE format('REVOKE %s ON %s FROM %s', g.privilege_type, t.oid::regclass,
+                                   CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END);
+                END LOOP;
+                FOR g IN SELECT r AS grantee FROM unnest(v.readers) r
+                          WHERE r <> t.relowner
+                            AND NOT EXISTS (SELECT FROM aclexplode(coalesce(t.relacl, acldefault('r', t.relowner))) a
+                                             WHERE a.grantee = r AND a.privilege_type = 'SELECT')
+                LOOP
+                    EXECUTE format('GRANT SELECT ON %s TO %s', t.oid::regclass,
+                                   CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END);
+                END LOOP;
+            END LOOP;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'pg_flowview: could not pass the readers of live view % on to its storage: %',
+                          v.oid::regclass, SQLERRM;
+        END;
+    END LOOP;
+    PERFORM set_config('flowview.syncing_grants', 'off', true);
+END $$;
+
+-- ==== end of changefeeds ====

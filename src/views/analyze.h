@@ -243,6 +243,12 @@ extern char *fv_with_tables(const char *sql, int ntables, const Oid *relids);
  * its columns used_columns names (DROP COLUMN refused, DROP ... CASCADE
  * drops the view).
  */
+/*
+ * The output columns of live view "view" (its user-facing view) that are
+ * its group keys, in their order in the view; NIL for one global group.
+ */
+extern List *fv_view_key_columns(Oid view);
+
 extern int	fv_build_pending_view(Oid view, const char *query, const char *minmax,
 								  const char *tz, char **select);
 extern Oid	fv_create_user_view(const char *qualified_name, const char *select);

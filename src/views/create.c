@@ -1903,11 +1903,6 @@ rollup_keys(FvViewDef *def)
 	bool		isnull;
 	HeapTuple	t;
 	TupleDesc	d;
-	Relation	rel;
-	Query	   *vq;
-	List	   *keys = NIL;
-	Bitmapset  *seen = NULL;
-	ListCell   *lc;
 
 	fv_require_sql_version(4, "a live view over another live view");
 	if (SPI_execute_with_args("SELECT window_sql IS NOT NULL, retain IS NOT NULL, changed_groups_sql IS NULL,"
@@ -1934,8 +1929,23 @@ rollup_keys(FvViewDef *def)
 				 errmsg("live views over live view %s are not supported: a GROUP BY key of %s is not among its columns", name, name),
 				 errhint("Add every GROUP BY key of %s to its select list (flowview.alter_view).", name)));
 
-	/* U's user-facing view reads flowview.fv_out_ID: its key columns are gN */
-	rel = relation_open(def->source, AccessShareLock);
+	return fv_view_key_columns(def->source);
+}
+
+/*
+ * See analyze.h: a live view's user-facing view reads flowview.fv_out_ID,
+ * whose group key columns are gN.
+ */
+List *
+fv_view_key_columns(Oid view)
+{
+	Relation	rel;
+	Query	   *vq;
+	List	   *keys = NIL;
+	Bitmapset  *seen = NULL;
+	ListCell   *lc;
+
+	rel = relation_open(view, AccessShareLock);
 	vq = get_view_query(rel);
 	foreach(lc, vq->targetList)
 	{

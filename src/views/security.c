@@ -53,6 +53,7 @@
 
 #include "pg_flowview.h"
 #include "views/runas.h"
+#include "views/feed.h"
 #include "views/security.h"
 
 PG_FUNCTION_INFO_V1(fv_visible_units);
@@ -521,6 +522,7 @@ fv_enable_org_security(PG_FUNCTION_ARGS)
 				 errdetail("Org units are text; the org column must be text or varchar."),
 				 errhint("Group by the column cast to text, e.g. GROUP BY region_id::text AS region_id.")));
 	fv_org_security_on_store(id, col);
+	fv_feed_org_policies(id, column);
 	PG_RETURN_VOID();
 }
 
@@ -648,6 +650,7 @@ fv_disable_org_security(PG_FUNCTION_ARGS)
 						store_sql, (long long) others)));
 	fv_own_ddl_end();
 	SPI_finish();
+	fv_feed_org_policies(id, NULL);
 	PG_RETURN_VOID();
 }
 

@@ -517,6 +517,16 @@ check_changeable(FunctionCallInfo fcinfo, const char *what, FvCurrent *cur)
 					 errmsg("cannot change the definition of live view %s because other live views read it", view_display_name(view)),
 					 errdetail("Live views over it: %s.", SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
 					 errhint("Drop them first (flowview.drop_view), change it, and create them again.")));
+		if (SPI_execute_with_args("SELECT FROM flowview.feed_catalog f JOIN flowview.view_catalog c ON c.id = f.view_id"
+								  " WHERE c.view_oid = $1", 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "pg_flowview: could not read flowview.feed_catalog");
+		if (SPI_processed == 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot change the definition of live view %s: it has a changefeed", view_display_name(view)),
+					 errdetail("Its readers' cursors and change log are of the current definition."),
+					 errhint("Run flowview.disable_changefeed('%s') first, and enable_changefeed again after the change.",
+							 view_display_name(view))));
 	}
 	SPI_finish();
 	fv_restore_user(&saved);

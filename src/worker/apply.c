@@ -14,6 +14,7 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -21,6 +22,7 @@
 #include "common/hashfn.h"
 #include "utils/inval.h"
 #include "catalog/pg_inherits.h"
+#include "commands/sequence.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "replication/origin.h"
@@ -34,6 +36,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/regproc.h"
+#include "utils/rel.h"
 #include "nodes/makefuncs.h"
 
 #include "catalog_lock.h"
@@ -612,40 +615,53 @@ append_each_key(StringInfo buf, List *keys, const char *fmt, const char *sep)
 	}
 }
 
+/*
+ * SELECT cols FROM view v, for the groups named by the jsonb array $1 of
+ * objects keyed by the key columns keys (all rows: all, or no keys): the
+ * groups with no NULL key by IN, those with one by IS NOT DISTINCT FROM.
+ */
+static char *
+group_rows_sql(Oid view, const char *cols, List *keys, bool all)
+{
+	StringInfoData buf;
+	const char *uview = quote_qualified_identifier(get_namespace_name(get_rel_namespace(view)),
+												   get_rel_name(view));
+	const char *rs;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "SELECT %s FROM %s v", cols, uview);
+	if (all || keys == NIL)
+		return buf.data;
+	rs = psprintf("pg_catalog.jsonb_populate_recordset(NULL::%s, $1) t", uview);
+	appendStringInfoString(&buf, " WHERE (");
+	append_each_key(&buf, keys, "v.%s", ", ");
+	appendStringInfoString(&buf, ") IN (SELECT ");
+	append_each_key(&buf, keys, "t.%s", ", ");
+	appendStringInfo(&buf, " FROM %s WHERE ", rs);
+	append_each_key(&buf, keys, "t.%s IS NOT NULL", " AND ");
+	/* groups with a NULL key: a one-time test first, then by IS NOT DISTINCT FROM */
+	appendStringInfo(&buf, ") UNION ALL SELECT %s FROM %s v WHERE EXISTS (SELECT FROM %s WHERE ", cols, uview, rs);
+	append_each_key(&buf, keys, "t.%s IS NULL", " OR ");
+	appendStringInfoString(&buf, ") AND (");
+	append_each_key(&buf, keys, "v.%s IS NULL", " OR ");
+	appendStringInfo(&buf, ") AND EXISTS (SELECT FROM %s WHERE ", rs);
+	append_each_key(&buf, keys, "v.%s IS NOT DISTINCT FROM t.%s", " AND ");
+	appendStringInfoString(&buf, ")");
+	return buf.data;
+}
+
+/* a rollup's rows of its upstream's changed groups, with their sign */
 static char *
 image_sql(FvSource *ds, int sign, bool all)
 {
 	StringInfoData cols;
-	StringInfoData buf;
-	const char *uview = quote_qualified_identifier(get_namespace_name(get_rel_namespace(ds->relid)),
-												   get_rel_name(ds->relid));
-	const char *rs;
 	int			i;
 
 	initStringInfo(&cols);
 	for (i = 0; i < ds->ncols; i++)
 		appendStringInfo(&cols, "v.%s, ", quote_identifier(ds->colnames[i]));
 	appendStringInfo(&cols, "%d::pg_catalog.int4, 0::pg_catalog.int8", sign);
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "SELECT %s FROM %s v", cols.data, uview);
-	if (all || ds->upstream_keys == NIL)
-		return buf.data;
-	rs = psprintf("pg_catalog.jsonb_populate_recordset(NULL::%s, $1) t", uview);
-	appendStringInfoString(&buf, " WHERE (");
-	append_each_key(&buf, ds->upstream_keys, "v.%s", ", ");
-	appendStringInfoString(&buf, ") IN (SELECT ");
-	append_each_key(&buf, ds->upstream_keys, "t.%s", ", ");
-	appendStringInfo(&buf, " FROM %s WHERE ", rs);
-	append_each_key(&buf, ds->upstream_keys, "t.%s IS NOT NULL", " AND ");
-	/* groups with a NULL key: a one-time test first, then by IS NOT DISTINCT FROM */
-	appendStringInfo(&buf, ") UNION ALL SELECT %s FROM %s v WHERE EXISTS (SELECT FROM %s WHERE ", cols.data, uview, rs);
-	append_each_key(&buf, ds->upstream_keys, "t.%s IS NULL", " OR ");
-	appendStringInfoString(&buf, ") AND (");
-	append_each_key(&buf, ds->upstream_keys, "v.%s IS NULL", " OR ");
-	appendStringInfo(&buf, ") AND EXISTS (SELECT FROM %s WHERE ", rs);
-	append_each_key(&buf, ds->upstream_keys, "v.%s IS NOT DISTINCT FROM t.%s", " AND ");
-	appendStringInfoString(&buf, ")");
-	return buf.data;
+	return group_rows_sql(ds->relid, cols.data, ds->upstream_keys, all);
 }
 
 /* U's changed groups as jsonb (NULL: none), for upstream_images */
@@ -733,6 +749,154 @@ upstream_images(FvLiveView *v, int sign, bool all, Datum groups, bool no_groups)
 		fv_read_signed_rows(image_plan(image_sql(ds, sign, every), whole ? 0 : 1, argtypes), NULL,
 							0, NULL, args, GetLatestSnapshot(), fv_batch.owner, ds->rows, &ds->nremoved);
 	}
+}
+
+/* ---- changefeeds (views/feed.c) ---- */
+
+static int64 feed_position = 0; /* this batch's, taken by the first feed view */
+static TimestampTz last_feed_trim = 0;
+
+#define FV_FEED_TRIM_MS 10000
+
+/*
+ * Lock the view's change log against disable_changefeed until the batch
+ * commits; false when it is gone (disabled since the catalog was read).
+ */
+static bool
+feed_log_locked(FvLiveView *v)
+{
+	return OidIsValid(RangeVarGetRelid(makeRangeVar("flowview", psprintf("fv_store_%d_f", v->id), -1),
+									   RowExclusiveLock, true));
+}
+
+/* the view's rows of the changed groups, as a jsonb array (0: none) */
+static Datum
+feed_before(FvLiveView *v, Datum groups)
+{
+	Oid			argtypes[1] = {JSONBOID};
+	Datum		args[1] = {groups};
+	char	   *sql = psprintf("SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r)) FROM (%s) r",
+							   group_rows_sql(v->view_oid, "v.*", v->feed_keys, false));
+	bool		isnull = true;
+	Datum		rows = (Datum) 0;
+
+	if (SPI_execute_plan(image_plan(sql, 1, argtypes), args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "pg_flowview: could not read the rows of live view %u before a batch", v->view_oid);
+	if (SPI_processed == 1)
+		rows = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? (Datum) 0 : datumCopy(rows, false, -1);
+}
+
+/*
+ * The log rows of the changed groups: their rows now against before (a
+ * jsonb array of the rows before the statements), one per group whose row
+ * appeared, went or changed, at feed_position.  Returns how many.
+ */
+static uint64
+feed_log(FvLiveView *v, Datum groups, Datum before)
+{
+	Oid			argtypes[3] = {JSONBOID, JSONBOID, INT8OID};
+	Datum		args[3] = {groups, before, Int64GetDatum(feed_position)};
+	char		nulls[3] = {' ', before == (Datum) 0 ? 'n' : ' ', ' '};
+	const char *uview = quote_qualified_identifier(get_namespace_name(get_rel_namespace(v->view_oid)),
+												   get_rel_name(v->view_oid));
+	StringInfoData sql;
+	StringInfoData newcols;
+	StringInfoData oldcols;
+	StringInfoData rowa;
+	StringInfoData rowb;
+	Relation	rel = relation_open(v->view_oid, AccessShareLock);
+	int			natts = RelationGetNumberOfAttributes(rel);
+	AttrNumber	i;
+	ListCell   *lc;
+
+	relation_close(rel, AccessShareLock);
+	initStringInfo(&newcols);
+	initStringInfo(&oldcols);
+	initStringInfo(&rowa);
+	initStringInfo(&rowb);
+	for (i = 1; i <= natts; i++)
+	{
+		const char *col = quote_identifier(get_attname(v->view_oid, i, false));
+		bool		key = false;
+
+		foreach(lc, v->feed_keys)
+			key |= strcmp(lfirst(lc), get_attname(v->view_oid, i, false)) == 0;
+		if (key)
+			appendStringInfo(&newcols, ", CASE WHEN a.__here THEN a.%s ELSE b.%s END", col, col);
+		else
+		{
+			appendStringInfo(&newcols, ", a.%s", col);
+			appendStringInfo(&oldcols, ", b.%s", col);
+		}
+		appendStringInfo(&rowa, "%sa.%s", i > 1 ? ", " : "", col);
+		appendStringInfo(&rowb, "%sb.%s", i > 1 ? ", " : "", col);
+	}
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO flowview.fv_store_%d_f SELECT $3, (pg_catalog.row_number() OVER ())::pg_catalog.int4,"
+					 " CASE WHEN b.__here IS NULL THEN 'insert' WHEN a.__here IS NULL THEN 'delete' ELSE 'update' END,"
+					 " pg_catalog.now()%s%s"
+					 " FROM (SELECT true AS __here, r.* FROM (%s) r) a"
+					 " FULL JOIN (SELECT true AS __here, t.* FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $2) t) b"
+					 " ON pg_catalog.jsonb_build_array(",
+					 v->id, newcols.data, oldcols.data,
+					 group_rows_sql(v->view_oid, "v.*", v->feed_keys, false), uview);
+	append_each_key(&sql, v->feed_keys, "a.%s", ", ");
+	appendStringInfoString(&sql, ") OPERATOR(pg_catalog.=) pg_catalog.jsonb_build_array(");
+	append_each_key(&sql, v->feed_keys, "b.%s", ", ");
+	appendStringInfo(&sql, ") WHERE a.__here IS NULL OR b.__here IS NULL OR ROW(%s) IS DISTINCT FROM ROW(%s)",
+					 rowa.data, rowb.data);
+	if (SPI_execute_plan(image_plan(sql.data, 3, argtypes), args, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "pg_flowview: could not write the change log of live view %u", v->view_oid);
+	return SPI_processed;
+}
+
+/*
+ * After the batch's views: the feeds it changed move to feed_position (or
+ * start afresh there, reset), and their channels are told so; every
+ * FV_FEED_TRIM_MS the changes older than their keep go.  As the worker.
+ */
+static void
+feed_publish(List *sources)
+{
+	ListCell   *lc;
+	bool		trim = TimestampDifferenceExceeds(last_feed_trim, GetCurrentTimestamp(), FV_FEED_TRIM_MS);
+
+	foreach(lc, sources)
+	{
+		ListCell   *vc;
+
+		foreach(vc, ((FvSource *) lfirst(lc))->views)
+		{
+			FvLiveView *v = lfirst(vc);
+			Oid			types[2] = {INT8OID, INT4OID};
+			Datum		vals[2] = {Int64GetDatum(feed_position), Int32GetDatum(v->id)};
+
+			if (!v->feed)
+				continue;
+			if (v->feed_logged || v->feed_reset)
+				SPI_execute_with_args(psprintf("WITH f AS (UPDATE flowview.feed_catalog SET %s = $1 WHERE view_id = $2"
+											   " RETURNING channel)"
+											   " SELECT pg_catalog.pg_notify(f.channel, $1::pg_catalog.text) FROM f",
+											   v->feed_reset ? "reset_position" : "feed_position"),
+									  2, types, vals, NULL, false, 0);
+			v->feed_logged = v->feed_reset = false;
+			if (trim && feed_log_locked(v))
+			{
+				types[0] = TEXTOID;
+				vals[0] = CStringGetTextDatum(v->feed_keep);
+				SPI_execute_with_args(psprintf("WITH d AS (DELETE FROM flowview.fv_store_%d_f"
+											   " WHERE __at < pg_catalog.now() - $1::pg_catalog.interval RETURNING __position)"
+											   " UPDATE flowview.feed_catalog SET trimmed_position ="
+											   " GREATEST(trimmed_position, (SELECT pg_catalog.max(__position) FROM d))"
+											   " WHERE view_id = $2 AND EXISTS (SELECT FROM d)", v->id),
+									  2, types, vals, NULL, false, 0);
+			}
+		}
+	}
+	if (trim)
+		last_feed_trim = GetCurrentTimestamp();
+	feed_position = 0;
 }
 
 /* the watermark's late rows of the batch (late_sql, as the view's owner), or 0 */
@@ -860,6 +1024,7 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 	Snapshot	exact = NULL;
 	Tuplestorestate *volatile join_rows = NULL;
 
+	feed_position = 0;			/* not one an aborted batch took */
 	/* in exact mode the transaction that took the batch's snapshot S is open */
 	if (!IsTransactionState())
 		StartTransactionCommand();
@@ -972,7 +1137,17 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 				Datum		late = (Datum) 0;
 				Datum		watermark = (Datum) 0;
 				Datum		closed = (Datum) 0;
+				Datum		feed_rows = (Datum) 0;
+				bool		logged = false;
 
+				/* a feed disabled meanwhile has no log: none this batch */
+				if (v->feed && !feed_log_locked(v))
+					v->feed = false;
+				/* the batch's feed position: sequence USAGE is the worker's */
+				if (v->feed && feed_position == 0)
+					feed_position = DatumGetInt64(DirectFunctionCall1(nextval_oid,
+																	  ObjectIdGetDatum(get_relname_relid("feed_positions",
+																										 get_namespace_oid("flowview", false)))));
 				/* as the view's owner (runas.c); the alerts as their owners */
 				fv_runas_begin(&ra, fv_view_runas_role(v->id), FV_RUNAS_STORAGE, v->time_zone);
 				if (is_join)
@@ -1003,8 +1178,8 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 					late = late_rows(v);
 				if (v->closed_groups_sql != NULL)
 					watermark = read_watermark(v);
-				/* rollups over this view: its changed groups' rows before */
-				if (v->downstream != NIL)
+				/* rollups over this view, its feed: its changed groups' rows before */
+				if (v->downstream != NIL || v->feed)
 				{
 					/*
 					 * After a refresh_view committing meanwhile, not before
@@ -1017,7 +1192,10 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 						(void) RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(lfirst(sc))),
 												RowExclusiveLock, true);
 					changed = changed_groups(v, &no_changed);
-					upstream_images(v, -1, truncated, changed, no_changed);
+					if (v->downstream != NIL)
+						upstream_images(v, -1, truncated, changed, no_changed);
+					if (v->feed && !truncated && !no_changed)
+						feed_rows = feed_before(v, changed);
 				}
 				if (truncated)
 					foreach(sc, v->storage_tables)
@@ -1049,15 +1227,17 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 				/* ... and after */
 				if (v->downstream != NIL)
 					upstream_images(v, 1, truncated, changed, no_changed);
+				if (v->feed && !truncated && !no_changed)
+					logged = feed_log(v, changed, feed_rows) > 0;
 				/* the groups whose windows the watermark's move closed */
 				if (watermark != (Datum) 0)
 					closed = closed_groups(v, watermark);
 				/* the view's expressions over the batch: as its owner too */
 				if (v->has_alerts && v->changed_groups_sql != NULL)
 				{
-					if (v->downstream != NIL)
+					if (v->downstream != NIL || v->feed)
 					{
-						groups = changed;	/* read for the rollups already */
+						groups = changed;	/* read for the rollups or feed already */
 						no_groups = no_changed;
 					}
 					else
@@ -1077,6 +1257,8 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 				CurrentResourceOwner = owner;
 				applied = lappend_int(applied, v->id);
 				v->applied = true;
+				v->feed_logged |= logged;
+				v->feed_reset |= v->feed && truncated;
 				v->batch_us = GetCurrentTimestamp() - view_started;
 				v->batch_rereads = fv_minmax_rereads;
 			}
@@ -1097,6 +1279,9 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 			end_table_rows(src, table_rows);
 		}
 	}
+
+	if (feed_position != 0)
+		feed_publish(sources);
 
 	/* sliding windows whose clock is due, after the batch's rows */
 	if (exact != NULL)

@@ -99,6 +99,12 @@ typedef struct FvLiveView
 	bool		rescan;			/* minmax 'rescan': min/max re-read from the source */
 	uint32		advance_sql_hash;	/* of both (kept plans, as apply_sql_hash) */
 	bool		has_alerts;
+	/* a changefeed (views/feed.c): its key columns (NIL: one group) */
+	bool		feed;
+	List	   *feed_keys;
+	char	   *feed_keep;		/* interval, as text */
+	bool		feed_logged;	/* this batch wrote its log */
+	bool		feed_reset;		/* this batch's cursors must resync */
 	/* the backfill snapshot: decoded transactions it saw are skipped */
 	bool		has_snapshot;
 	TransactionId snap_xmin;

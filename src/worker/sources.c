@@ -189,6 +189,51 @@ link_rollups(List *sources)
  * Read the live views and their sources (in fv_views_cxt).  Returns NIL when
  * the extension is not installed.  Runs in a transaction with SPI.
  */
+/*
+ * The views' changefeeds (views/feed.c).  A feed seen for the first time
+ * starts here: its reset position is taken in this transaction, before any
+ * batch the worker applies from now on, each of which logs its changes, so
+ * a cursor handed out before cannot skip one.
+ */
+static void
+load_feeds(List *sources)
+{
+	uint64		i;
+	ListCell   *lc;
+
+	fv_spi_run("UPDATE flowview.feed_catalog SET reset_position = pg_catalog.nextval('flowview.feed_positions')"
+			   " WHERE reset_position = 0");
+	if (SPI_execute("SELECT view_id, key_columns, keep::pg_catalog.text FROM flowview.feed_catalog",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "pg_flowview: could not read flowview.feed_catalog");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int			id = DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
+
+		foreach(lc, sources)
+		{
+			ListCell   *vc;
+
+			foreach(vc, ((FvSource *) lfirst(lc))->views)
+			{
+				FvLiveView *v = lfirst(vc);
+				MemoryContext old;
+
+				if (v->id != id)
+					continue;
+				old = MemoryContextSwitchTo(fv_views_cxt);
+				v->feed = true;
+				v->feed_keys = fv_text_array_list(SPI_getbinval(t, d, 2, &isnull));
+				v->feed_keep = SPI_getvalue(t, d, 3);
+				MemoryContextSwitchTo(old);
+			}
+		}
+	}
+}
+
 List *
 fv_load_sources(bool *extension)
 {
@@ -306,6 +351,10 @@ fv_load_sources(bool *extension)
 			}
 		}
 	}
+	MemoryContextSwitchTo(old);
+	if (fv_sql_version() >= 4)
+		load_feeds(sources);
+	old = MemoryContextSwitchTo(fv_views_cxt);
 	sources = link_rollups(sources);
 	MemoryContextSwitchTo(old);
 	return sources;
