@@ -788,8 +788,9 @@ GRANT SELECT ON flowview.feed_catalog TO PUBLIC;
 CREATE FUNCTION flowview._feed_reset() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    -- (a feed not started yet is started by the worker: src/worker/sources.c)
     UPDATE flowview.feed_catalog f SET reset_position = nextval('flowview.feed_positions')
-     WHERE f.view_id = NEW.id;
+     WHERE f.view_id = NEW.id AND f.reset_position <> 0;
     RETURN NULL;
 END $$;
 REVOKE ALL ON FUNCTION flowview._feed_reset() FROM PUBLIC;

@@ -434,8 +434,14 @@ fv_feed_org_policies(int id, const char *org_column)
 	fv_become_owner(&saved);
 	SPI_connect();
 	fv_own_ddl_begin();
-	fv_spi_run(psprintf("DROP POLICY IF EXISTS flowview_org ON %s", log));
-	fv_spi_run(psprintf("DROP POLICY IF EXISTS flowview_org_admin ON %s", log));
+	if (SPI_execute(psprintf("SELECT count(*) FROM pg_catalog.pg_policy WHERE polrelid = '%s'::pg_catalog.regclass"
+							 " AND polname IN ('flowview_org', 'flowview_org_admin')", log), true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "pg_flowview: could not read pg_policy");
+	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "0") != 0)
+	{
+		fv_spi_run(psprintf("DROP POLICY flowview_org ON %s", log));
+		fv_spi_run(psprintf("DROP POLICY flowview_org_admin ON %s", log));
+	}
 	if (org_column != NULL)
 	{
 		fv_spi_run(psprintf("ALTER TABLE %s ENABLE ROW LEVEL SECURITY", log));
@@ -448,9 +454,13 @@ fv_feed_org_policies(int id, const char *org_column)
 	else
 		fv_spi_run(psprintf("ALTER TABLE %s DISABLE ROW LEVEL SECURITY", log));
 	fv_own_ddl_end();
-	/* who sees what changed: every cursor resyncs */
+	/*
+	 * Who sees what changed: every cursor resyncs.  Not a feed the worker
+	 * has yet to start (reset_position 0): it starts it in its own
+	 * transaction, before the first batch it logs.
+	 */
 	fv_spi_run(psprintf("UPDATE flowview.feed_catalog SET reset_position = pg_catalog.nextval('flowview.feed_positions')"
-						" WHERE view_id = %d", id));
+						" WHERE view_id = %d AND reset_position <> 0", id));
 	SPI_finish();
 	fv_restore_user(&saved);
 }

@@ -837,14 +837,21 @@ feed_log(FvLiveView *v, Datum groups, Datum before)
 					 " CASE WHEN b.__here IS NULL THEN 'insert' WHEN a.__here IS NULL THEN 'delete' ELSE 'update' END,"
 					 " pg_catalog.now()%s%s"
 					 " FROM (SELECT true AS __here, r.* FROM (%s) r) a"
-					 " FULL JOIN (SELECT true AS __here, t.* FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $2) t) b"
-					 " ON pg_catalog.jsonb_build_array(",
+					 " FULL JOIN (SELECT true AS __here, t.* FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $2) t) b",
 					 v->id, newcols.data, oldcols.data,
 					 group_rows_sql(v->view_oid, "v.*", v->feed_keys, false), uview);
-	append_each_key(&sql, v->feed_keys, "a.%s", ", ");
-	appendStringInfoString(&sql, ") OPERATOR(pg_catalog.=) pg_catalog.jsonb_build_array(");
-	append_each_key(&sql, v->feed_keys, "b.%s", ", ");
-	appendStringInfo(&sql, ") WHERE a.__here IS NULL OR b.__here IS NULL OR ROW(%s) IS DISTINCT FROM ROW(%s)",
+	/* the same group: keys equal or both NULL, as jsonb (hashable); one group: true */
+	if (v->feed_keys == NIL)
+		appendStringInfoString(&sql, " ON true");
+	else
+	{
+		appendStringInfoString(&sql, " ON pg_catalog.jsonb_build_array(");
+		append_each_key(&sql, v->feed_keys, "a.%s", ", ");
+		appendStringInfoString(&sql, ") OPERATOR(pg_catalog.=) pg_catalog.jsonb_build_array(");
+		append_each_key(&sql, v->feed_keys, "b.%s", ", ");
+		appendStringInfoString(&sql, ")");
+	}
+	appendStringInfo(&sql, " WHERE a.__here IS NULL OR b.__here IS NULL OR ROW(%s) IS DISTINCT FROM ROW(%s)",
 					 rowa.data, rowb.data);
 	if (SPI_execute_plan(image_plan(sql.data, 3, argtypes), args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "pg_flowview: could not write the change log of live view %u", v->view_oid);
