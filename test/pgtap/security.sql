@@ -7,7 +7,7 @@
 CREATE EXTENSION IF NOT EXISTS pg_flowview;
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(64);
+SELECT plan(67);
 
 -- the extension's roles and what they may run
 SELECT has_role('flowview_admin', 'role flowview_admin exists');
@@ -60,8 +60,14 @@ SELECT is((SELECT count(*) FROM pg_proc p WHERE p.pronamespace = 'flowview'::reg
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'flowview'::regnamespace
               AND has_function_privilege('public', p.oid, 'EXECUTE')),
-          ARRAY['_refuse_write', '_reread', '_visible_units'],
-          'PUBLIC may run only what live views'' triggers, policies and apply (as their owners) call');
+          ARRAY['_feed_state', '_refuse_write', '_reread', '_visible_units'],
+          'PUBLIC may run only what live views'' triggers, policies, changefeed functions and apply (as their owners) call');
+SELECT function_privs_are('flowview', 'enable_changefeed', ARRAY['regclass', 'interval'], 'flowview_admin',
+                          ARRAY['EXECUTE'], 'flowview_admin may give its views changefeeds');
+SELECT function_privs_are('flowview', 'enable_changefeed', ARRAY['regclass', 'interval'], 'public',
+                          ARRAY[]::text[], 'PUBLIC may not give views changefeeds');
+SELECT table_privs_are('flowview', 'feed_catalog', 'public', ARRAY['SELECT'],
+                       'the changefeeds'' positions are readable by all (readers'' functions read them), written by pg_flowview only');
 SELECT table_privs_are('flowview', 'alert_catalog', 'flowview_admin', ARRAY['SELECT'],
                        'alert rules are written only through create_alert/drop_alert');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
