@@ -20,7 +20,7 @@ FV_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 FV_TEST_PORT=${FV_TEST_PORT:-54329}
 SUITES=${FV_SUITES:-regress isolation pgtap tap clients}
 
-fv_ensure_packages postgresql-15-pgtap libipc-run-perl libtap-parser-sourcehandler-pgtap-perl prometheus-postgres-exporter
+fv_ensure_packages postgresql-15-pgtap libipc-run-perl libtap-parser-sourcehandler-pgtap-perl prometheus-postgres-exporter pgbouncer
 PGXS_DIR=$(cd "$(dirname "$("$FV_PG_CONFIG" --pgxs)")/.." && pwd)
 fv_build_install
 

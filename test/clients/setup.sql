@@ -75,6 +75,8 @@ SELECT flowview.create_view('dash.sales_hourly',
         FROM dash.orders GROUP BY 1, 2$$);
 SELECT flowview.enable_org_security('dash.sales_hourly', 'org');
 GRANT SELECT ON dash.sales_hourly TO dash_alice, dash_bob;
+-- its changefeed: dash.sales_hourly_changes(cursor), NOTIFY sales_hourly_changes
+SELECT flowview.enable_changefeed('dash.sales_hourly');
 RESET ROLE;
 
 DO $$

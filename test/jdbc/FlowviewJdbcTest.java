@@ -30,6 +30,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.TreeSet;
+import org.postgresql.PGConnection;
+import org.postgresql.PGNotification;
 
 public class FlowviewJdbcTest {
     static final String VIEW = "dash.sales_hourly";
@@ -153,6 +155,39 @@ public class FlowviewJdbcTest {
             diag(sql + " -> " + e.getSQLState() + ": " + e.getMessage().split("\n")[0]);
             return e.getSQLState();
         }
+    }
+
+    /* ---- the changefeed: dash.sales_hourly_changes(cursor) ---- */
+    static final String FEED = "SELECT cursor, op, org, hour, orders, units, revenue, avg_amount, last_order_at,"
+        + " old_orders FROM dash.sales_hourly_changes(?)";
+
+    /* a feed read: rows "op | org | hour | orders | old_orders"; cursor[0] moves to the last row's */
+    static List<String> feed(Connection c, String[] cursor) throws SQLException {
+        List<String> out = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement(FEED)) {
+            ps.setString(1, cursor[0]);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    cursor[0] = rs.getString(1);
+                    out.add(rs.getString(2) + " | " + rs.getString(3) + " | " + ts(rs, 4) + " | "
+                            + rs.getObject(5) + " | " + rs.getObject(10));
+                }
+            }
+        }
+        return out;
+    }
+
+    /* a snapshot, taken again until the worker has started the feed (its next read is not 'resync') */
+    static String feedStart(Connection c) throws Exception {
+        for (int i = 0; i < 50; i++) {
+            String[] cur = {null};
+            feed(c, cur);
+            String[] probe = {cur[0]};
+            List<String> next = feed(c, probe);
+            if (next.isEmpty() || !next.get(0).startsWith("resync")) return cur[0];
+            Thread.sleep(100);
+        }
+        throw new SQLException("the changefeed did not start");
     }
 
     public static void main(String[] args) throws Exception {
@@ -298,6 +333,62 @@ public class FlowviewJdbcTest {
             ok(rs.next() && rs.getObject(3) instanceof Long && rs.getObject(5) instanceof BigDecimal
                && rs.getObject(2, OffsetDateTime.class) != null,
                "values read as Long (int8), BigDecimal (numeric), OffsetDateTime (timestamptz)");
+        }
+
+        /* the changefeed: a snapshot with its cursor, NOTIFY with only the new
+           position, then the changes each analyst may see, typed like the view */
+        String aliceCursor = feedStart(alice), bobCursor = feedStart(bob);
+        List<String> snap = feed(alice, new String[] {null});
+        ok(snap.size() == dashboard(alice).size() + 1 && snap.get(0).startsWith("snapshot | null")
+           && snap.subList(1, snap.size()).stream().allMatch(r -> r.startsWith("insert | emea")),
+           "dash_alice's snapshot: a 'snapshot' row and her " + (snap.size() - 1) + " rows as inserts");
+        try (Statement st = alice.createStatement()) {
+            st.execute("LISTEN sales_hourly_changes");
+        }
+        try (Statement st = bob.createStatement()) {
+            st.execute("LISTEN sales_hourly_changes");
+        }
+        PGConnection alicePg = alice.unwrap(PGConnection.class);
+        long committed;
+        try (Statement st = admin.createStatement()) {
+            st.executeUpdate("INSERT INTO dash.orders (org, ts, qty, amount) VALUES ('emea-de', '2026-11-06 08:05:00+00', 2, 12.50)");
+            committed = System.nanoTime();     /* autocommit: the insert has committed */
+        }
+        PGNotification[] got = alicePg.getNotifications(5000);
+        long pushMs = (System.nanoTime() - committed) / 1000000;
+        ok(got != null && got.length >= 1 && "sales_hourly_changes".equals(got[0].getName())
+           && got[0].getParameter().matches("[0-9]+"),
+           "dash_alice is notified on channel sales_hourly_changes, the payload only a position: "
+           + (got == null || got.length == 0 ? "none" : got[0].getParameter()));
+        diag("commit to notification: " + pushMs + " ms");
+        ok(pushMs < 2000, "the notification arrives " + pushMs + " ms after the commit (under 2 s on a loaded CI machine)");
+        List<String> aliceChanges = feed(alice, new String[] {aliceCursor});
+        ok(aliceChanges.equals(Arrays.asList("insert | emea-de | 2026-11-06T08:00:00Z | 1 | null")),
+           "dash_alice reads exactly the changed group: " + aliceChanges);
+        PGNotification[] bobGot = bob.unwrap(PGConnection.class).getNotifications(5000);
+        List<String> bobChanges = feed(bob, new String[] {bobCursor});
+        ok(bobGot != null && bobGot.length >= 1 && bobChanges.isEmpty(),
+           "dash_bob (amer-us) is notified too but reads no change: " + bobChanges);
+        try (Statement st = admin.createStatement()) {
+            st.executeUpdate("INSERT INTO dash.orders (org, ts, qty, amount) VALUES ('emea-de', '2026-11-06 08:40:00+00', 1, 2.50)");
+        }
+        ok("t".equals(scalar(admin, "SELECT flowview.wait_for_freshness('" + VIEW + "', '30 s')")), "wait_for_freshness");
+        String[] cur = {aliceCursor};
+        List<String> both = feed(alice, cur);
+        ok(both.equals(Arrays.asList("insert | emea-de | 2026-11-06T08:00:00Z | 1 | null",
+                                     "update | emea-de | 2026-11-06T08:00:00Z | 2 | 1")),
+           "the second order is an update with the old count: " + both);
+        ok(feed(alice, cur).isEmpty(), "nothing after the last cursor");
+        try (PreparedStatement ps = alice.prepareStatement(FEED)) {
+            ps.setString(1, cur[0]);
+            ResultSetMetaData rmd = ps.getMetaData();
+            List<String> cols = new ArrayList<>();
+            for (int i = 1; i <= rmd.getColumnCount(); i++)
+                cols.add(rmd.getColumnName(i) + ":" + rmd.getColumnTypeName(i));
+            ok(cols.equals(Arrays.asList("cursor:text", "op:text", "org:text", "hour:timestamptz", "orders:int8",
+                                         "units:int8", "revenue:numeric", "avg_amount:numeric",
+                                         "last_order_at:timestamptz", "old_orders:int8")),
+               "the feed's columns are typed as the view's: " + cols);
         }
 
         /* analysts cannot write, nor step around the policy */

@@ -234,6 +234,52 @@ fetch_rows(SQLHSTMT st, Rows *rows)
 	}
 }
 
+/*
+ * The changefeed of the view, as alice reads it after cursor: each row
+ * "op | org | hour | orders | old_orders" into out (count in *n), the
+ * columns' SQL types checked as a BI tool sees them.
+ */
+static void
+feed(SQLHDBC dbc, const char *cursor, char out[][ROWLEN], int *n, int *typed)
+{
+	SQLHSTMT	st = stmt(dbc);
+	char		sql[256];
+	SQLSMALLINT type4, type5, type10, namelen, digits, nullable;
+	SQLULEN		size;
+	SQLCHAR		name[64];
+
+	snprintf(sql, sizeof(sql), "SELECT cursor, op, org, hour, orders, units, revenue, avg_amount,"
+			 " last_order_at, old_orders FROM dash.sales_hourly_changes('%s')", cursor);
+	CHECK(SQLExecDirect(st, (SQLCHAR *) sql, SQL_NTS), SQL_HANDLE_STMT, st, sql);
+	SQLDescribeCol(st, 4, name, sizeof(name), &namelen, &type4, &size, &digits, &nullable);
+	SQLDescribeCol(st, 5, name, sizeof(name), &namelen, &type5, &size, &digits, &nullable);
+	SQLDescribeCol(st, 10, name, sizeof(name), &namelen, &type10, &size, &digits, &nullable);
+	*typed = type4 == SQL_TYPE_TIMESTAMP && type5 == SQL_BIGINT && type10 == SQL_BIGINT;
+	*n = 0;
+	while (SQL_SUCCEEDED(SQLFetch(st)))
+	{
+		char		op[16], org[64], hour[40], old[32];
+		SQL_TIMESTAMP_STRUCT t;
+		SQLBIGINT	orders, old_orders;
+		SQLLEN		ind, oind, hind;
+
+		CHECK(SQLGetData(st, 2, SQL_C_CHAR, op, sizeof(op), &ind), SQL_HANDLE_STMT, st, "op");
+		CHECK(SQLGetData(st, 3, SQL_C_CHAR, org, sizeof(org), &ind), SQL_HANDLE_STMT, st, "org");
+		CHECK(SQLGetData(st, 4, SQL_C_TYPE_TIMESTAMP, &t, sizeof(t), &hind), SQL_HANDLE_STMT, st, "hour");
+		fmt_ts(&t, hind, hour, sizeof(hour));
+		CHECK(SQLGetData(st, 5, SQL_C_SBIGINT, &orders, 0, &ind), SQL_HANDLE_STMT, st, "orders");
+		CHECK(SQLGetData(st, 10, SQL_C_SBIGINT, &old_orders, 0, &oind), SQL_HANDLE_STMT, st, "old_orders");
+		if (oind == SQL_NULL_DATA)
+			snprintf(old, sizeof(old), "null");
+		else
+			snprintf(old, sizeof(old), "%lld", (long long) old_orders);
+		if (*n < MAXROWS)
+			snprintf(out[*n], ROWLEN, "%s | %s | %s | %lld | %s", op, org, hour, (long long) orders, old);
+		(*n)++;
+	}
+	SQLFreeHandle(SQL_HANDLE_STMT, st);
+}
+
 static void
 dashboard(SQLHDBC dbc, Rows *rows)
 {
@@ -467,7 +513,8 @@ main(void)
 	SQLHDBC		conns[3];
 	char		buf[1024],
 				state[6],
-				msg[1024];
+				msg[1024],
+				cursor[64];
 	SQLHDBC		admin,
 				alice,
 				bob,
@@ -557,6 +604,7 @@ main(void)
 	ok(strcmp(buf, "amer-us") == 0, "dash_bob sees amer-us only: %s", buf);
 
 	/* live: new orders reach the right analysts (a new hour for each branch) */
+	scalar(alice, "SELECT cursor FROM dash.sales_hourly_changes(NULL) LIMIT 1", cursor, sizeof(cursor));
 	exec(admin, "INSERT INTO dash.orders (org, ts, qty, amount) VALUES"
 		 " ('emea-de', '2026-11-06 09:05:00+00', 2, 11.50),"
 		 " ('amer-us', '2026-11-06 09:10:00+00', 1, 3.25),"
@@ -571,6 +619,16 @@ main(void)
 	expected(admin, "dash_bob", 0, &want);
 	compare("after new orders, dash_bob", &got, &want);
 	ok(got.n == bob_before + 1, "dash_bob got one new group");
+	/* ... and the changefeed from the cursor alice had: exactly her new group */
+	{
+		char		changes[MAXROWS][ROWLEN];
+		int			n, typed;
+
+		feed(alice, cursor, changes, &n, &typed);
+		ok(n == 1 && strcmp(changes[0], "insert | emea-de | 2026-11-06 09:00:00.000000000 | 1 | null") == 0,
+		   "dash_alice's changefeed after her cursor: %d change(s), %s", n, n > 0 ? changes[0] : "none");
+		ok(typed, "the changefeed's hour is SQL_TYPE_TIMESTAMP, orders and old_orders SQL_BIGINT");
+	}
 
 	/* what a BI tool reads */
 	check_described_types(alice);

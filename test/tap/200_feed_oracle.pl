@@ -30,8 +30,13 @@
 # enable_org_security(by_rc) and refresh_view(by_rc) make by_rc's readers
 # (only) resync; assign_role(analyst_us, jp) in the middle of round 4
 # makes analyst_us's next reads 'resync' (not analyst_emea's) and its new
-# snapshots hold jp's groups; refresh_view(by_region) in the middle of
-# round 5.  An invalid cursor is refused with 22023.
+# snapshots hold jp's groups; refresh_view(by_region) right after a write
+# (in its transaction or the one before: the worker applies that write
+# again before it sees the refresh), three times, every reader of by_region
+# being checked until it is told to resync; refresh_view(by_region) in the
+# middle of round 5.  An invalid cursor is refused with 22023.  Values are
+# compared as SQL compares them (45.00 = 45: a change of scale alone is no
+# change, and a feed need not send it; how often that happened is printed).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -267,6 +272,7 @@ sub read_feed
 		problem($r, 'resync with other rows: ' . join(',', map { $_->{op} } @$rows)) if @$rows != 1;
 		problem($r, 'the resync row has a value: ' . ser($r, $rows->[0])) if grep { defined $rows->[0]{$_} } @{ $vc->{cols} };
 		$r->{resyncs}++;
+		$r->{must_resync} = 0;
 		snapshot($r);
 		return 'resync';
 	}
@@ -535,7 +541,8 @@ sub round
 			next;
 		}
 		my $r = pick(@a);
-		$r->{resnap} && rand() < 0.04 ? snapshot($r) : read_feed($r);
+		# (not while it must show that it resyncs)
+		$r->{resnap} && !$r->{must_resync} && rand() < 0.04 ? snapshot($r) : read_feed($r);
 		$reads++;
 	}
 	$opt{event}->() if $opt{event};
@@ -572,6 +579,7 @@ check_all('after a TRUNCATE');
 
 # a TRUNCATE in the middle of the round: every reader reading before it resyncs
 my %resyncs_before = map { $_->{name} => $_->{resyncs} } active();
+$_->{must_resync} = 1 for active();
 round(3, txns => 80, truncate_at => 40);
 check_all('after round 3 (a TRUNCATE in it)');
 for my $r (grep { exists $resyncs_before{ $_->{name} } } active())
@@ -611,8 +619,35 @@ fresh('after refresh_view(by_rc)');
 next_reads('after refresh_view(by_rc)', [ of_view('by_rc') ], [ of_view('by_region') ]);
 check_all('after refresh_view(by_rc)');
 
+# refresh_view(by_region) right after a write (in the same transaction or
+# the next), the worker not yet aware of it: until its next read says
+# 'resync', each reader of by_region gets only changes that apply to what
+# it holds
+for my $try (1 .. 3)
+{
+	my @rs = of_view('by_region');
+	my %before = map { $_->{name} => $_->{resyncs} } @rs;
+	my $id = $st{next_id}++;
+	push @{ $st{ids} }, $id;
+	my $sql = "INSERT INTO orders VALUES ($id, 'emea', 1, 5);\nSELECT flowview.refresh_view('by_region');";
+	$node->safe_psql('postgres', $try == 2 ? $sql : "BEGIN;\n$sql\nCOMMIT;");
+	my $t0 = time;
+	while (time - $t0 < 15)
+	{
+		my @waiting = grep { $_->{resyncs} == $before{ $_->{name} } } @rs;
+		last unless @waiting;
+		read_feed($_) for @waiting;
+	}
+	for my $r (@rs)
+	{
+		cmp_ok($r->{resyncs}, '>', $before{ $r->{name} }, "refresh_view after a write ($try): " . who($r) . ' was told to resync');
+	}
+	check_all("refresh_view after a write ($try)");
+}
+
 # refresh_view(by_region) in the middle of the round
 %resyncs_before = map { $_->{name} => $_->{resyncs} } of_view('by_region');
+$_->{must_resync} = 1 for of_view('by_region');
 round(5, at => 0.5, event => sub { $node->safe_psql('postgres', q{SELECT flowview.refresh_view('by_region')}); });
 check_all('after round 5 (refresh_view(by_region) in it)');
 for my $r (grep { exists $resyncs_before{ $_->{name} } } of_view('by_region'))
