@@ -485,6 +485,10 @@ BEGIN
      WHERE id = r.id;
     -- a watermark's late rows are in the view again (see "watermarks" below)
     DELETE FROM flowview.late_row_log WHERE view_id = r.id;
+    -- its changefeed's readers resync (see "changefeeds" below): now, not
+    -- only once the worker has populated it again
+    UPDATE flowview.feed_catalog f SET reset_position = nextval('flowview.feed_positions')
+     WHERE f.view_id = r.id AND f.reset_position <> 0;
     FOR d IN SELECT c.view_oid FROM flowview.view_catalog c
               WHERE c.source_oid = r.view_oid AND c.upstream_keys IS NOT NULL ORDER BY c.id LOOP
         PERFORM flowview.refresh_view(d);

@@ -769,6 +769,14 @@ feed_log_locked(FvLiveView *v)
 									   RowExclusiveLock, true));
 }
 
+/* is the view live in the catalog as this statement sees it (storage locked)? */
+static bool
+feed_view_live(FvLiveView *v)
+{
+	fv_spi_run(psprintf("SELECT FROM flowview.view_catalog WHERE id = %d AND state = 'live'", v->id));
+	return SPI_processed == 1;
+}
+
 /* the view's rows of the changed groups, as a jsonb array (0: none) */
 static Datum
 feed_before(FvLiveView *v, Datum groups)
@@ -851,7 +859,8 @@ feed_log(FvLiveView *v, Datum groups, Datum before)
 		append_each_key(&sql, v->feed_keys, "b.%s", ", ");
 		appendStringInfoString(&sql, ")");
 	}
-	appendStringInfo(&sql, " WHERE a.__here IS NULL OR b.__here IS NULL OR ROW(%s) IS DISTINCT FROM ROW(%s)",
+	/* compared as text: a numeric's new scale alone (45 to 45.00) is a change a reader shows */
+	appendStringInfo(&sql, " WHERE a.__here IS NULL OR b.__here IS NULL OR ROW(%s)::pg_catalog.text IS DISTINCT FROM ROW(%s)::pg_catalog.text",
 					 rowa.data, rowb.data);
 	if (SPI_execute_plan(image_plan(sql.data, 3, argtypes), args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "pg_flowview: could not write the change log of live view %u", v->view_oid);
@@ -1150,6 +1159,20 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 				/* a feed disabled meanwhile has no log: none this batch */
 				if (v->feed && !feed_log_locked(v))
 					v->feed = false;
+				/*
+				 * A refresh_view committed meanwhile (it locks the storage
+				 * against this transaction's writes: locked first, as for
+				 * the rollups below) left the view to be populated again:
+				 * no changes are logged against its rows.
+				 */
+				if (v->feed)
+				{
+					foreach(sc, v->storage_tables)
+						(void) RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(lfirst(sc))),
+												RowExclusiveLock, true);
+					if (!feed_view_live(v))
+						v->feed = false;
+				}
 				/* the batch's feed position: sequence USAGE is the worker's */
 				if (v->feed && feed_position == 0)
 					feed_position = DatumGetInt64(DirectFunctionCall1(nextval_oid,

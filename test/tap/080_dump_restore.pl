@@ -64,7 +64,9 @@ $a->safe_psql('src', q{
 	SELECT flowview.create_view('by_unit', $$SELECT unit, count(*) AS n, sum(x) AS s FROM r GROUP BY unit$$,
 	                            minmax => 'multiset');
 	SELECT flowview.enable_org_security('by_unit', 'unit');
+	SELECT flowview.enable_changefeed('by_unit');
 	GRANT SELECT ON by_unit, by_g TO analyst;
+	GRANT flowview_reader TO analyst;   -- for by_unit's changefeed
 	GRANT SELECT ON r TO alice;
 	GRANT CREATE ON SCHEMA public TO alice;
 	SET ROLE alice;
@@ -235,6 +237,10 @@ sub check_restored
 		is(FlowviewTest::differences($node, $v, $query{$v}, dbname => $db), '', "$db: $v equals its query");
 	}
 
+	# the changefeed came back: the analyst's snapshot, then its changes
+	my $feed_cursor = $node->safe_psql($db, 'SET ROLE analyst; SELECT cursor FROM by_unit_changes(NULL) LIMIT 1');
+	like($feed_cursor, qr/^\d+\.[0-9a-f]{8}$/, "$db: the changefeed of by_unit is restored (cursor $feed_cursor)");
+
 	# new writes: the views follow
 	my $events = $node->safe_psql($db, 'SELECT count(*) FROM flowview.alert_events');
 	$node->safe_psql($db, q{
@@ -259,6 +265,8 @@ sub check_restored
 	}
 	is($node->safe_psql($db, 'SET ROLE analyst; SELECT string_agg(DISTINCT unit, \',\' ORDER BY unit) FROM by_unit'),
 		'east,east_1', "$db: organisation security still applies after new writes");
+	is($node->safe_psql($db, "SET ROLE analyst; SELECT string_agg(DISTINCT op || ':' || unit, ',' ORDER BY op || ':' || unit) FROM by_unit_changes('$feed_cursor')"),
+		'update:east,update:east_1', "$db: the analyst's changefeed after the restore: its units' updates");
 	ok($node->safe_psql($db, 'SELECT count(*) FROM flowview.alert_events') > $events,
 		"$db: the restored alert rule fires on new writes");
 	is($node->safe_psql($db, q{SELECT count(*) FROM flowview.alert_catalog WHERE last_error IS NOT NULL}), '0',
