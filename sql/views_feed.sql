@@ -127,6 +127,36 @@ INSERT INTO fd_orders VALUES (11, NULL, 2), (12, 'us', 2);
 SELECT flowview.wait_for_freshness();
 SELECT op, unknown, n, old_n FROM fd_zone_changes(:'z0') ORDER BY unknown;
 
+-- the CDC stream: views => its changes under the view's name and columns
+-- (JSON and Debezium), never the storage, its log or their bookkeeping;
+-- alone, views gives only views.  The worker commits asynchronously: wait
+-- until its WAL is flushed.
+SELECT 'slot' FROM pg_create_logical_replication_slot('fd_cdc', 'pg_flowview');
+INSERT INTO fd_orders VALUES (20, 'asia', 1), (21, 'mars', 2);
+SELECT flowview.wait_for_freshness();
+DELETE FROM fd_orders WHERE region = 'mars';
+SELECT flowview.wait_for_freshness();
+CREATE FUNCTION fd_cdc_rows(n int, VARIADIC opts text[]) RETURNS SETOF jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1 .. 200 LOOP
+        EXIT WHEN (SELECT count(*) FROM pg_logical_slot_peek_changes('fd_cdc', NULL, NULL, VARIADIC opts)) >= n;
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+    RETURN QUERY SELECT data::jsonb FROM pg_logical_slot_peek_changes('fd_cdc', NULL, NULL, VARIADIC opts);
+END $$;
+SELECT j->>'op' AS op, j->>'schema' AS schema, j->>'table' AS "table", j->'before' AS before, j->'after' AS after
+  FROM fd_cdc_rows(5, 'views', 'public.fd_region,public.fd_zone') j
+ ORDER BY (j->>'commit_lsn')::pg_lsn, 3, 1, (j->'after')::text, (j->'before')::text;
+SELECT j->>'op' AS op, j->'source'->>'table' AS "table", j->'before'->>'n' AS before_n, j->'after'->>'n' AS after_n
+  FROM fd_cdc_rows(7, 'views', 'public.fd_*', 'format', 'debezium') j
+ ORDER BY (j->'source'->>'txId')::bigint, 2, 1, (j->'after')::text, (j->'before')::text;
+SELECT DISTINCT j->>'table' AS "table" FROM fd_cdc_rows(3, 'views', 'public.fd_region', 'tables', 'public.*') j ORDER BY 1;
+SELECT count(*) AS no_view_without_views FROM fd_cdc_rows(0, 'format', 'json') j WHERE j->>'table' = 'fd_region';
+SELECT count(*) AS no_storage_with_views FROM fd_cdc_rows(0, 'views', '*') j WHERE j->>'schema' = 'flowview';
+SELECT * FROM pg_logical_slot_peek_changes('fd_cdc', NULL, NULL, 'views', '');
+SELECT pg_drop_replication_slot('fd_cdc');
+DROP FUNCTION fd_cdc_rows(int, text[]);
+
 -- readers: SELECT on the view passes on to the log; others get 42501
 CREATE ROLE fd_reader;
 CREATE ROLE fd_stranger;

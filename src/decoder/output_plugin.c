@@ -31,9 +31,14 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/heapam.h"
+#include "access/table.h"
 #include "access/htup_details.h"
+#include "catalog/dependency.h"
+#include "catalog/indexing.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_depend.h"
 #include "common/base64.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
@@ -47,6 +52,7 @@
 #include "replication/output_plugin.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -82,6 +88,8 @@ typedef struct FvAttInfo
 	bool		is_key;			/* part of the replica identity key */
 	bool		masked;
 	bool		varlena;
+	char		feed;			/* a changefeed log's column: 0 bookkeeping,
+								 * 'n' the view's column, 'o' an old_ value */
 	char	   *name_json;		/* "name": */
 	int			name_json_len;
 	FvTypeOut	typeout;
@@ -92,7 +100,8 @@ typedef struct FvRelInfo
 {
 	Oid			relid;			/* hash key */
 	bool		valid;
-	bool		selected;		/* passes tables / exclude-tables */
+	bool		selected;		/* passes tables / exclude-tables (or views) */
+	bool		feed;			/* a changefeed's log, written as its view */
 	char		replident;
 	MemoryContext mcxt;			/* everything below */
 	char	   *schema_json;	/* "schema" as a JSON string */
@@ -113,6 +122,7 @@ typedef struct FvData
 	/* options */
 	List	   *tables;			/* FvPattern *, NIL = all */
 	List	   *exclude_tables;
+	List	   *views;			/* FvPattern *: live views, by their changefeeds */
 	List	   *mask;
 	char	   *mask_salt;
 	bool		include_transaction;
@@ -186,7 +196,7 @@ _PG_output_plugin_init(OutputPluginCallbacks *cb)
  * ----------------------------------------------------------------
  */
 
-#define FV_OPTION_NAMES "tables, exclude-tables, mask, mask-salt, include-transaction, include-messages, format"
+#define FV_OPTION_NAMES "tables, exclude-tables, views, mask, mask-salt, include-transaction, include-messages, format"
 
 /*
  * Parse a comma-separated list of glob patterns.  Whitespace around each
@@ -345,6 +355,8 @@ fv_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 			data->tables = parse_patterns(name, value);
 		else if (strcmp(name, "exclude-tables") == 0)
 			data->exclude_tables = parse_patterns(name, value);
+		else if (strcmp(name, "views") == 0)
+			data->views = parse_patterns(name, value);
 		else if (strcmp(name, "mask") == 0)
 			data->mask = parse_patterns(name, value);
 		else if (strcmp(name, "mask-salt") == 0)
@@ -481,6 +493,45 @@ json_string_cstr(const char *s, const char *suffix, int *lenp)
  * Must run inside a decoding callback (catalog access under the historic
  * snapshot that matches the tuples being decoded).
  */
+/*
+ * The live view whose changefeed log relation rel is (flowview.fv_store_ID_f,
+ * which enable_changefeed makes depend on the view: views/feed.c), or
+ * InvalidOid.  Read from pg_depend under the decoding's historic snapshot.
+ */
+static Oid
+feed_view_of(Relation rel)
+{
+	const char *name = RelationGetRelationName(rel);
+	int			len = strlen(name);
+	char	   *nsp = get_namespace_name(RelationGetNamespace(rel));
+	Relation	dep;
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			view = InvalidOid;
+
+	if (nsp == NULL || strcmp(nsp, "flowview") != 0 || strncmp(name, "fv_store_", 9) != 0 ||
+		len < 12 || strcmp(name + len - 2, "_f") != 0)
+		return InvalidOid;
+	dep = table_open(DependRelationId, AccessShareLock);
+	ScanKeyInit(&key[0], Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(RelationRelationId));
+	ScanKeyInit(&key[1], Anum_pg_depend_objid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(RelationGetRelid(rel)));
+	scan = systable_beginscan(dep, DependDependerIndexId, true, NULL, 2, key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_depend d = (Form_pg_depend) GETSTRUCT(tup);
+
+		if (d->refclassid == RelationRelationId && d->deptype == DEPENDENCY_AUTO &&
+			get_rel_relkind(d->refobjid) == RELKIND_VIEW)
+			view = d->refobjid;
+	}
+	systable_endscan(scan);
+	table_close(dep, AccessShareLock);
+	return view;
+}
+
 static FvRelInfo *
 get_relinfo(FvData *data, Relation rel)
 {
@@ -521,11 +572,33 @@ get_relinfo(FvData *data, Relation rel)
 
 	nspname = get_namespace_name(RelationGetNamespace(rel));
 	qualname = psprintf("%s.%s", nspname, RelationGetRelationName(rel));
-	ri->selected = (data->tables == NIL || any_pattern_matches(data->tables, qualname)) &&
+	/* views given alone: only the views */
+	ri->selected = (data->tables == NIL ? data->views == NIL : any_pattern_matches(data->tables, qualname)) &&
 		!any_pattern_matches(data->exclude_tables, qualname);
+	ri->feed = false;
+	if (data->views != NIL)
+	{
+		/* a changefeed's log: written as its view, if views names it */
+		Oid			view = feed_view_of(rel);
+
+		if (OidIsValid(view))
+		{
+			char	   *vnsp = get_namespace_name(get_rel_namespace(view));
+			char	   *vname = get_rel_name(view);
+
+			ri->feed = any_pattern_matches(data->views, psprintf("%s.%s", vnsp, vname));
+			if (ri->feed)
+			{
+				nspname = vnsp;
+				qualname = psprintf("%s.%s", vnsp, vname);
+				ri->selected = true;
+			}
+		}
+	}
 	ri->replident = rel->rd_rel->relreplident;
 	ri->schema_json = json_string_cstr(nspname, "", NULL);
-	ri->table_json = json_string_cstr(RelationGetRelationName(rel), "", NULL);
+	ri->table_json = json_string_cstr(ri->feed ? qualname + strlen(nspname) + 1 : RelationGetRelationName(rel),
+									  "", NULL);
 	for (i = 0; i < lengthof(ri->head); i++)
 	{
 		char	   *head = psprintf("{\"op\":\"%c\",\"schema\":%s,\"table\":%s,",
@@ -559,6 +632,21 @@ get_relinfo(FvData *data, Relation rel)
 		ai->varlena = (att->attlen == -1);
 		ai->name_json = json_string_cstr(NameStr(att->attname), ":",
 										 &ai->name_json_len);
+		if (ri->feed && i >= 4)
+		{
+			/* __position, __seq, __op, __at; the view's columns; old_C */
+			const char *col = NameStr(att->attname);
+			int			j;
+
+			ai->feed = 'n';
+			for (j = 4; j < i; j++)
+				if (strcmp(NameStr(TupleDescAttr(desc, j)->attname), col + 4) == 0 &&
+					strncmp(col, "old_", 4) == 0)
+				{
+					ai->feed = 'o';
+					ai->name_json = json_string_cstr(col + 4, ":", &ai->name_json_len);
+				}
+		}
 		fv_typeout_init(&ai->typeout, att->atttypid, ri->mcxt);
 		if (data->mask != NIL)
 		{
@@ -737,6 +825,69 @@ append_row(StringInfo buf, FvData *data, FvRelInfo *ri, TupleDesc desc,
 			fv_append_json_value(buf, &ai->typeout, value);
 	}
 	fv_append_bytes(buf, "}", 1);
+}
+
+/*
+ * A changefeed log row as a change of its view: "before" (its key columns
+ * and old_ values, for an update or delete) and "after" (the view's
+ * columns, for an insert or update).  Returns the op (c, u, d).
+ */
+static char
+append_feed_row(StringInfo buf, FvData *data, FvRelInfo *ri, TupleDesc desc, HeapTuple tuple)
+{
+	char	   *op;
+	char		c;
+	int			pass;
+
+	heap_deform_tuple(tuple, desc, ri->values, ri->nulls);
+	op = ri->nulls[2] ? "" : TextDatumGetCString(ri->values[2]);
+	c = strcmp(op, "insert") == 0 ? 'c' : strcmp(op, "delete") == 0 ? 'd' : 'u';
+	for (pass = 0; pass < 2; pass++)
+	{
+		bool		first = true;
+		int			i;
+
+		fv_append_bytes(buf, pass == 0 ? "\"before\":" : ",\"after\":", pass == 0 ? 9 : 9);
+		if ((pass == 0 && c == 'c') || (pass == 1 && c == 'd'))
+		{
+			fv_append_bytes(buf, "null", 4);
+			continue;
+		}
+		fv_append_bytes(buf, "{", 1);
+		for (i = 0; i < ri->natts; i++)
+		{
+			FvAttInfo  *ai = &ri->atts[i];
+			int			k = i;
+			int			j;
+
+			if (ai->skip || ai->feed == 0)
+				continue;
+			if (pass == 0)
+			{
+				/* before: the keys (no old_ twin) as they are, the others' old_ values */
+				if (ai->feed == 'o')
+					continue;
+				for (j = i + 1; j < ri->natts; j++)
+					if (ri->atts[j].feed == 'o' && ri->atts[j].name_json_len == ai->name_json_len &&
+						memcmp(ri->atts[j].name_json, ai->name_json, ai->name_json_len) == 0)
+						k = j;
+			}
+			else if (ai->feed == 'o')
+				continue;
+			if (!first)
+				fv_append_bytes(buf, ",", 1);
+			first = false;
+			fv_append_bytes(buf, ai->name_json, ai->name_json_len);
+			if (ri->nulls[k])
+				fv_append_bytes(buf, "null", 4);
+			else if (ri->atts[k].masked)
+				append_masked(buf, data, &ri->atts[k], ri->values[k]);
+			else
+				fv_append_json_value(buf, &ri->atts[k].typeout, ri->values[k]);
+		}
+		fv_append_bytes(buf, "}", 1);
+	}
+	return c;
 }
 
 /*
@@ -949,6 +1100,30 @@ fv_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		oldtuple = &change->data.tp.oldtuple->tuple;
 
 	old = MemoryContextSwitchTo(data->change_ctx);
+	if (ri->feed)
+	{
+		/* a view's change: its log's inserts (its deletes are the keep's trimming) */
+		StringInfoData row;
+
+		if (op != 'c' || newtuple == NULL)
+		{
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(data->change_ctx);
+			return;
+		}
+		write_begin_if_needed(ctx, data, txn);
+		initStringInfo(&row);
+		op = append_feed_row(&row, data, ri, desc, newtuple);
+		OutputPluginPrepareWrite(ctx, true);
+		start_change(out, data, op, ri);
+		fv_append_bytes(out, row.data, row.len);
+		finish_change(out, data, txn, op, ri, change->lsn);
+		OutputPluginWrite(ctx, true);
+		data->nwritten++;
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(data->change_ctx);
+		return;
+	}
 	write_begin_if_needed(ctx, data, txn);
 
 	OutputPluginPrepareWrite(ctx, true);
