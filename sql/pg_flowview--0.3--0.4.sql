@@ -925,3 +925,12 @@ BEGIN
 END $$;
 
 -- ==== end of changefeeds ====
+
+-- ==== the CDC stream: a consumer's initial snapshot (issue 15, part 4) ====
+-- The rows of the tables a slot of the pg_flowview plugin streams, with the
+-- plugin's options, as op "r" lines in its format, read as the caller under
+-- its transaction's snapshot (REPEATABLE READ, imported from the slot's
+-- creation): see README "Initial snapshot".  Each table's SELECT privilege
+-- is checked, so any role may call it.
+CREATE FUNCTION flowview.cdc_snapshot(options text[] DEFAULT '{}') RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'fv_cdc_snapshot' LANGUAGE C STRICT;

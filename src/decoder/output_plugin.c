@@ -33,9 +33,14 @@
 
 #include "access/genam.h"
 #include "access/heapam.h"
+#include "access/tableam.h"
+#include "access/xact.h"
 #include "access/table.h"
 #include "access/htup_details.h"
+#include "catalog/catalog.h"
 #include "catalog/dependency.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_depend.h"
@@ -50,7 +55,13 @@
 #include "replication/logical.h"
 #include "replication/origin.h"
 #include "replication/output_plugin.h"
+#include "funcapi.h"
+#include "nodes/makefuncs.h"
+#include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
 #include "utils/datetime.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
@@ -105,10 +116,12 @@ typedef struct FvRelInfo
 	char		replident;
 	MemoryContext mcxt;			/* everything below */
 	char	   *schema_json;	/* "schema" as a JSON string */
+	char	   *qualname_json;	/* "schema.table", for transaction metadata */
+	int64		txn_count;		/* its changes in the current transaction */
 	char	   *table_json;
 	/* json format: {"op":"X","schema":..,"table":.., for X = c, u, d, t */
-	char	   *head[4];
-	int			head_len[4];
+	char	   *head[5];
+	int			head_len[5];
 	int			natts;
 	FvAttInfo  *atts;
 	Datum	   *values;			/* deform buffers, natts each */
@@ -139,6 +152,7 @@ typedef struct FvData
 	/* per transaction */
 	bool		begin_written;
 	int64		nwritten;
+	List	   *txn_rels;		/* FvRelInfo * with changes in this transaction */
 	StringInfoData xact_fields; /* json: ,"xid":..; debezium: "txId":.. */
 	StringInfoData xact_tail;	/* json: ,"commit_lsn":..}; debezium: ts_ms */
 } FvData;
@@ -325,27 +339,13 @@ parse_bool_option(const char *option, const char *value)
  *
  * Throws ERROR naming the option for an unknown option or a bad value.
  */
+/* The plugin's options (a list of DefElem) into data. */
 static void
-fv_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
+parse_options(FvData *data, List *options)
 {
-	FvData	   *data;
 	ListCell   *lc;
-	HASHCTL		hctl;
-	MemoryContext old;
 
-	data = MemoryContextAllocZero(ctx->context, sizeof(FvData));
-	data->format = FV_FORMAT_JSON;
-	data->change_ctx = AllocSetContextCreate(ctx->context,
-											 "pg_flowview change",
-											 ALLOCSET_DEFAULT_SIZES);
-	data->cache_ctx = AllocSetContextCreate(ctx->context,
-											"pg_flowview relation cache",
-											ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(ctx->context);
-	initStringInfo(&data->xact_fields);
-	initStringInfo(&data->xact_tail);
-
-	foreach(lc, ctx->output_plugin_options)
+	foreach(lc, options)
 	{
 		DefElem    *elem = lfirst(lc);
 		const char *name = elem->defname;
@@ -384,6 +384,28 @@ fv_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 					 errmsg("option \"%s\" is not recognized by pg_flowview", name),
 					 errhint("Valid options are: %s.", FV_OPTION_NAMES)));
 	}
+}
+
+static void
+fv_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
+{
+	FvData	   *data;
+	HASHCTL		hctl;
+	MemoryContext old;
+
+	data = MemoryContextAllocZero(ctx->context, sizeof(FvData));
+	data->format = FV_FORMAT_JSON;
+	data->change_ctx = AllocSetContextCreate(ctx->context,
+											 "pg_flowview change",
+											 ALLOCSET_DEFAULT_SIZES);
+	data->cache_ctx = AllocSetContextCreate(ctx->context,
+											"pg_flowview relation cache",
+											ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(ctx->context);
+	initStringInfo(&data->xact_fields);
+	initStringInfo(&data->xact_tail);
+
+	parse_options(data, ctx->output_plugin_options);
 	if (data->mask_salt == NULL)
 		data->mask_salt = pstrdup(fv_mask_salt ? fv_mask_salt : "");
 	MemoryContextSwitchTo(old);
@@ -597,12 +619,13 @@ get_relinfo(FvData *data, Relation rel)
 	}
 	ri->replident = rel->rd_rel->relreplident;
 	ri->schema_json = json_string_cstr(nspname, "", NULL);
+	ri->qualname_json = json_string_cstr(qualname, "", NULL);
 	ri->table_json = json_string_cstr(ri->feed ? qualname + strlen(nspname) + 1 : RelationGetRelationName(rel),
 									  "", NULL);
 	for (i = 0; i < lengthof(ri->head); i++)
 	{
 		char	   *head = psprintf("{\"op\":\"%c\",\"schema\":%s,\"table\":%s,",
-									"cudt"[i], ri->schema_json, ri->table_json);
+									"cudtr"[i], ri->schema_json, ri->table_json);
 
 		ri->head[i] = head;
 		ri->head_len[i] = strlen(head);
@@ -982,6 +1005,32 @@ write_begin_if_needed(LogicalDecodingContext *ctx, FvData *data,
 	OutputPluginWrite(ctx, true);
 }
 
+/* the per-table counts start again (relation entries stay where they are in the hash) */
+static void
+foreach_reset_counts(FvData *data)
+{
+	ListCell   *lc;
+
+	foreach(lc, data->txn_rels)
+		((FvRelInfo *) lfirst(lc))->txn_count = 0;
+	list_free(data->txn_rels);
+	data->txn_rels = NIL;
+}
+
+/* one more change of ri written in this transaction */
+static void
+count_change(LogicalDecodingContext *ctx, FvData *data, FvRelInfo *ri)
+{
+	data->nwritten++;
+	if (ri->txn_count++ == 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(ctx->context);
+
+		data->txn_rels = lappend(data->txn_rels, ri);
+		MemoryContextSwitchTo(old);
+	}
+}
+
 static void
 fv_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 {
@@ -991,6 +1040,7 @@ fv_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 		return;
 	data->begin_written = false;
 	data->nwritten = 0;
+	foreach_reset_counts(data);
 	prepare_xact_fields(data, txn);
 }
 
@@ -1015,13 +1065,27 @@ fv_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		append_lsn_string(out, txn->final_lsn);
 		appendStringInfoString(out, ",\"commit_time\":");
 		append_iso_timestamp(out, txn->xact_time.commit_time);
-		appendStringInfo(out, ",\"changes\":" INT64_FORMAT "}", data->nwritten);
+		appendStringInfo(out, ",\"changes\":" INT64_FORMAT ",\"data_collections\":", data->nwritten);
 	}
 	else
 		appendStringInfo(out, "{\"status\":\"END\",\"id\":\"%u:" UINT64_FORMAT
-						 "\",\"event_count\":" INT64_FORMAT ",\"ts_ms\":" INT64_FORMAT "}",
+						 "\",\"event_count\":" INT64_FORMAT ",\"ts_ms\":" INT64_FORMAT ",\"data_collections\":",
 						 txn->xid, (uint64) txn->final_lsn, data->nwritten,
 						 timestamptz_to_unix_ms(txn->xact_time.commit_time));
+	/* Debezium's per-table counts of the transaction (tables, views) */
+	{
+		ListCell   *lc;
+
+		appendStringInfoCharMacro(out, '[');
+		foreach(lc, data->txn_rels)
+		{
+			FvRelInfo  *ri = lfirst(lc);
+
+			appendStringInfo(out, "%s{\"data_collection\":%s,\"event_count\":" INT64_FORMAT "}",
+							 foreach_current_index(lc) > 0 ? "," : "", ri->qualname_json, ri->txn_count);
+		}
+		appendStringInfoString(out, "]}");
+	}
 	OutputPluginWrite(ctx, true);
 }
 
@@ -1031,7 +1095,7 @@ start_change(StringInfo out, FvData *data, char op, FvRelInfo *ri)
 {
 	if (data->format == FV_FORMAT_JSON)
 	{
-		int			i = op == 'c' ? 0 : op == 'u' ? 1 : op == 'd' ? 2 : 3;
+		int			i = op == 'c' ? 0 : op == 'u' ? 1 : op == 'd' ? 2 : op == 't' ? 3 : 4;
 
 		fv_append_bytes(out, ri->head[i], ri->head_len[i]);
 	}
@@ -1119,7 +1183,7 @@ fv_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		fv_append_bytes(out, row.data, row.len);
 		finish_change(out, data, txn, op, ri, change->lsn);
 		OutputPluginWrite(ctx, true);
-		data->nwritten++;
+		count_change(ctx, data, ri);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(data->change_ctx);
 		return;
@@ -1148,7 +1212,7 @@ fv_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 
 	finish_change(out, data, txn, op, ri, change->lsn);
 	OutputPluginWrite(ctx, true);
-	data->nwritten++;
+	count_change(ctx, data, ri);
 
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(data->change_ctx);
@@ -1181,7 +1245,7 @@ fv_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		appendStringInfoString(out, "\"before\":null,\"after\":null");
 		finish_change(out, data, txn, 't', ri, change->lsn);
 		OutputPluginWrite(ctx, true);
-		data->nwritten++;
+		count_change(ctx, data, ri);
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(data->change_ctx);
@@ -1287,4 +1351,177 @@ fv_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		data->nwritten++;
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(data->change_ctx);
+}
+
+/* ----------------------------------------------------------------
+ * The initial snapshot of a new CDC consumer
+ * ----------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(fv_cdc_snapshot);
+
+/*
+ * flowview.cdc_snapshot(options text[] DEFAULT '{}') RETURNS SETOF text
+ *
+ * The rows of the tables the plugin would stream with these options (the
+ * plugin's own name/value pairs: tables, exclude-tables, mask, mask-salt,
+ * format), one line each with op "r", written as the plugin writes rows:
+ * as of the calling transaction's snapshot, which must be REPEATABLE READ
+ * (or SERIALIZABLE), typically imported with SET TRANSACTION SNAPSHOT from
+ * the slot's creation (CREATE_REPLICATION_SLOT ... EXPORT_SNAPSHOT): the
+ * slot then streams exactly the changes committed after these rows.  Each
+ * table is read as the caller, who needs SELECT on it; one under row-level
+ * security that applies to the caller is refused (its stream would not be).
+ */
+Datum
+fv_cdc_snapshot(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+	List	   *options = NIL;
+	FvData	   *data;
+	MemoryContext cxt;
+	MemoryContext old;
+	HASHCTL		hctl;
+	Relation	pgclass;
+	TableScanDesc cscan;
+	HeapTuple	ctup;
+	List	   *relids = NIL;
+	ListCell   *lc;
+	StringInfoData line;
+	HTAB	   *saved_hash = fv_relinfo_hash;
+
+	if (!IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("flowview.cdc_snapshot must run in a REPEATABLE READ or SERIALIZABLE transaction"),
+				 errhint("BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '...' (the slot's exported snapshot); then call it.")));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	if (n % 2 != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options must be name/value pairs"),
+				 errhint("For example ARRAY['tables', 'public.*', 'format', 'debezium'].")));
+	for (i = 0; i < n; i += 2)
+	{
+		char	   *name;
+
+		if (nulls[i] || nulls[i + 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("options must not contain NULL")));
+		name = TextDatumGetCString(elems[i]);
+		if (strcmp(name, "views") == 0 || strcmp(name, "include-transaction") == 0 ||
+			strcmp(name, "include-messages") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("option \"%s\" does not apply to a snapshot", name),
+					 errhint("A live view's snapshot is its changefeed function with NULL: <view>_changes(NULL).")));
+		options = lappend(options, makeDefElem(name, (Node *) makeString(TextDatumGetCString(elems[i + 1])), -1));
+	}
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_flowview snapshot", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	data = palloc0(sizeof(FvData));
+	data->format = FV_FORMAT_JSON;
+	data->cache_ctx = cxt;
+	parse_options(data, options);
+	if (data->mask_salt == NULL)
+		data->mask_salt = pstrdup(fv_mask_salt ? fv_mask_salt : "");
+	memset(&hctl, 0, sizeof(hctl));
+	hctl.keysize = sizeof(Oid);
+	hctl.entrysize = sizeof(FvRelInfo);
+	hctl.hcxt = cxt;
+	fv_relinfo_hash = hash_create("pg_flowview snapshot relations", 64, &hctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	/* (the plugin's relation cache is this function's until it returns) */
+	PG_TRY();
+	{
+	/* the tables whose changes the stream carries: permanent, not the system's */
+	pgclass = table_open(RelationRelationId, AccessShareLock);
+	cscan = table_beginscan_catalog(pgclass, 0, NULL);
+	while ((ctup = heap_getnext(cscan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_class c = (Form_pg_class) GETSTRUCT(ctup);
+
+		if (c->relkind == RELKIND_RELATION && c->relpersistence == RELPERSISTENCE_PERMANENT &&
+			c->relnamespace != PG_CATALOG_NAMESPACE && c->relnamespace != PG_TOAST_NAMESPACE &&
+			!IsCatalogRelationOid(c->oid) && strcmp(get_namespace_name(c->relnamespace), "information_schema") != 0)
+			relids = lappend_oid(relids, c->oid);
+	}
+	table_endscan(cscan);
+	table_close(pgclass, AccessShareLock);
+	list_sort(relids, list_oid_cmp);
+
+	initStringInfo(&line);
+	foreach(lc, relids)
+	{
+		Relation	rel = try_relation_open(lfirst_oid(lc), AccessShareLock);
+		FvRelInfo  *ri;
+		TableScanDesc scan;
+		HeapTuple	tup;
+
+		if (rel == NULL)
+			continue;			/* dropped meanwhile */
+		data->last_ri = NULL;
+		ri = get_relinfo(data, rel);
+		if (!ri->selected || ri->feed)
+		{
+			relation_close(rel, AccessShareLock);
+			continue;
+		}
+		if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for table %s", RelationGetRelationName(rel)),
+					 errhint("Grant SELECT on it, or leave it out with the tables or exclude-tables option.")));
+		if (check_enable_rls(RelationGetRelid(rel), InvalidOid, false) == RLS_ENABLED)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("table %s has row-level security that applies to you: its snapshot would not match its stream",
+							RelationGetRelationName(rel)),
+					 errhint("Take the snapshot as a role that bypasses it (as the stream does), or leave the table out.")));
+		scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+		while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+		{
+			CHECK_FOR_INTERRUPTS();
+			resetStringInfo(&line);
+			start_change(&line, data, 'r', ri);
+			fv_append_bytes(&line, "\"before\":null,\"after\":", 22);
+			append_row(&line, data, ri, RelationGetDescr(rel), tup, NULL, false);
+			if (data->format == FV_FORMAT_JSON)
+				fv_append_bytes(&line, "}", 1);
+			else
+			{
+				append_debezium_source(&line, data, NULL, ri->schema_json, ri->table_json, InvalidXLogRecPtr);
+				line.len--;		/* the source's closing brace: one more field first */
+				appendStringInfo(&line, ",\"snapshot\":\"true\"},\"op\":\"r\",\"ts_ms\":" INT64_FORMAT "}",
+								 timestamptz_to_unix_ms(GetCurrentTimestamp()));
+			}
+			{
+				Datum		values[1];
+				bool		isnull[1] = {false};
+
+				values[0] = PointerGetDatum(cstring_to_text_with_len(line.data, line.len));
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
+			}
+		}
+		table_endscan(scan);
+		relation_close(rel, AccessShareLock);
+	}
+	}
+	PG_FINALLY();
+	{
+		fv_relinfo_hash = saved_hash;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return (Datum) 0;
 }

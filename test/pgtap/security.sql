@@ -60,8 +60,8 @@ SELECT is((SELECT count(*) FROM pg_proc p WHERE p.pronamespace = 'flowview'::reg
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'flowview'::regnamespace
               AND has_function_privilege('public', p.oid, 'EXECUTE')),
-          ARRAY['_feed_state', '_refuse_write', '_reread', '_visible_units'],
-          'PUBLIC may run only what live views'' triggers, policies, changefeed functions and apply (as their owners) call');
+          ARRAY['_feed_state', '_refuse_write', '_reread', '_visible_units', 'cdc_snapshot'],
+          'PUBLIC may run only what live views'' triggers, policies, changefeed functions and apply (as their owners) call, and cdc_snapshot (which checks each table''s SELECT)');
 SELECT function_privs_are('flowview', 'enable_changefeed', ARRAY['regclass', 'interval'], 'flowview_admin',
                           ARRAY['EXECUTE'], 'flowview_admin may give its views changefeeds');
 SELECT function_privs_are('flowview', 'enable_changefeed', ARRAY['regclass', 'interval'], 'public',
