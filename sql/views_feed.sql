@@ -120,6 +120,8 @@ SELECT flowview.alter_view('fd_region', $$SELECT region, count(*) AS n FROM fd_o
 
 -- a rollup over a view has a feed of its own
 SELECT flowview.create_view('fd_zone', $$SELECT region IS NULL AS unknown, sum(n) AS n FROM fd_region GROUP BY 1$$);
+-- (a cursor taken before the view is live resyncs once it is: wait)
+SELECT flowview.wait_for_freshness();
 SELECT flowview.enable_changefeed('fd_zone');
 SELECT fd_wait_started();
 SELECT cursor AS z0 FROM fd_zone_changes() LIMIT 1 \gset
@@ -215,6 +217,25 @@ SELECT count(*) AS log_policies FROM pg_policy WHERE polrelid = (SELECT format('
                                                                     FROM flowview.view_catalog WHERE view_oid = 'fd_by_unit'::regclass);
 SELECT op FROM fd_by_unit_changes(:'e0');
 
+-- keep: changes older than it are deleted, and a cursor before them resyncs
+CREATE TABLE fd_k (id int PRIMARY KEY, region text);
+ALTER TABLE fd_k REPLICA IDENTITY FULL;
+SELECT flowview.create_view('fd_kept', $$SELECT region, count(*) AS n FROM fd_k GROUP BY region$$);
+SELECT flowview.wait_for_freshness();
+SELECT flowview.enable_changefeed('fd_kept', interval '1 second');
+SELECT fd_wait_started();
+SELECT cursor AS k0 FROM fd_kept_changes() LIMIT 1 \gset
+INSERT INTO fd_k VALUES (1, 'eu');
+SELECT flowview.wait_for_freshness();
+SELECT op, region, n FROM fd_kept_changes(:'k0');
+SELECT cursor AS k1 FROM fd_kept_changes(:'k0') \gset
+SELECT pg_sleep(1.5);
+INSERT INTO fd_k VALUES (2, 'eu');
+SELECT flowview.wait_for_freshness();
+SELECT op FROM fd_kept_changes(:'k0');
+SELECT op, region, n FROM fd_kept_changes(:'k1');
+SELECT oldest_cursor >= :'k1'::bigint AS trimmed FROM flowview.changefeeds WHERE view = 'fd_kept'::regclass;
+
 -- disable drops the function and the log; again is nothing; drop_view
 -- takes both with the view
 SELECT format('flowview.fv_store_%s_f', id) AS fd_log FROM flowview.view_catalog WHERE view_oid = 'fd_all'::regclass \gset
@@ -234,6 +255,8 @@ EXCEPTION WHEN insufficient_privilege THEN
 END $$;
 
 DROP VIEW fd_replay;
+DROP VIEW fd_kept;
+DROP TABLE fd_k;
 DROP VIEW fd_region, fd_all, fd_by_unit, fd_recent, fd_sessions, fd_hidden, fd_opcol, fd_taken;
 DROP FUNCTION fd_taken_changes(text);
 DROP TABLE fd_orders, fd_ev, fd_sales;

@@ -664,22 +664,30 @@ image_sql(FvSource *ds, int sign, bool all)
 	return group_rows_sql(ds->relid, cols.data, ds->upstream_keys, all);
 }
 
+/* the jsonb of the last statement's one row (0: no row, or NULL), copied */
+static Datum
+jsonb_result(void)
+{
+	bool		isnull = true;
+	Datum		d = (Datum) 0;
+
+	if (SPI_processed == 1)
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? (Datum) 0 : datumCopy(d, false, -1);
+}
+
 /* U's changed groups as jsonb (NULL: none), for upstream_images */
 static Datum
 changed_groups(FvLiveView *v, bool *isnull)
 {
-	Datum		groups = (Datum) 0;
+	Datum		groups;
 
 	*isnull = true;
 	if (v->changed_groups_sql == NULL)
-		return groups;
+		return (Datum) 0;
 	fv_spi_run(v->changed_groups_sql);
-	if (SPI_processed == 1)
-	{
-		groups = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
-		if (!*isnull)
-			groups = datumCopy(groups, false, -1);
-	}
+	groups = jsonb_result();
+	*isnull = groups == (Datum) 0;
 	return groups;
 }
 
@@ -785,14 +793,10 @@ feed_before(FvLiveView *v, Datum groups)
 	Datum		args[1] = {groups};
 	char	   *sql = psprintf("SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r)) FROM (%s) r",
 							   group_rows_sql(v->view_oid, "v.*", v->feed_keys, false));
-	bool		isnull = true;
-	Datum		rows = (Datum) 0;
 
 	if (SPI_execute_plan(image_plan(sql, 1, argtypes), args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "pg_flowview: could not read the rows of live view %u before a batch", v->view_oid);
-	if (SPI_processed == 1)
-		rows = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? (Datum) 0 : datumCopy(rows, false, -1);
+	return jsonb_result();
 }
 
 /*
@@ -876,7 +880,19 @@ static void
 feed_publish(List *sources)
 {
 	ListCell   *lc;
-	bool		trim = TimestampDifferenceExceeds(last_feed_trim, GetCurrentTimestamp(), FV_FEED_TRIM_MS);
+	int64		every = FV_FEED_TRIM_MS;
+	bool		trim;
+
+	/* every FV_FEED_TRIM_MS, or as often as the shortest keep */
+	foreach(lc, sources)
+	{
+		ListCell   *vc;
+
+		foreach(vc, ((FvSource *) lfirst(lc))->views)
+			if (((FvLiveView *) lfirst(vc))->feed)
+				every = Min(every, Max(((FvLiveView *) lfirst(vc))->feed_keep_ms, 100));
+	}
+	trim = TimestampDifferenceExceeds(last_feed_trim, GetCurrentTimestamp(), (int) every);
 
 	foreach(lc, sources)
 	{
@@ -919,13 +935,8 @@ feed_publish(List *sources)
 static Datum
 late_rows(FvLiveView *v)
 {
-	bool		isnull = true;
-	Datum		rows = (Datum) 0;
-
 	fv_spi_run(v->late_sql);
-	if (SPI_processed == 1)
-		rows = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? (Datum) 0 : datumCopy(rows, false, -1);
+	return jsonb_result();
 }
 
 /*
@@ -966,15 +977,11 @@ closed_groups(FvLiveView *v, Datum w)
 {
 	Oid			types[1] = {TIMESTAMPTZOID};
 	Datum		vals[1] = {w};
-	bool		isnull = true;
-	Datum		groups = (Datum) 0;
 
 	/* not read-only: a snapshot that sees the statements just run */
 	if (SPI_execute_with_args(v->closed_groups_sql, 1, types, vals, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "pg_flowview: could not read the closed windows of live view %d", v->id);
-	if (SPI_processed == 1)
-		groups = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? (Datum) 0 : datumCopy(groups, false, -1);
+	return jsonb_result();
 }
 
 /* ... recorded in the dead-letter table, by the worker, in the batch's transaction */
@@ -1043,7 +1050,10 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 	feed_position = 0;			/* not one an aborted batch took */
 	/* in exact mode the transaction that took the batch's snapshot S is open */
 	if (!IsTransactionState())
+	{
+		SetCurrentStatementStartTimestamp();	/* now(): the batch's */
 		StartTransactionCommand();
+	}
 	if (!fv_lock_view_catalog())
 	{
 		/* the extension was dropped: nothing left to apply to */

@@ -103,6 +103,7 @@ typedef struct FvLiveView
 	bool		feed;
 	List	   *feed_keys;
 	char	   *feed_keep;		/* interval, as text */
+	int64		feed_keep_ms;
 	bool		feed_logged;	/* this batch wrote its log */
 	bool		feed_reset;		/* this batch's cursors must resync */
 	/* the backfill snapshot: decoded transactions it saw are skipped */

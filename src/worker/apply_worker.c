@@ -255,6 +255,8 @@ fv_apply_worker_main(Datum arg)
 		MemoryContext old;
 
 		CHECK_FOR_INTERRUPTS();
+		/* now() in this round's transactions (a worker has no statements to set it) */
+		SetCurrentStatementStartTimestamp();
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
@@ -410,6 +412,7 @@ fv_apply_worker_main(Datum arg)
 			{
 				/* decoding's memory (its reader's buffers) is not the transaction's */
 				decode_cxt = CurrentMemoryContext;
+				SetCurrentStatementStartTimestamp();
 				StartTransactionCommand();
 				end = fv_exact_batch_begin(fv_inserted_end);
 				fv_note_storage(sources);	/* rewrites after S (apply.c) */

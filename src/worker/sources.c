@@ -203,7 +203,8 @@ load_feeds(List *sources)
 
 	fv_spi_run("UPDATE flowview.feed_catalog SET reset_position = pg_catalog.nextval('flowview.feed_positions')"
 			   " WHERE reset_position = 0");
-	if (SPI_execute("SELECT view_id, key_columns, keep::pg_catalog.text FROM flowview.feed_catalog",
+	if (SPI_execute("SELECT view_id, key_columns, keep::pg_catalog.text,"
+					" (pg_catalog.date_part('epoch', keep) * 1000)::pg_catalog.int8 FROM flowview.feed_catalog",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "pg_flowview: could not read flowview.feed_catalog");
 	for (i = 0; i < SPI_processed; i++)
@@ -228,6 +229,7 @@ load_feeds(List *sources)
 				v->feed = true;
 				v->feed_keys = fv_text_array_list(SPI_getbinval(t, d, 2, &isnull));
 				v->feed_keep = SPI_getvalue(t, d, 3);
+				v->feed_keep_ms = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
 				MemoryContextSwitchTo(old);
 			}
 		}
