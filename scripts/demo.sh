@@ -42,7 +42,9 @@ DEMO_OPTIONS=(
 	include-messages=on
 	mask=public.customers.email
 	"mask-salt=$DEMO_SALT"
+	tables=public.*
 	exclude-tables=flowview.*
+	views=public.orders_by_status
 )
 DEMO_VIEW=orders_by_status
 DEMO_VIEW_QUERY="SELECT status, count(*) AS orders, sum(total) AS revenue, max(total) AS biggest FROM orders GROUP BY status"
@@ -354,6 +356,7 @@ section_cluster() {
 		CREATE TABLE import_staging (sku text, qty int);
 		SELECT flowview.create_view('$DEMO_VIEW', \$q\$$DEMO_VIEW_QUERY\$q\$);
 		SELECT flowview.create_view('$DEMO_ROLLUP', \$q\$$DEMO_ROLLUP_QUERY\$q\$);
+		SELECT flowview.enable_changefeed('$DEMO_VIEW');
 		SELECT pg_create_logical_replication_slot('$DEMO_SLOT', 'pg_flowview');
 		SELECT pg_create_logical_replication_slot('$DEMO_DBZ_SLOT', 'pg_flowview');
 	"
@@ -361,6 +364,7 @@ section_cluster() {
 	ok "logical slots $DEMO_SLOT (streamed live) and $DEMO_DBZ_SLOT (read at the end), plugin pg_flowview"
 	ok "live view $DEMO_VIEW: $DEMO_VIEW_QUERY"
 	ok "live view $DEMO_ROLLUP, a rollup over it: $DEMO_ROLLUP_QUERY"
+	ok "a changefeed of $DEMO_VIEW: ${DEMO_VIEW}_changes(cursor), NOTIFY ${DEMO_VIEW}_changes, and its changes in the stream (views=)"
 }
 
 section_stream() {
@@ -513,6 +517,11 @@ section_summary() {
 		ok "the rollup $DEMO_ROLLUP equals its query over $DEMO_VIEW, and counts every order"
 	else
 		bad "the rollup $DEMO_ROLLUP differs from its query"; failures=$((failures + 1))
+	fi
+	if grep -q "\"table\":\"$DEMO_VIEW\"" "$DEMO_RAW" && ! grep -q '"table":"fv_store_' "$DEMO_RAW"; then
+		ok "the live view's changes are in the stream under its own name, never its storage"
+	else
+		bad "the live view's changes are not in the stream as $DEMO_VIEW"; failures=$((failures + 1))
 	fi
 	if grep -q 'broken widget' "$DEMO_RAW"; then
 		bad "the line rolled back to a savepoint is in the stream"; failures=$((failures + 1))
