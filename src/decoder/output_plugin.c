@@ -1449,10 +1449,14 @@ fv_cdc_snapshot(PG_FUNCTION_ARGS)
 	while ((ctup = heap_getnext(cscan, ForwardScanDirection)) != NULL)
 	{
 		Form_pg_class c = (Form_pg_class) GETSTRUCT(ctup);
+		char	   *nsp;
 
-		if (c->relkind == RELKIND_RELATION && c->relpersistence == RELPERSISTENCE_PERMANENT &&
-			c->relnamespace != PG_CATALOG_NAMESPACE && c->relnamespace != PG_TOAST_NAMESPACE &&
-			!IsCatalogRelationOid(c->oid) && strcmp(get_namespace_name(c->relnamespace), "information_schema") != 0)
+		if (c->relkind != RELKIND_RELATION || c->relpersistence != RELPERSISTENCE_PERMANENT ||
+			c->relnamespace == PG_CATALOG_NAMESPACE || c->relnamespace == PG_TOAST_NAMESPACE ||
+			IsCatalogRelationOid(c->oid))
+			continue;
+		nsp = get_namespace_name(c->relnamespace);	/* NULL: dropped meanwhile */
+		if (nsp != NULL && strcmp(nsp, "information_schema") != 0)
 			relids = lappend_oid(relids, c->oid);
 	}
 	table_endscan(cscan);
