@@ -777,6 +777,21 @@ feed_log_locked(FvLiveView *v)
 									   RowExclusiveLock, true));
 }
 
+/*
+ * Lock the view's storage for writing, before reading its rows: after a
+ * refresh_view committing meanwhile (it locks the storage against this
+ * transaction's writes), so the rows read are those the statements change.
+ */
+static void
+lock_storage(FvLiveView *v)
+{
+	ListCell   *lc;
+
+	foreach(lc, v->storage_tables)
+		(void) RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(lfirst(lc))),
+								RowExclusiveLock, true);
+}
+
 /* is the view live in the catalog as this statement sees it (storage locked)? */
 static bool
 feed_view_live(FvLiveView *v)
@@ -1177,9 +1192,7 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 				 */
 				if (v->feed)
 				{
-					foreach(sc, v->storage_tables)
-						(void) RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(lfirst(sc))),
-												RowExclusiveLock, true);
+					lock_storage(v);
 					if (!feed_view_live(v))
 						v->feed = false;
 				}
@@ -1221,16 +1234,7 @@ fv_apply_batch(List *sources, XLogRecPtr end)
 				/* rollups over this view, its feed: its changed groups' rows before */
 				if (v->downstream != NIL || v->feed)
 				{
-					/*
-					 * After a refresh_view committing meanwhile, not before
-					 * it: it locks the storage against this transaction's
-					 * writes (which would otherwise wait for it only once
-					 * the rows before were read), so these are the rows
-					 * the statements below change.
-					 */
-					foreach(sc, v->storage_tables)
-						(void) RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(lfirst(sc))),
-												RowExclusiveLock, true);
+					lock_storage(v);	/* (a feed's: already) */
 					changed = changed_groups(v, &no_changed);
 					if (v->downstream != NIL)
 						upstream_images(v, -1, truncated, changed, no_changed);
