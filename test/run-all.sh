@@ -69,6 +69,15 @@ run_regress() {
 	read -r p f < <(count_regress "$OUT/regress.log")
 	record pg_regress "$p" "$f"
 	while IFS= read -r l; do details+=("pg_regress: $l"); done < <(grep -E 'FAILED|failed \(ignored\)' "$OUT/regress.log" || true)
+	diff_head pg_regress "$OUT/regress/regression.diffs"
+}
+
+# diff_head SUITE DIFFS: the first lines of a failed run's diffs, for the
+# summary at the end (a CI log may only keep its last lines).
+diff_head() {
+	local l
+	[ -f "$2" ] || return 0
+	while IFS= read -r l; do details+=("$1 diff: $l"); done < <(head -n 60 "$2")
 }
 
 run_isolation() {
@@ -83,6 +92,7 @@ run_isolation() {
 	read -r p f < <(count_regress "$OUT/isolation.log")
 	record isolation "$p" "$f"
 	while IFS= read -r l; do details+=("isolation: $l"); done < <(grep -E 'FAILED|failed \(ignored\)' "$OUT/isolation.log" || true)
+	diff_head isolation "$OUT/isolation/regression.diffs"
 }
 
 # prove / pg_prove summary: "Files=N, Tests=M"; each failed file has a
