@@ -196,7 +196,7 @@ RESET ROLE;
 SELECT a.grantee::regrole, a.privilege_type
   FROM pg_class c, aclexplode(c.relacl) a
  WHERE c.oid = flowview.storage_table('fv_sec_reports.sales_by_region') AND a.grantee <> c.relowner
- ORDER BY 1::text, 2;
+ ORDER BY a.grantee::regrole::text COLLATE "C", 2;
 -- before org security every reader sees every row
 SET ROLE fv_sec_de;
 SELECT count(*) AS rows_seen FROM fv_sec_reports.sales_by_region;
@@ -379,8 +379,8 @@ SELECT (SELECT count(*) FROM flowview._view_stats() WHERE view_id = :big_id) AS 
        (SELECT count(*) FROM flowview.sla_report() WHERE view = 'fv_sec_reports.big'::regclass) AS big_sla_rows,
        (SELECT count(*) FROM flowview.anomalies(-1, 0) WHERE view = 'fv_sec_reports.big'::regclass) AS big_anomaly_rows;
 SET ROLE fv_sec_reader;
-SELECT view FROM flowview.views ORDER BY 1::text;
-SELECT view, state FROM flowview.freshness ORDER BY 1::text;
+SELECT view FROM flowview.views ORDER BY view::text;
+SELECT view, state FROM flowview.freshness ORDER BY view::text;
 SELECT count(*) > 0 AS stats_visible FROM flowview.stats;
 SELECT flowview.wait_for_freshness('fv_sec_reports.sales_by_region', '60 s') AS reader_can_wait;
 SELECT array_agg(view::text) AS sla_report_views FROM flowview.sla_report();
