@@ -92,7 +92,10 @@ void
 _PG_init(void)
 {
 	if (process_shared_preload_libraries_in_progress)
+	{
 		fv_loaded_at_startup = true;
+		fv_watch_commits();		/* inherited by every backend */
+	}
 
 	DefineCustomStringVariable("pg_flowview.mask_salt",
 							   "Salt mixed into the SHA-256 digests of columns masked in the CDC stream.",
@@ -110,16 +113,16 @@ _PG_init(void)
 							100000, 1, INT_MAX,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_flowview.naptime",
-							"How long an idle apply worker sleeps before looking for new WAL.",
-							NULL,
+							"Shortest time between two batches of the apply worker while it keeps up.",
+							"An idle worker sleeps until a transaction that wrote in its database commits.",
 							&fv_naptime_ms,
-							20, 1, 10000,
+							4, 1, 10000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_flowview.naptime_under_load",
 							"Pause between batches while the apply worker's batches are large.",
-							"Used after a batch of at least " CppAsString2(FV_LOAD_BATCH_CHANGES) " row changes: fewer, larger batches leave the writers more CPU. At most pg_flowview.naptime has no effect.",
+							"Used while row changes come at " CppAsString2(FV_LOAD_CHANGES_PER_S) " a second or more: fewer, larger batches leave the writers more CPU. At most pg_flowview.naptime has no effect.",
 							&fv_naptime_under_load_ms,
-							50, 1, 10000,
+							40, 1, 10000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pg_flowview.join_work_mem",

@@ -150,6 +150,8 @@ extern bool fv_claim_entry(Oid dboid);
 /* ---- sources.c ---- */
 extern MemoryContext fv_views_cxt;	/* the views and sources, reset at each read */
 extern bool fv_views_being_restored;
+extern bool fv_catalog_in_motion;	/* fv_load_sources: views populating, versions pending */
+extern bool fv_any_sla;	/* fv_load_sources: a view has a freshness SLA */
 extern List *fv_load_sources(bool *extension);
 extern List *fv_text_array_list(Datum d);
 extern void fv_prepare_source(FvSource *src);
@@ -191,6 +193,10 @@ extern ErrorData *fv_subxact_failed(MemoryContext cxt, ResourceOwner owner);
  * (window.c).
  */
 #define FV_WINDOW_TICK_MS 250
+/* the longest an idle apply worker sleeps (apply_worker.c idle_wait) */
+#define FV_IDLE_WAIT_MS 1000
+/* the longest the worker goes without rereading the catalog when nothing commits */
+#define FV_RELOAD_IDLE_MS 10000
 extern bool fv_has_windows(List *sources, bool rescan);
 extern bool fv_windows_due(List *sources);
 extern void fv_advance_windows(List *sources, Snapshot sp);

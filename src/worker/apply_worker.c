@@ -60,8 +60,8 @@
 #include "worker/batch_snapshot.h"
 
 int			fv_batch_max_changes = 100000;
-int			fv_naptime_ms = 20;
-int			fv_naptime_under_load_ms = 50;
+int			fv_naptime_ms = 4;
+int			fv_naptime_under_load_ms = 40;
 
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
@@ -130,6 +130,7 @@ static void
 monitor_tick(List *sources)
 {
 	static TimestampTz last_warning = 0;
+	static TimestampTz last_sla_tick = 0;
 	TimestampTz now = GetCurrentTimestamp();
 	ListCell   *lc;
 	XLogRecPtr	restart;
@@ -164,6 +165,10 @@ monitor_tick(List *sources)
 				 errhint("The live views lag behind (see flowview.freshness); if the slot passes max_slot_wal_keep_size it is invalidated and the views need flowview.refresh_view().")));
 	}
 
+	/* SLA samples: only with an SLA to sample, else now and then to drop old ones */
+	if (!fv_any_sla && !TimestampDifferenceExceeds(last_sla_tick, now, 60 * 1000))
+		return;
+	last_sla_tick = now;
 	StartTransactionCommand();
 	if (fv_lock_view_catalog())
 	{
@@ -176,6 +181,53 @@ monitor_tick(List *sources)
 	CommitTransactionCommand();
 }
 
+/*
+ * Nothing to apply: sleep until a transaction that wrote in this database
+ * commits (fv_note_commit sets the latch), or something asks (create_view,
+ * wait_for_freshness, pause_apply), or a clock is due: a sliding window's
+ * tick, the SLA sample, a reread of the catalog a commit may have changed
+ * or that is in motion (at most every 250 ms), or at the latest FV_IDLE_WAIT_MS (or the naptime
+ * when that is longer), which bounds how long other databases' WAL waits
+ * to be read past (the slot's hold on it).
+ */
+static XLogRecPtr skipped_for = InvalidXLogRecPtr;
+static XLogRecPtr skipped_at = InvalidXLogRecPtr;
+
+static void
+idle_wait(List *sources, TimestampTz last_reload, XLogRecPtr reload_wanted_end,
+		  XLogRecPtr decoded_to)
+{
+	long		timeout = Min(FV_IDLE_WAIT_MS, fv_sla_sample_interval_ms);
+	XLogRecPtr	committed;
+
+	if (fv_has_windows(sources, false))
+		timeout = Min(timeout, FV_WINDOW_TICK_MS);
+	pg_atomic_exchange_u32(&fv_my_state->sleeping, 1);	/* a full barrier */
+	committed = pg_atomic_read_u64(&fv_my_state->wanted_end);
+	if (committed != reload_wanted_end || fv_catalog_in_motion)
+	{
+		long		since = (GetCurrentTimestamp() - last_reload) / 1000;
+
+		timeout = Min(timeout, Max(250 - since, 1));
+	}
+	timeout = Max(timeout, fv_naptime_ms);	/* never more often than the naptime */
+
+	/*
+	 * Not yet decoded up to the newest commit: no sleep, unless the last
+	 * round got no further towards it either (never spin).
+	 */
+	if (committed > decoded_to && (committed != skipped_for || decoded_to != skipped_at))
+	{
+		skipped_for = committed;
+		skipped_at = decoded_to;
+	}
+	else
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 committed > decoded_to ? fv_naptime_ms : timeout, PG_WAIT_EXTENSION);
+	pg_atomic_write_u32(&fv_my_state->sleeping, 0);
+	ResetLatch(MyLatch);
+}
+
 void
 fv_apply_worker_main(Datum arg)
 {
@@ -183,10 +235,13 @@ fv_apply_worker_main(Datum arg)
 	List	   *sources = NIL;
 	TimestampTz last_reload = 0;
 	TimestampTz batch_started;
+	TimestampTz prev_batch_started = 0;
 	TimestampTz last_tick = 0;
 	TimestampTz last_expiry = 0;
 	TransactionId skip_before;
 	bool		idle = false;
+	XLogRecPtr	reload_wanted_end = InvalidXLogRecPtr;
+	XLogRecPtr	flushed_to = InvalidXLogRecPtr;
 	bool		full;
 	bool		exact;
 	bool		windows_due;
@@ -270,10 +325,14 @@ fv_apply_worker_main(Datum arg)
 		 * view dropped meanwhile fail in their subtransaction, harmlessly.
 		 */
 		if (sources == NIL ||
-			TimestampDifferenceExceeds(last_reload, GetCurrentTimestamp(), 250))
+			(TimestampDifferenceExceeds(last_reload, GetCurrentTimestamp(), 250) &&
+			 (fv_catalog_in_motion ||
+			  pg_atomic_read_u64(&fv_my_state->wanted_end) != reload_wanted_end ||
+			  TimestampDifferenceExceeds(last_reload, GetCurrentTimestamp(), FV_RELOAD_IDLE_MS))))
 		{
 			/* changes of definition that have caught up swap in here (views/versions.c) */
 			fv_versions_step();
+			reload_wanted_end = pg_atomic_read_u64(&fv_my_state->wanted_end);
 			StartTransactionCommand();
 			SPI_connect();
 			PushActiveSnapshot(GetTransactionSnapshot());
@@ -297,7 +356,7 @@ fv_apply_worker_main(Datum arg)
 		{
 			/* only views being restored: wait for the restore to end */
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 fv_naptime_ms, PG_WAIT_EXTENSION);
+							 Max(fv_naptime_ms, 100), PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
 			continue;
 		}
@@ -328,8 +387,9 @@ fv_apply_worker_main(Datum arg)
 		}
 		if (is_paused())
 		{
+			/* resume_apply sets the latch */
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 fv_naptime_ms, PG_WAIT_EXTENSION);
+							 Max(fv_naptime_ms, 100), PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
 			continue;
 		}
@@ -390,13 +450,26 @@ fv_apply_worker_main(Datum arg)
 
 		/*
 		 * Up to what is flushed: the writers' own commits flush it, so under
-		 * load the worker adds no flushes of its own.  When nothing new was
-		 * flushed since the last look, WAL that is only inserted (commits
-		 * with synchronous_commit = off, or a page nobody completes) is
-		 * flushed here, so it waits at most one naptime.
+		 * load the worker adds no flushes of its own.  This database's
+		 * commits with synchronous_commit = off, and the position a
+		 * wait_for_freshness waits for, are flushed here (fv_note_commit).
+		 * When nothing new was flushed since the last look, other WAL that
+		 * is only inserted (the worker's own asynchronous commits, a page
+		 * nobody completes) is flushed too, so it waits at most one idle
+		 * sleep.
 		 */
 		batch_started = GetCurrentTimestamp();
 		end = GetFlushRecPtr(NULL);
+		{
+			XLogRecPtr	wanted = pg_atomic_read_u64(&fv_my_state->wanted_end);
+
+			if (wanted > end)
+			{
+				XLogFlush(wanted);
+				end = GetFlushRecPtr(NULL);
+			}
+		}
+		flushed_to = end;
 		windows_due = fv_windows_due(sources);
 		exact = windows_due || needs_exact_snapshot(sources);
 		if (exact)
@@ -507,20 +580,26 @@ fv_apply_worker_main(Datum arg)
 		fv_publish_progress(end);
 
 		/*
-		 * Batches at most every naptime while keeping up (fewer, larger
-		 * batches cost the writers' CPUs less), every naptime_under_load
-		 * after a large batch (each batch has a fixed cost: at ~5,000 row
-		 * changes/s, half the worker's CPU at 20 ms); back to back while
-		 * behind.  wait_for_freshness sets the latch: its caller does not
-		 * wait for the pause.
+		 * Nothing to apply: sleep until a commit wakes the worker.  After
+		 * a batch, the next at most every naptime while keeping up (fewer,
+		 * larger batches cost the writers' CPUs less; commits do not wake
+		 * the worker meanwhile), every naptime_under_load while changes
+		 * come at FV_LOAD_CHANGES_PER_S or more (each batch has a fixed
+		 * cost); back to back while behind.  wait_for_freshness sets the
+		 * latch: its caller does not wait for the pause.
 		 */
-		if (!full)
+		if (!full && fv_batch.nchanges == 0 && !windows_due)
+			idle_wait(sources, last_reload, reload_wanted_end, flushed_to);
+		else if (!full)
 		{
 			long		elapsed_ms = (GetCurrentTimestamp() - batch_started) / 1000;
+			long		since_ms = (batch_started - prev_batch_started) / 1000;
 			int			nap = fv_naptime_ms;
 
-			if (fv_batch.nchanges >= FV_LOAD_BATCH_CHANGES)
+			since_ms = Min(Max(since_ms, fv_naptime_ms), 1000);
+			if ((double) fv_batch.nchanges * 1000 >= (double) FV_LOAD_CHANGES_PER_S * since_ms)
 				nap = Max(nap, fv_naptime_under_load_ms);
+			prev_batch_started = batch_started;
 			if (elapsed_ms < nap)
 			{
 				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

@@ -161,6 +161,7 @@ fv_wait_for_freshness(PG_FUNCTION_ARGS)
 	deadline = GetCurrentTimestamp() + usecs;
 	if (RecoveryInProgress())
 		PG_RETURN_BOOL(standby_wait_for_freshness(view, deadline));
+	fv_want_inserted();	/* flushed and decoded at once, not after a nap */
 	fv_ensure_worker(MyDatabaseId);
 	versions = fv_sql_version() >= 3;
 	former = fv_sql_version() >= 4;

@@ -22,6 +22,7 @@
 #include "access/htup_details.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_database.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -65,8 +66,15 @@ fv_shmem_startup(void)
 	fv_shared = ShmemInitStruct("pg_flowview", sizeof(FvShared), &found);
 	if (!found)
 	{
+		int			i;
+
 		memset(fv_shared, 0, sizeof(FvShared));
 		fv_shared->lock = &(GetNamedLWLockTranche("pg_flowview"))->lock;
+		for (i = 0; i < FV_MAX_WORKERS; i++)
+		{
+			pg_atomic_init_u64(&fv_shared->workers[i].wanted_end, 0);
+			pg_atomic_init_u32(&fv_shared->workers[i].sleeping, 0);
+		}
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -138,6 +146,85 @@ void
 fv_register_launcher(void)
 {
 	register_worker("fv_launcher_main", "pg_flowview launcher", InvalidOid, false);
+}
+
+/*
+ * A transaction that wrote in this database has committed (its commit
+ * record ends at XactLastCommitEnd), or wait_for_freshness waits for a
+ * position: the database's apply worker learns where (it flushes and
+ * decodes up to there before it sleeps), and is woken if it sleeps idle
+ * (always, for wait_for_freshness).  Runs in every committing backend, so
+ * it takes no lock: the entries' addresses are fixed, a PGPROC's latch
+ * never goes away, and a stale entry at worst wakes a process for nothing.
+ * Paired with the worker's idle wait (apply_worker.c): the committer
+ * publishes its position, then reads sleeping; the worker sets sleeping,
+ * then reads the position; each with a full barrier between, so one of the
+ * two sees the other's write.
+ */
+static void
+raise_wanted_end(XLogRecPtr lsn, bool always)
+{
+	int			i;
+
+	if (fv_shared == NULL || !OidIsValid(MyDatabaseId) || XLogRecPtrIsInvalid(lsn))
+		return;
+	for (i = 0; i < FV_MAX_WORKERS; i++)
+	{
+		FvWorkerState *w = &fv_shared->workers[i];
+		uint64		cur;
+
+		if (w->dboid != MyDatabaseId)
+			continue;
+		cur = pg_atomic_read_u64(&w->wanted_end);
+		while (cur < lsn && !pg_atomic_compare_exchange_u64(&w->wanted_end, &cur, lsn))
+			;
+		pg_memory_barrier();
+		if ((always || pg_atomic_read_u32(&w->sleeping) != 0) && w->pid != 0)
+		{
+			Latch	   *latch = w->latch;
+
+			if (latch != NULL)
+				SetLatch(latch);
+		}
+		return;
+	}
+}
+
+void
+fv_note_commit(void)
+{
+	if (fv_my_state == NULL)	/* not the worker's own commits */
+		raise_wanted_end(XactLastCommitEnd, false);
+}
+
+/* wait_for_freshness: up to what is inserted now (a record's end) */
+void
+fv_want_inserted(void)
+{
+	raise_wanted_end(fv_inserted_end(), true);
+}
+
+/*
+ * Where the backend's last commit record ended before this commit: a
+ * commit that wrote WAL moves XactLastCommitEnd (a transaction with an id,
+ * and COMMIT PREPARED, whose transaction has none of its own).
+ */
+static XLogRecPtr commit_end_before = InvalidXLogRecPtr;
+
+static void
+wake_at_commit(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_PRE_COMMIT)
+		commit_end_before = XactLastCommitEnd;
+	else if (event == XACT_EVENT_COMMIT && XactLastCommitEnd != commit_end_before)
+		fv_note_commit();
+}
+
+/* _PG_init, preloaded: every backend wakes its database's worker at commit */
+void
+fv_watch_commits(void)
+{
+	RegisterXactCallback(wake_at_commit, NULL);
 }
 
 /* Start dboid's apply worker unless it runs; if it runs, wake it up. */

@@ -236,6 +236,9 @@ load_feeds(List *sources)
 	}
 }
 
+bool		fv_catalog_in_motion = true;
+bool		fv_any_sla = true;
+
 List *
 fv_load_sources(bool *extension)
 {
@@ -254,6 +257,24 @@ fv_load_sources(bool *extension)
 	restore_aware = fv_sql_version() >= 3 && fv_lock_view_catalog();
 	if (restore_aware)
 		fv_views_being_restored = fv_restores_pending();
+	/*
+	 * Whether the catalog is in motion (views being populated, a change of
+	 * definition pending, a restore): then the worker rereads it every
+	 * 250 ms; else only after a commit in this database; and whether any
+	 * view has a freshness SLA to sample.
+	 */
+	if (SPI_execute(psprintf("SELECT EXISTS (SELECT FROM flowview.view_catalog WHERE state NOT IN ('live', 'error'))%s,"
+							 " EXISTS (SELECT FROM flowview.view_catalog WHERE freshness_sla IS NOT NULL)",
+							 fv_sql_version() >= 3 ? " OR EXISTS (SELECT FROM flowview.view_version_catalog WHERE pending)" : ""),
+					true, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "pg_flowview: could not read flowview.view_catalog");
+	{
+		bool		isnull;
+
+		fv_catalog_in_motion = fv_views_being_restored ||
+			DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		fv_any_sla = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	}
 	if (SPI_execute(psprintf("SELECT id, view_oid, source_oid, state, time_zone, apply_sql, storage_tables,"
 							 " backfill_sql, used_columns, snapshot_xmin, snapshot_xmax, snapshot_xip,"
 							 " changed_groups_sql,"

@@ -11,6 +11,7 @@
 #define FV_WORKER_H
 
 #include "access/xlogdefs.h"
+#include "port/atomics.h"
 #include "replication/reorderbuffer.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
@@ -28,6 +29,15 @@ typedef struct FvWorkerState
 	pid_t		pid;			/* 0: not running */
 	bool		wanted;			/* has live views: the launcher restarts it */
 	Latch	   *latch;			/* set to wake the worker (create_view, wait_for_freshness) */
+	/*
+	 * Waking on commits (fv_note_commit): the end of the newest commit
+	 * record of a transaction that wrote in this database, or the position
+	 * a wait_for_freshness waits for (fv_want_inserted), whichever is
+	 * later: the worker flushes and decodes up to it before it sleeps; and
+	 * whether it sleeps idle (only then do committers set its latch).
+	 */
+	pg_atomic_uint64 wanted_end;
+	pg_atomic_uint32 sleeping;
 	XLogRecPtr	applied_lsn;	/* every commit before this is in the views */
 	TimestampTz last_batch_at;	/* last time the worker applied or found nothing to */
 	bool		paused;			/* flowview.pause_apply(): hold decoding and apply */
@@ -106,8 +116,8 @@ extern int64 fv_minmax_rereads;	/* flowview._reread() calls, reset per view and 
 extern int	fv_naptime_under_load_ms;
 extern int	fv_join_work_mem_kb;	/* pg_flowview.join_work_mem */
 
-/* a batch of at least this many row changes: pg_flowview.naptime_under_load */
-#define FV_LOAD_BATCH_CHANGES 100
+/* row changes per second from which batches are pg_flowview.naptime_under_load apart */
+#define FV_LOAD_CHANGES_PER_S 5000
 extern int	fv_recompute_backlog_mb;
 
 /*
@@ -119,6 +129,9 @@ extern void fv_shmem_startup(void);
 extern void fv_register_launcher(void);
 extern void fv_ensure_worker(Oid dboid);
 extern void fv_start_worker_at_commit(void);
+extern void fv_note_commit(void);
+extern void fv_want_inserted(void);
+extern void fv_watch_commits(void);
 extern void fv_require_preload(const char *what);
 extern XLogRecPtr fv_worker_applied_lsn(Oid dboid, bool *running);
 
