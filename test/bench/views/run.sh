@@ -135,12 +135,28 @@ q() { fv_psql -d postgres -At -c "$1"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 pct() { sort -g "$1" | awk -v p="$2" '{a[NR]=$1} END {i=int(NR*p/100+0.999); if (i<1) i=1; printf "%.1f", a[i]}'; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+# tps_median FILE TABLE: the median TPS of TABLE's rounds in FILE (writer_rounds)
+tps_median() { awk -v t="$2" '$1 == t {print $2}' "$1" | median; }
+# ins_files TEMPLATE TABLE...: $WORK/ins_TABLE.sql, the statement TEMPLATE with TABLE replaced
+ins_files() { local tmpl=$1 t; shift; for t; do echo "${tmpl//TABLE/$t}" >"$WORK/ins_$t.sql"; done; }
+INS_REGION="INSERT INTO TABLE (region, amount) VALUES ('r' || (random() * 20)::int, (random() * 1000)::numeric(10,2));"
+# writers_part DB OUT BASE SRC TEMPLATE: insert files from TEMPLATE, the
+# alternating rounds into OUT, and the medians in ${BASE}_tps and ${SRC}_tps
+writers_part() {
+	local db=$1 out=$2 base=$3 src=$4
+	ins_files "$5" "$base" "$src"
+	writer_rounds "$db" "$out" "$base" "$src"
+	printf -v "${base}_tps" '%s' "$(tps_median "$out" "$base")"
+	printf -v "${src}_tps" '%s' "$(tps_median "$out" "$src")"
+}
 # $ROUNDS rounds of $SECS s of pgbench (4 clients, $WORK/ins_TABLE.sql) on
 # each table in turn, in database $1; lines "table tps fresh-ms" to $2
 writer_rounds() {
 	local db=$1 out=$2 r t tps t0 lag_ms
 	shift 2
 	for r in $(seq "$ROUNDS"); do
+		# each round in the reverse order of the one before: neither table always goes first
+		if [ "$r" -gt 1 ]; then set -- $(printf '%s\n' "$@" | tac); fi
 		for t in "$@"; do
 			tps=$("$PGBENCH" -n -c 4 -j 2 -T "$SECS" -f "$WORK/ins_$t.sql" "$db" 2>"$WORK/pgbench_err" | grep -oE 'tps = [0-9.]+' | grep -oE '[0-9.]+') ||
 				{ cat "$WORK/pgbench_err" >&2; fv_die "pgbench on $t failed"; }
@@ -166,16 +182,14 @@ SELECT flowview.create_view('probe_seen', $$SELECT id, count(*) FROM probes GROU
 SQL
 [ "$(q "SELECT flowview.wait_for_freshness(NULL, '60 s')")" = t ] || fv_die "views did not become live"
 
-for t in base src; do
-	echo "INSERT INTO $t (region, amount) VALUES ('r' || (random() * 20)::int, (random() * 1000)::numeric(10,2));" >"$WORK/ins_$t.sql"
-done
+ins_files "$INS_REGION" base src
 
 # ---- 1. write overhead --------------------------------------------------
 if want 1; then
 fv_log "1. write overhead: $ROUNDS rounds x $SECS s per table, 4 clients"
 writer_rounds postgres "$WORK/tps" base src
-base_tps=$(awk '$1 == "base" {print $2}' "$WORK/tps" | median)
-src_tps=$(awk '$1 == "src" {print $2}' "$WORK/tps" | median)
+base_tps=$(tps_median "$WORK/tps" base)
+src_tps=$(tps_median "$WORK/tps" src)
 lag=$(awk '$1 == "src" {print $3}' "$WORK/tps" | median)
 
 fi
@@ -347,10 +361,10 @@ done
 fv_log "4. joins, writers: $ROUNDS rounds x $SECS s per table ($jtables), 4 clients"
 # shellcheck disable=SC2086
 writer_rounds postgres "$WORK/jtps" $jtables
-jplain_tps=$(awk '$1 == "orders_plain" {print $2}' "$WORK/jtps" | median)
-jfv_tps=$(awk '$1 == "orders" {print $2}' "$WORK/jtps" | median)
+jplain_tps=$(tps_median "$WORK/jtps" orders_plain)
+jfv_tps=$(tps_median "$WORK/jtps" orders)
 jlag=$(awk '$1 == "orders" {print $3}' "$WORK/jtps" | median)
-[ -z "$ivm_skip" ] && jivm_tps=$(awk '$1 == "orders_ivm" {print $2}' "$WORK/jtps" | median)
+[ -z "$ivm_skip" ] && jivm_tps=$(tps_median "$WORK/jtps" orders_ivm)
 jdiffs=$(q "SELECT (SELECT count(*) FROM (SELECT * FROM revenue_by_region EXCEPT ALL SELECT c.region, date_trunc('minute', o.ts), count(*), sum(o.amount) FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY 1, 2) a)
               + (SELECT count(*) FROM (SELECT c.region, date_trunc('minute', o.ts), count(*), sum(o.amount) FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY 1, 2 EXCEPT ALL SELECT * FROM revenue_by_region) b)
               + (SELECT count(*) FROM (SELECT * FROM o_by_minute EXCEPT ALL SELECT region, date_trunc('minute', ts), count(*), sum(amount), avg(amount), min(amount), max(amount) FROM orders GROUP BY 1, 2) c)
@@ -531,12 +545,7 @@ SELECT flowview.create_view('w_totals', $$SELECT count(*), sum(amount) FROM wsrc
 SELECT flowview.create_view('w_last_15_min', $$SELECT region, count(*) AS n, sum(amount) AS s, max(amount) AS hi FROM wsrc WHERE ts > now() - interval '15 minutes' GROUP BY region$$);
 SQL
 [ "$(qw "SELECT flowview.wait_for_freshness(NULL, '60 s')")" = t ] || fv_die "window views did not become live"
-for t in wbase wsrc; do
-	echo "INSERT INTO $t (region, amount) VALUES ('r' || (random() * 20)::int, (random() * 1000)::numeric(10,2));" >"$WORK/ins_$t.sql"
-done
-writer_rounds windows "$WORK/wtps" wbase wsrc
-wbase_tps=$(awk '$1 == "wbase" {print $2}' "$WORK/wtps" | median)
-wsrc_tps=$(awk '$1 == "wsrc" {print $2}' "$WORK/wtps" | median)
+writers_part windows "$WORK/wtps" wbase wsrc "$INS_REGION"
 wdiffs=$(qw "SELECT count(*) FROM ((TABLE w_last_15_min EXCEPT ALL SELECT region, count(*), sum(amount), max(amount) FROM wsrc WHERE ts > (SELECT window_clock FROM flowview.views WHERE view = 'w_last_15_min'::regclass) - interval '15 minutes' GROUP BY region) UNION ALL (SELECT region, count(*), sum(amount), max(amount) FROM wsrc WHERE ts > (SELECT window_clock FROM flowview.views WHERE view = 'w_last_15_min'::regclass) - interval '15 minutes' GROUP BY region EXCEPT ALL TABLE w_last_15_min)) d")
 q "DROP DATABASE windows WITH (FORCE)" >/dev/null
 fi
@@ -559,12 +568,7 @@ SELECT flowview.create_view('r_hour', $$SELECT region, date_trunc('hour', minute
 SELECT flowview.create_view('r_day', $$SELECT region, date_trunc('day', hour) AS day, sum(n) AS n, sum(s) AS s, max(hi) AS hi FROM r_hour GROUP BY 1, 2$$);
 SQL
 [ "$(qu "SELECT flowview.wait_for_freshness(NULL, '60 s')")" = t ] || fv_die "rollup views did not become live"
-for t in rbase rsrc; do
-	echo "INSERT INTO $t (region, amount) VALUES ('r' || (random() * 20)::int, (random() * 1000)::numeric(10,2));" >"$WORK/ins_$t.sql"
-done
-writer_rounds rollups "$WORK/rtps" rbase rsrc
-rbase_tps=$(awk '$1 == "rbase" {print $2}' "$WORK/rtps" | median)
-rsrc_tps=$(awk '$1 == "rsrc" {print $2}' "$WORK/rtps" | median)
+writers_part rollups "$WORK/rtps" rbase rsrc "$INS_REGION"
 rdiffs=$(qu "SELECT count(*) FROM ((TABLE r_day EXCEPT ALL SELECT region, date_trunc('day', ts), count(*)::numeric, sum(amount), max(amount) FROM rsrc GROUP BY 1, 2) UNION ALL (SELECT region, date_trunc('day', ts), count(*)::numeric, sum(amount), max(amount) FROM rsrc GROUP BY 1, 2 EXCEPT ALL TABLE r_day)) d")
 rrows=$(qu "SELECT count(*) FROM rsrc")
 q "DROP DATABASE rollups WITH (FORCE)" >/dev/null
@@ -585,12 +589,8 @@ SELECT flowview.create_view('o_customers', $$SELECT customer_id, count(*) AS n, 
 SELECT flowview.create_view('o_totals', $$SELECT count(*) AS n, sum(amount) AS s FROM osrc$$);
 SQL
 [ "$(qs "SELECT flowview.wait_for_freshness(NULL, '60 s')")" = t ] || fv_die "second workload's views did not become live"
-for t in obase osrc; do
-	echo "INSERT INTO $t (customer_id, region, amount) VALUES (1 + (random() * 9999)::int, 'r' || (random() * 20)::int, (random() * 1000)::numeric(10,2));" >"$WORK/ins_$t.sql"
-done
-writer_rounds second "$WORK/otps" obase osrc
-obase_tps=$(awk '$1 == "obase" {print $2}' "$WORK/otps" | median)
-osrc_tps=$(awk '$1 == "osrc" {print $2}' "$WORK/otps" | median)
+writers_part second "$WORK/otps" obase osrc \
+	"INSERT INTO TABLE (customer_id, region, amount) VALUES (1 + (random() * 9999)::int, 'r' || (random() * 20)::int, (random() * 1000)::numeric(10,2));"
 odiffs=$(qs "SELECT count(*) FROM ((TABLE o_customers EXCEPT ALL SELECT customer_id, count(*), min(amount), max(amount) FROM osrc GROUP BY 1) UNION ALL (SELECT customer_id, count(*), min(amount), max(amount) FROM osrc GROUP BY 1 EXCEPT ALL TABLE o_customers)) d")
 q "DROP DATABASE second WITH (FORCE)" >/dev/null
 fi
@@ -643,8 +643,8 @@ for r in $(seq "$ROUNDS"); do
 		if [ "$mode" = without ]; then idle_views create; fi
 	done
 done
-with_tps=$(awk '$1 == "with" {print $2}' "$WORK/itps" | median)
-without_tps=$(awk '$1 == "without" {print $2}' "$WORK/itps" | median)
+with_tps=$(tps_median "$WORK/itps" with)
+without_tps=$(tps_median "$WORK/itps" without)
 busy_pct=$(awk '$1 == "with" {print $3}' "$WORK/itps" | median | awk -v hz="$hz" -v s="$SECS" '{printf "%.2f", 100 * $1 / hz / s}')
 for i in $(seq "$IDLE_DBS"); do q "DROP DATABASE idle_$i WITH (FORCE)" >/dev/null; done
 fi
