@@ -82,7 +82,14 @@
 #    full speed on a table without views, their CPU and the writers' TPS
 #    against rounds in which those databases have no view (no worker),
 #    alternating, medians.        target: an idle worker costs nothing measurable
-# FV_BENCH_PARTS="1 3" runs some of the parts (default: all ten).
+# 11. many views: FV_BENCH_VIEW_COUNTS (1 10 50) live views on one table
+#    (different group keys, aggregates and filters): for each count, the
+#    writers as 1 against a table without views, the worker's CPU while they
+#    write and per change, its peak private memory.  target ratio >= 0.90 with 50
+# 12. memory: a 2,000,000-row transaction touching 1,000,000 groups of a
+#    view (count, sum, max): the worker's peak private memory (RssAnon,
+#    sampled every 10 ms) while it applies it.          target < 256 MB
+# FV_BENCH_PARTS="1 3" runs some of the parts (default: all twelve).
 # The cluster runs with fsync = on (durable commits, as in production);
 # FV_BENCH_CONF adds one postgresql.conf line (e.g. "pg_flowview.naptime = 10ms").
 set -euo pipefail
@@ -108,7 +115,8 @@ RETAIN_ROWS=${FV_BENCH_RETAIN_ROWS:-1000000}
 IDLE=${FV_BENCH_IDLE_SECONDS:-30}
 WINDOW_ROWS=${FV_BENCH_WINDOW_ROWS:-1000000}
 IDLE_DBS=${FV_BENCH_IDLE_DBS:-10}
-PARTS=${FV_BENCH_PARTS:-1 2 3 4 5 6 7 8 9 10}
+VIEW_COUNTS=${FV_BENCH_VIEW_COUNTS:-1 10 50}
+PARTS=${FV_BENCH_PARTS:-1 2 3 4 5 6 7 8 9 10 11 12}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 
 cleanup() { rm -f "$WORK/sampling"; fv_cluster_remove views_bench || true; rm -rf "$WORK"; }
@@ -649,6 +657,92 @@ busy_pct=$(awk '$1 == "with" {print $3}' "$WORK/itps" | median | awk -v hz="$hz"
 for i in $(seq "$IDLE_DBS"); do q "DROP DATABASE idle_$i WITH (FORCE)" >/dev/null; done
 fi
 
+# ---- 11. many views on one source ------------------------------------------
+if want 11; then
+# VIEW_COUNTS (1 10 50) live views on one table, a mix of group keys,
+# aggregates and filters; for each count, writers' rounds against a table
+# without views (alternating, medians), the apply worker's CPU during the
+# rounds, and its peak private memory (RssAnon, sampled every 10 ms).
+fv_log "11. many views: $VIEW_COUNTS live views on one table, $ROUNDS rounds x $SECS s per table"
+q "CREATE DATABASE many" >/dev/null
+qm() { fv_psql -d many -At -c "$1"; }
+fv_psql -d many >/dev/null <<'SQL'
+CREATE EXTENSION pg_flowview;
+CREATE TABLE mbase (id bigserial PRIMARY KEY, customer_id int, region text, product int, amount numeric(10,2), ts timestamptz DEFAULT now());
+ALTER TABLE mbase REPLICA IDENTITY FULL;
+CREATE TABLE msrc (id bigserial PRIMARY KEY, customer_id int, region text, product int, amount numeric(10,2), ts timestamptz DEFAULT now());
+ALTER TABLE msrc REPLICA IDENTITY FULL;
+-- the i-th view of the mix: its key, aggregates and filter turn with i
+CREATE FUNCTION mview(i int) RETURNS text LANGUAGE sql AS $$
+    SELECT format('SELECT %s AS key, count(*) AS n, sum(amount) AS s%s FROM msrc%s GROUP BY 1',
+                  (ARRAY['region', 'product', 'customer_id % 100', 'date_trunc(''minute'', ts)', 'region || product::text'])[1 + i % 5],
+                  (ARRAY['', ', avg(amount) AS a', ', max(amount) AS hi', ', min(amount) AS lo'])[1 + i % 4],
+                  CASE WHEN i % 3 = 0 THEN format(' WHERE amount > %s', (i * 17) % 900)
+                       WHEN i % 3 = 1 THEN format(' WHERE region <> %L', 'r' || i % 20) ELSE '' END)
+$$;
+SQL
+made=0
+for n in $VIEW_COUNTS; do
+	while [ "$made" -lt "$n" ]; do
+		made=$((made + 1))
+		qm "SELECT flowview.create_view('mv_$made', mview($made))" >/dev/null 2>&1
+	done
+	[ "$(qm "SELECT flowview.wait_for_freshness(NULL, '300 s')")" = t ] || fv_die "the $n views did not become live"
+	wpid=$(qm "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_flowview apply' AND datname = current_database()")
+	touch "$WORK/sampling"
+	(max=0; while [ -e "$WORK/sampling" ]; do v=$(awk '/^RssAnon:/ {print $2}' "/proc/$wpid/status" 2>/dev/null); [ "${v:-0}" -gt "$max" ] && max=$v; sleep 0.01; done; echo "$max" >"$WORK/many_peak") &
+	sampler=$!
+	c0=$(awk '{print $14 + $15}' "/proc/$wpid/stat")
+	rm -f "$WORK/mtps"
+	writers_part many "$WORK/mtps" mbase msrc \
+		"INSERT INTO TABLE (customer_id, region, product, amount) VALUES (1 + (random() * 9999)::int, 'r' || (random() * 20)::int, (random() * 200)::int, (random() * 1000)::numeric(10,2));"
+	c1=$(awk '{print $14 + $15}' "/proc/$wpid/stat")
+	rm -f "$WORK/sampling"
+	wait "$sampler"
+	changes=$(qm "SELECT count(*) FROM msrc")
+	echo "$n $mbase_tps $msrc_tps $((c1 - c0)) $(cat "$WORK/many_peak") $changes$(awk '$1 == "mbase" {b = $2} $1 == "msrc" {r = r sprintf(" %.2f", $2 / b)} END {print r}' "$WORK/mtps")" >>"$WORK/many"
+	qm "TRUNCATE mbase" >/dev/null
+	qm "TRUNCATE msrc" >/dev/null
+	qm "SELECT flowview.wait_for_freshness(NULL, '300 s')" >/dev/null
+done
+mdiffs=0
+for i in $(seq "$made"); do
+	mq=$(qm "SELECT mview($i)")
+	d=$(qm "SELECT count(*) FROM ((TABLE mv_$i EXCEPT ALL $mq) UNION ALL ($mq EXCEPT ALL TABLE mv_$i)) d")
+	mdiffs=$((mdiffs + d))
+done
+q "DROP DATABASE many WITH (FORCE)" >/dev/null
+fi
+
+# ---- 12. memory: one transaction of 2,000,000 rows in 1,000,000 groups ------
+if want 12; then
+fv_log "12. memory: a 2,000,000-row transaction touching 1,000,000 groups"
+q "CREATE DATABASE bigtx" >/dev/null
+qb() { fv_psql -d bigtx -At -c "$1"; }
+fv_psql -d bigtx >/dev/null 2>&1 <<'SQL'
+CREATE EXTENSION pg_flowview;
+CREATE TABLE b (id bigserial PRIMARY KEY, k int, amount numeric(10,2));
+SELECT flowview.create_view('b_per_k', $$SELECT k, count(*) AS n, sum(amount) AS s, max(amount) AS hi FROM b GROUP BY k$$);
+SQL
+[ "$(qb "SELECT flowview.wait_for_freshness(NULL, '60 s')")" = t ] || fv_die "the view did not become live"
+wpid=$(qb "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_flowview apply' AND datname = current_database()")
+qb "SELECT flowview.pause_apply()" >/dev/null
+qb "INSERT INTO b (k, amount) SELECT g / 2, (g % 1000) FROM generate_series(0, 1999999) g" >/dev/null
+touch "$WORK/sampling"
+(max=0; while [ -e "$WORK/sampling" ]; do v=$(awk '/^RssAnon:/ {print $2}' "/proc/$wpid/status" 2>/dev/null); [ "${v:-0}" -gt "$max" ] && max=$v; sleep 0.01; done; echo "$max" >"$WORK/big_peak") &
+sampler=$!
+t0=$(now_ms)
+qb "SELECT flowview.resume_apply()" >/dev/null
+[ "$(qb "SELECT flowview.wait_for_freshness(NULL, '1800 s')")" = t ] || fv_die "the big transaction was not applied"
+big_ms=$(($(now_ms) - t0))
+rm -f "$WORK/sampling"
+wait "$sampler"
+big_peak=$(cat "$WORK/big_peak")
+big_groups=$(qb "SELECT count(*) FROM b_per_k")
+bdiffs=$(qb "SELECT count(*) FROM ((TABLE b_per_k EXCEPT ALL SELECT k, count(*), sum(amount), max(amount) FROM b GROUP BY k) UNION ALL (SELECT k, count(*), sum(amount), max(amount) FROM b GROUP BY k EXCEPT ALL TABLE b_per_k)) d")
+q "DROP DATABASE bigtx WITH (FORCE)" >/dev/null
+fi
+
 # ---- summary ---------------------------------------------------------------
 echo
 echo "pg_flowview live-view benchmark ($(q 'SELECT version()' | cut -d' ' -f1-2), $(nproc) CPUs, fsync = on)"
@@ -710,4 +804,11 @@ want 10 && echo "  idle workers     $nworkers apply workers of databases without
 want 10 && awk -v w="$with_tps" -v o="$without_tps" -v c="$busy_pct" -v n="$nworkers" 'BEGIN {
 	printf "                   while another database takes writes at full speed: writers %.0f TPS with them, %.0f without: ratio %.3f; their CPU meanwhile %s%% of a core (%.3f%% per worker)\n",
 		w, o, w / o, c, c / n }'
+want 11 && while read -r n b m ticks peak changes rounds; do
+	awk -v n="$n" -v b="$b" -v m="$m" -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v secs="$SECS" -v r="$ROUNDS" -v p="$peak" -v c="$changes" -v rs="$rounds" 'BEGIN {
+	printf "  many views       %2d views: no views %.0f TPS, with them %.0f TPS: ratio %.2f%s; the worker %.1f%% of a core while they wrote (%.1f us per change), peak private memory %d MB (rounds: %s)\n",
+		n, b, m, m / b, (n >= 50) ? ((m / b >= 0.90) ? " (target >= 0.90: met)" : " (target >= 0.90: NOT MET)") : "", 100 * t / hz / (secs * r), 1e6 * t / hz / c, p / 1024, rs }'
+done <"$WORK/many"
+want 11 && echo "  the views equal their queries after the runs: $([ "$mdiffs" = 0 ] && echo yes || echo "NO ($mdiffs differing rows)")"
+want 12 && echo "  memory           a 2,000,000-row transaction in $big_groups groups applied in $big_ms ms; the worker's peak private memory (RssAnon) $((big_peak / 1024)) MB (target < 256 MB: $([ "$big_peak" -lt $((256 * 1024)) ] && echo met || echo 'NOT MET')); the view equals its query: $([ "$bdiffs" = 0 ] && echo yes || echo "NO ($bdiffs differing rows)")"
 exit 0
