@@ -143,6 +143,14 @@ q() { fv_psql -d postgres -At -c "$1"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 pct() { sort -g "$1" | awk -v p="$2" '{a[NR]=$1} END {i=int(NR*p/100+0.999); if (i<1) i=1; printf "%.1f", a[i]}'; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+# rss_sampler PID FILE: in the background, the peak RssAnon (kB) of PID,
+# written to FILE once rss_sampler_end removes $WORK/sampling
+rss_sampler() {
+	touch "$WORK/sampling"
+	(max=0; while [ -e "$WORK/sampling" ]; do v=$(awk '/^RssAnon:/ {print $2}' "/proc/$1/status" 2>/dev/null); [ "${v:-0}" -gt "$max" ] && max=$v; sleep 0.01; done; echo "$max" >"$2") &
+	sampler=$!
+}
+rss_sampler_end() { rm -f "$WORK/sampling"; wait "$sampler"; }
 # tps_median FILE TABLE: the median TPS of TABLE's rounds in FILE (writer_rounds)
 tps_median() { awk -v t="$2" '$1 == t {print $2}' "$1" | median; }
 # ins_files TEMPLATE TABLE...: $WORK/ins_TABLE.sql, the statement TEMPLATE with TABLE replaced
@@ -441,12 +449,9 @@ rss_anon() { awk '/^RssAnon:/ {print $2}' "/proc/$wpid/status" 2>/dev/null || ec
 mem_before=$(rss_anon)
 for r in $(seq "$FANOUT_ROUNDS"); do
 	echo 5 >"/proc/$wpid/clear_refs" 2>/dev/null || true
-	touch "$WORK/sampling"
-	(max=0; while [ -e "$WORK/sampling" ]; do v=$(rss_anon); [ "${v:-0}" -gt "$max" ] && max=$v; sleep 0.01; done; echo "$max" >"$WORK/anon_peak") &
-	sampler=$!
+	rss_sampler "$wpid" "$WORK/anon_peak"
 	res=$(qf "CALL fanout_move(1)")
-	rm -f "$WORK/sampling"
-	wait "$sampler"
+	rss_sampler_end
 	hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$wpid/status")
 	apply_ms=${res%%|*}
 	[ "${res##*|}" = t ] || fv_die "wait_for_freshness timed out after the fan-out"
@@ -692,15 +697,12 @@ for n in $VIEW_COUNTS; do
 	done
 	[ "$(qm "SELECT flowview.wait_for_freshness(NULL, '300 s')")" = t ] || fv_die "the $n views did not become live"
 	wpid=$(qm "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_flowview apply' AND datname = current_database()")
-	touch "$WORK/sampling"
-	(max=0; while [ -e "$WORK/sampling" ]; do v=$(awk '/^RssAnon:/ {print $2}' "/proc/$wpid/status" 2>/dev/null); [ "${v:-0}" -gt "$max" ] && max=$v; sleep 0.01; done; echo "$max" >"$WORK/many_peak") &
-	sampler=$!
+	rss_sampler "$wpid" "$WORK/many_peak"
 	rm -f "$WORK/mtps"
 	# the worker's CPU in the rounds on msrc only (pgbench until fresh)
 	WPID=$wpid writers_part many "$WORK/mtps" mbase msrc \
 		"INSERT INTO TABLE (customer_id, region, product, amount) VALUES (1 + (random() * 9999)::int, 'r' || (random() * 20)::int, (random() * 200)::int, (random() * 1000)::numeric(10,2));"
-	rm -f "$WORK/sampling"
-	wait "$sampler"
+	rss_sampler_end
 	changes=$(qm "SELECT count(*) FROM msrc")
 	echo "$n $mbase_tps $msrc_tps $(awk '$1 == "msrc" {t += $4} END {print t}' "$WORK/mtps") $(cat "$WORK/many_peak") $changes$(awk '$1 == "mbase" {b = $2} $1 == "msrc" {r = r sprintf(" %.2f", $2 / b)} END {print r}' "$WORK/mtps")" >>"$WORK/many"
 	qm "TRUNCATE mbase" >/dev/null
@@ -730,15 +732,12 @@ SQL
 wpid=$(qb "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_flowview apply' AND datname = current_database()")
 qb "SELECT flowview.pause_apply()" >/dev/null
 qb "INSERT INTO b (k, amount) SELECT g / 2, (g % 1000) FROM generate_series(0, 1999999) g" >/dev/null
-touch "$WORK/sampling"
-(max=0; while [ -e "$WORK/sampling" ]; do v=$(awk '/^RssAnon:/ {print $2}' "/proc/$wpid/status" 2>/dev/null); [ "${v:-0}" -gt "$max" ] && max=$v; sleep 0.01; done; echo "$max" >"$WORK/big_peak") &
-sampler=$!
+rss_sampler "$wpid" "$WORK/big_peak"
 t0=$(now_ms)
 qb "SELECT flowview.resume_apply()" >/dev/null
 [ "$(qb "SELECT flowview.wait_for_freshness(NULL, '1800 s')")" = t ] || fv_die "the big transaction was not applied"
 big_ms=$(($(now_ms) - t0))
-rm -f "$WORK/sampling"
-wait "$sampler"
+rss_sampler_end
 big_peak=$(cat "$WORK/big_peak")
 big_groups=$(qb "SELECT count(*) FROM b_per_k")
 bdiffs=$(qb "SELECT count(*) FROM ((TABLE b_per_k EXCEPT ALL SELECT k, count(*), sum(amount), max(amount) FROM b GROUP BY k) UNION ALL (SELECT k, count(*), sum(amount), max(amount) FROM b GROUP BY k EXCEPT ALL TABLE b_per_k)) d")
