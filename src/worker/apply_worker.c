@@ -183,7 +183,7 @@ monitor_tick(List *sources)
 
 /*
  * Nothing to apply: sleep until a transaction that wrote in this database
- * commits (fv_note_commit sets the latch), or something asks (create_view,
+ * commits (launcher.c sets the latch), or something asks (create_view,
  * wait_for_freshness, pause_apply), or a clock is due: a sliding window's
  * tick, the SLA sample, a reread of the catalog a commit may have changed
  * or that is in motion (at most every 250 ms), or at the latest FV_IDLE_WAIT_MS (or the naptime
@@ -452,7 +452,7 @@ fv_apply_worker_main(Datum arg)
 		 * Up to what is flushed: the writers' own commits flush it, so under
 		 * load the worker adds no flushes of its own.  This database's
 		 * commits with synchronous_commit = off, and the position a
-		 * wait_for_freshness waits for, are flushed here (fv_note_commit).
+		 * wait_for_freshness waits for, are flushed here (launcher.c raise_wanted_end).
 		 * When nothing new was flushed since the last look, other WAL that
 		 * is only inserted (the worker's own asynchronous commits, a page
 		 * nobody completes) is flushed too, so it waits at most one idle

@@ -153,7 +153,8 @@ fv_register_launcher(void)
  * record ends at XactLastCommitEnd), or wait_for_freshness waits for a
  * position: the database's apply worker learns where (it flushes and
  * decodes up to there before it sleeps), and is woken if it sleeps idle
- * (always, for wait_for_freshness).  Runs in every committing backend, so
+ * (wait_for_freshness also wakes it from a pause: fv_ensure_worker).  Runs
+ * in every committing backend, so
  * it takes no lock: the entries' addresses are fixed, a PGPROC's latch
  * never goes away, and a stale entry at worst wakes a process for nothing.
  * Paired with the worker's idle wait (apply_worker.c): the committer
@@ -162,7 +163,7 @@ fv_register_launcher(void)
  * two sees the other's write.
  */
 static void
-raise_wanted_end(XLogRecPtr lsn, bool always)
+raise_wanted_end(XLogRecPtr lsn)
 {
 	int			i;
 
@@ -179,7 +180,7 @@ raise_wanted_end(XLogRecPtr lsn, bool always)
 		while (cur < lsn && !pg_atomic_compare_exchange_u64(&w->wanted_end, &cur, lsn))
 			;
 		pg_memory_barrier();
-		if ((always || pg_atomic_read_u32(&w->sleeping) != 0) && w->pid != 0)
+		if (pg_atomic_read_u32(&w->sleeping) != 0 && w->pid != 0)
 		{
 			Latch	   *latch = w->latch;
 
@@ -190,18 +191,11 @@ raise_wanted_end(XLogRecPtr lsn, bool always)
 	}
 }
 
-void
-fv_note_commit(void)
-{
-	if (fv_my_state == NULL)	/* not the worker's own commits */
-		raise_wanted_end(XactLastCommitEnd, false);
-}
-
 /* wait_for_freshness: up to what is inserted now (a record's end) */
 void
 fv_want_inserted(void)
 {
-	raise_wanted_end(fv_inserted_end(), true);
+	raise_wanted_end(fv_inserted_end());
 }
 
 /*
@@ -216,8 +210,9 @@ wake_at_commit(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_PRE_COMMIT)
 		commit_end_before = XactLastCommitEnd;
-	else if (event == XACT_EVENT_COMMIT && XactLastCommitEnd != commit_end_before)
-		fv_note_commit();
+	else if (event == XACT_EVENT_COMMIT && XactLastCommitEnd != commit_end_before &&
+			 fv_my_state == NULL)	/* not the worker's own commits */
+		raise_wanted_end(XactLastCommitEnd);
 }
 
 /* _PG_init, preloaded: every backend wakes its database's worker at commit */

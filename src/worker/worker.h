@@ -30,7 +30,7 @@ typedef struct FvWorkerState
 	bool		wanted;			/* has live views: the launcher restarts it */
 	Latch	   *latch;			/* set to wake the worker (create_view, wait_for_freshness) */
 	/*
-	 * Waking on commits (fv_note_commit): the end of the newest commit
+	 * Waking on commits (launcher.c raise_wanted_end): the end of the newest commit
 	 * record of a transaction that wrote in this database, or the position
 	 * a wait_for_freshness waits for (fv_want_inserted), whichever is
 	 * later: the worker flushes and decodes up to it before it sleeps; and
@@ -129,7 +129,6 @@ extern void fv_shmem_startup(void);
 extern void fv_register_launcher(void);
 extern void fv_ensure_worker(Oid dboid);
 extern void fv_start_worker_at_commit(void);
-extern void fv_note_commit(void);
 extern void fv_want_inserted(void);
 extern void fv_watch_commits(void);
 extern void fv_require_preload(const char *what);
